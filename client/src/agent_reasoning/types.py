@@ -1,0 +1,179 @@
+"""Wire types of the agent-reasoning API, shared by the client and the service.
+
+Everything here is plain pydantic: importing it never pulls in torch.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+class TaskType(str, Enum):
+    PLANNING = "planning"
+    TROUBLESHOOTING = "troubleshooting"
+    OPTIMIZATION = "optimization"
+    LOGIC = "logic"
+    GENERAL = "general"
+
+
+# --- requests and responses ----------------------------------------------------------------------
+
+
+class ReasoningRequest(BaseModel):
+    """One structured problem for one task. `task` or `task_type` (or both) must be given."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    task_type: TaskType | None = Field(None, description="Kind of problem; alone it picks that type's default task")
+    task: str | None = Field(None, description="Task name, e.g. 'sudoku'; implies its task_type")
+    problem: dict[str, Any] = Field(..., description="The problem in the task's Problem schema")
+    question: str | None = Field(None, max_length=4000, description="Free text, echoed back")
+    max_steps: int | None = Field(None, ge=1, le=64, description="Cap on supervision steps (default: the model's)")
+    min_steps: int | None = Field(None, ge=1, le=64, description="Steps before halting may stop a sample")
+    halt_threshold: float | None = Field(None, ge=-20, le=20, description="Halt when q_halt exceeds this")
+    trace: bool = Field(False, description="Return the answer after every supervision step")
+    fallback: bool = Field(False, description="Use the classical baseline when the model's answer fails verify")
+    model: str | None = Field(None, max_length=200, description="Model name (default: the task's default model)")
+    conversation_id: str | None = Field(None, max_length=200, description="Echoed back, for the caller's bookkeeping")
+    deadline_ms: int | None = Field(None, ge=1, le=600_000, description="Give up (504) after this many ms")
+
+    @model_validator(mode="after")
+    def _task_or_type(self) -> ReasoningRequest:
+        if self.task is None and self.task_type is None:
+            raise ValueError("give 'task' or 'task_type'")
+        return self
+
+
+class ReasoningStep(BaseModel):
+    step: int
+    answer: str  # the rendered answer after this step
+    confidence: float  # sigmoid(q_halt) after this step
+    changed: int  # tokens that differ from the previous step's prediction
+
+
+class ModelInfo(BaseModel):
+    name: str
+    version: str
+
+
+class ReasoningResponse(BaseModel):
+    answer: str = Field(..., description="The answer rendered for people")
+    solution: dict[str, Any] = Field(..., description="The answer in the task's Solution schema")
+    verified: bool | None = Field(..., description="Exact check passed; null where the task has no exact check")
+    violations: list[str] = Field(default_factory=list)
+    solved_by: Literal["trm", "baseline"] = "trm"
+    steps: int = 0
+    halted: bool = True  # false: cut at max_steps or by the deadline
+    confidence: float = 0.0
+    reasoning_trace: list[ReasoningStep] = Field(default_factory=list)
+    duration_ms: float = 0.0
+    queue_ms: float = 0.0
+    task_type: TaskType
+    task: str
+    model: ModelInfo
+    conversation_id: str | None = None
+    question: str | None = None
+
+
+class ErrorBody(BaseModel):
+    error: str  # short machine-readable kind, e.g. "invalid_problem"
+    detail: str  # what went wrong, naming the field
+    field: str | None = None  # dotted path of the field at fault
+
+
+# --- per-task problems and solutions ---------------------------------------------------------------
+
+
+class SudokuProblem(BaseModel):
+    """A 9x9 Sudoku: `puzzle` as 81 characters ('1'-'9', '.' or '0' for blank) or `grid` 9x9 (0 blank)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    puzzle: str | None = Field(None, examples=["53..7....6..195....98....6.8...6...34..8.3..17...2...6.6....28....419..5....8..79"])
+    grid: list[list[int]] | None = None
+
+    @field_validator("puzzle")
+    @classmethod
+    def _puzzle(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        v = "".join(v.split())  # allow line breaks and spaces for readability
+        if len(v) != 81:
+            raise ValueError(f"must have 81 cells, got {len(v)}")
+        for i, ch in enumerate(v):
+            if ch not in "123456789.0":
+                raise ValueError(f"cell {i} (row {i // 9 + 1}, column {i % 9 + 1}) is {ch!r}; use 1-9, '.' or '0'")
+        return v.replace("0", ".")
+
+    @field_validator("grid")
+    @classmethod
+    def _grid(cls, v: list[list[int]] | None) -> list[list[int]] | None:
+        if v is None:
+            return v
+        if len(v) != 9 or any(len(row) != 9 for row in v):
+            raise ValueError("must be 9 rows of 9 integers")
+        for r, row in enumerate(v):
+            for c, x in enumerate(row):
+                if not 0 <= x <= 9:
+                    raise ValueError(f"row {r + 1}, column {c + 1} is {x}; use 0-9 (0 = blank)")
+        return v
+
+    @model_validator(mode="after")
+    def _one_form(self) -> SudokuProblem:
+        if (self.puzzle is None) == (self.grid is None):
+            raise ValueError("give exactly one of 'puzzle' or 'grid'")
+        return self
+
+    def cells(self) -> list[int]:
+        """81 ints, 0 = blank."""
+        if self.puzzle is not None:
+            return [0 if ch == "." else int(ch) for ch in self.puzzle]
+        assert self.grid is not None
+        return [x for row in self.grid for x in row]
+
+
+class SudokuSolution(BaseModel):
+    grid: list[list[int]]
+    solution: str  # 81 digits
+
+
+MAZE_CHARS = "# SG"
+
+
+class MazeProblem(BaseModel):
+    """A grid maze: rows of '#' (wall), ' ' (open), 'S' (start), 'G' (goal). Outside the grid is wall."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    grid: list[str] = Field(..., examples=[["#######", "#S  # #", "# # # #", "# #   #", "# ### #", "#    G#", "#######"]])
+
+    @field_validator("grid")
+    @classmethod
+    def _grid(cls, v: list[str]) -> list[str]:
+        if not v:
+            raise ValueError("must have at least one row")
+        width = len(v[0])
+        if width == 0:
+            raise ValueError("rows must not be empty")
+        starts = goals = 0
+        for r, row in enumerate(v):
+            if len(row) != width:
+                raise ValueError(f"row {r} has {len(row)} cells, row 0 has {width}; all rows must be as long")
+            for c, ch in enumerate(row):
+                if ch not in MAZE_CHARS:
+                    raise ValueError(f"row {r}, column {c} is {ch!r}; use '#', ' ', 'S' or 'G'")
+            starts += row.count("S")
+            goals += row.count("G")
+        if starts != 1:
+            raise ValueError(f"needs exactly one 'S', found {starts}")
+        if goals != 1:
+            raise ValueError(f"needs exactly one 'G', found {goals}")
+        return v
+
+
+class MazeSolution(BaseModel):
+    path: list[tuple[int, int]]  # [row, col] cells from S to G inclusive
+    grid: list[str]  # the maze with the path drawn as 'o'

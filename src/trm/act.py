@@ -1,0 +1,91 @@
+"""ACT with deep supervision: the slot carry shared by the trainer and the inference engine.
+
+A batch is a fixed set of slots. Each supervision step advances every slot by one step; a slot whose
+sample has halted is reset to the init vectors and loaded with a new sample, while the other slots
+keep their carry. Gradients never cross steps (the model returns a detached carry).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from trm.model import TRM
+
+
+@dataclass
+class Carry:
+    y: Tensor  # [B, S, D] answer state
+    z: Tensor  # [B, S, D] latent state
+    steps: Tensor  # [B] int32 supervision steps taken by the slot's current sample
+    halted: Tensor  # [B] bool: the slot's sample is finished and the slot takes a new one next step
+    inputs: Tensor  # [B, L] tokens of the slot's current sample
+    labels: Tensor  # [B, L] targets (training; zeros at inference)
+    puzzle_ids: Tensor  # [B] int64
+
+
+def empty_carry(model: TRM, batch_size: int, seq_len: int, device: torch.device | str = "cpu") -> Carry:
+    """All slots halted, so the first step loads a sample into each."""
+    y, z = model.initial_carry(batch_size)
+    return Carry(
+        y=y.to(device),
+        z=z.to(device),
+        steps=torch.zeros(batch_size, dtype=torch.int32, device=device),
+        halted=torch.ones(batch_size, dtype=torch.bool, device=device),
+        inputs=torch.zeros(batch_size, seq_len, dtype=torch.long, device=device),
+        labels=torch.zeros(batch_size, seq_len, dtype=torch.long, device=device),
+        puzzle_ids=torch.zeros(batch_size, dtype=torch.long, device=device),
+    )
+
+
+def refill(model: TRM, carry: Carry, inputs: Tensor, labels: Tensor, puzzle_ids: Tensor) -> Carry:
+    """Load new samples into the halted slots (in slot order) and reset their state.
+
+    `inputs`/`labels` [K, L] and `puzzle_ids` [K] with K = number of halted slots.
+    """
+    slots = carry.halted.nonzero().squeeze(-1)
+    if len(slots) != len(inputs):
+        raise ValueError(f"{len(slots)} free slots but {len(inputs)} new samples")
+    y, z = model.reset_carry(carry.y, carry.z, carry.halted)
+    new_inputs, new_labels, new_ids = carry.inputs.clone(), carry.labels.clone(), carry.puzzle_ids.clone()
+    new_inputs[slots], new_labels[slots], new_ids[slots] = inputs, labels, puzzle_ids
+    return Carry(
+        y=y,
+        z=z,
+        steps=torch.where(carry.halted, 0, carry.steps),
+        halted=torch.zeros_like(carry.halted),
+        inputs=new_inputs,
+        labels=new_labels,
+        puzzle_ids=new_ids,
+    )
+
+
+def halt_decision(
+    steps: Tensor,
+    q_halt: Tensor,
+    *,
+    max_steps: int,
+    use_q: bool,
+    threshold: float = 0.0,
+    min_steps: int = 1,
+    exploration_prob: float = 0.0,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """Which samples stop after the step just taken (`steps` already counts it).
+
+    - Every sample stops at `max_steps`.
+    - With `use_q` (training, or `act` inference), a sample also stops once q_halt > threshold and
+      it has taken at least `min_steps`.
+    - Exploration (training): with probability `exploration_prob` a sample must first reach a
+      random minimum in [2, max_steps].
+    """
+    halted = steps >= max_steps
+    if use_q and max_steps > 1:
+        halted = halted | ((q_halt > threshold) & (steps >= min_steps))
+        if exploration_prob > 0:
+            explore = torch.rand(steps.shape, generator=generator, device=steps.device) < exploration_prob
+            floor = torch.randint(2, max_steps + 1, steps.shape, generator=generator, device=steps.device)
+            halted = halted & (steps >= explore * floor)
+    return halted

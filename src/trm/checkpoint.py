@@ -1,0 +1,102 @@
+"""Checkpoints: model.safetensors + config.json in a directory. Nothing is ever unpickled.
+
+config.json holds {"format", "model": TRMConfig, "task": {name, version, options, seq_len,
+vocab_size}, "training": {...}, "metrics": {...}}. Loading checks every tensor's name and shape and
+the task, and says what does not fit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from trm.config import TRMConfig
+from trm.model import TRM
+
+FORMAT = "agent-reasoning/trm-checkpoint/v1"
+WEIGHTS, CONFIG = "model.safetensors", "config.json"
+
+
+class CheckpointError(ValueError):
+    pass
+
+
+def save_checkpoint(
+    directory: str | os.PathLike,
+    model: TRM,
+    *,
+    task_version: str = "1",
+    training: dict[str, Any] | None = None,
+    metrics: dict[str, Any] | None = None,
+    state_dict: dict[str, torch.Tensor] | None = None,
+) -> Path:
+    """Write weights (`state_dict`, default the model's own, e.g. pass the EMA's) and config."""
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in (state_dict or model.state_dict()).items()}
+    tmp = d / (WEIGHTS + ".tmp")
+    save_file(state, str(tmp), metadata={"format": FORMAT})
+    tmp.replace(d / WEIGHTS)
+    c = model.config
+    config = {
+        "format": FORMAT,
+        "model": c.to_dict(),
+        "task": {"name": c.task, "version": task_version, "options": c.task_options, "seq_len": c.seq_len, "vocab_size": c.vocab_size},
+        "parameters": model.num_parameters(),
+        "training": training or {},
+        "metrics": metrics or {},
+    }
+    (d / CONFIG).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+    return d
+
+
+def read_config(directory: str | os.PathLike) -> dict[str, Any]:
+    path = Path(directory) / CONFIG
+    if not path.exists():
+        raise CheckpointError(f"{path} not found: not a checkpoint directory")
+    config = json.loads(path.read_text())
+    if config.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: unknown format {config.get('format')!r} (expected {FORMAT})")
+    return config
+
+
+def check_state_dict(model: TRM, state: dict[str, torch.Tensor], source: str) -> None:
+    """Every expected tensor present with the right shape, nothing unexpected."""
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    wrong = [f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(expected[k].shape)}" for k in expected if k in state and state[k].shape != expected[k].shape]
+    problems = []
+    if missing:
+        problems.append(f"missing tensors {missing}")
+    if unexpected:
+        problems.append(f"unexpected tensors {unexpected}")
+    if wrong:
+        problems.append("shape mismatches: " + "; ".join(wrong))
+    if problems:
+        raise CheckpointError(f"{source} does not fit the model config: " + " | ".join(problems))
+
+
+def load_checkpoint(directory: str | os.PathLike, task: str | None = None, device: str | torch.device = "cpu") -> tuple[TRM, dict[str, Any]]:
+    """Load a model (in eval mode) and its config.json. `task`, if given, must match."""
+    d = Path(directory)
+    config = read_config(d)
+    try:
+        model_config = TRMConfig.from_dict(config["model"])
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"{d / CONFIG}: bad model config: {e}") from None
+    if task is not None and model_config.task != task:
+        raise CheckpointError(f"{d} was trained for task {model_config.task!r}, not {task!r}")
+    weights = d / WEIGHTS
+    if not weights.exists():
+        raise CheckpointError(f"{weights} not found")
+    state = load_file(str(weights))
+    model = TRM(model_config)
+    check_state_dict(model, state, str(weights))
+    model.load_state_dict(state)
+    return model.to(device).eval(), config

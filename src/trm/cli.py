@@ -1,0 +1,256 @@
+"""The `trm` command: data, train, eval, solve, import-reference, info."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+
+def _kv(items: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise SystemExit(f"error: {item!r} is not key=value")
+        k, v = item.split("=", 1)
+        try:
+            out[k] = json.loads(v)
+        except json.JSONDecodeError:
+            out[k] = v
+    return out
+
+
+# --- data -----------------------------------------------------------------------------------------
+
+
+def cmd_data_build(args: argparse.Namespace) -> int:
+    from trm.data import generate_split, write_split
+    from trm.tasks import get_task
+
+    task = get_task(args.task, **_kv(args.task_opt))
+    buckets = args.bucket.split(",") if args.bucket else list(task.buckets)
+    counts_raw = [int(x) for x in str(args.n).split(",")]
+    if len(counts_raw) == 1:
+        counts_raw = counts_raw * len(buckets)
+    if len(counts_raw) != len(buckets):
+        raise SystemExit(f"error: --n gives {len(counts_raw)} counts for {len(buckets)} buckets")
+    unknown = [b for b in buckets if b not in task.buckets]
+    if unknown:
+        raise SystemExit(f"error: unknown bucket(s) {unknown} for {task.name}; known: {list(task.buckets)}")
+    counts = dict(zip(buckets, counts_raw))
+    options = _kv(args.opt)
+    splits = args.split.split(",")
+    for split in splits:
+        started = time.perf_counter()
+        examples = generate_split(task, split, counts, args.seed, options, workers=args.workers)
+        meta = write_split(
+            task,
+            examples,
+            Path(args.out) / split,
+            split,
+            {"generator": {"counts": counts, "options": options, "seed": args.seed}},
+        )
+        print(f"{split}: {meta['size']} examples {meta['bucket_counts']} -> {Path(args.out) / split} ({time.perf_counter() - started:.1f} s)")
+    return 0
+
+
+# --- train / eval ---------------------------------------------------------------------------------
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from trm.train import TrainConfig, train
+
+    cfg = TrainConfig.from_sources(args.config, args.overrides)
+    result = train(cfg, resume=args.resume)
+    print(json.dumps({"step": result["step"], "stopped_early": result["stopped_early"]}))
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    import torch
+
+    from trm.checkpoint import load_checkpoint
+    from trm.data import TokenDataset
+    from trm.evaluate import evaluate, format_table
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    model, config = load_checkpoint(args.model)
+    data = TokenDataset(args.data)
+    if data.meta["task"] != model.config.task:
+        raise SystemExit(f"error: the data is for task {data.meta['task']!r}, the model for {model.config.task!r}")
+    threshold = args.threshold if args.threshold is not None else config.get("inference", {}).get("halt_threshold", 0.0)
+    result = evaluate(
+        model,
+        data,
+        max_steps=args.max_steps,
+        threshold=threshold,
+        min_steps=args.min_steps,
+        batch_size=args.batch_size,
+        limit=args.limit,
+        modes=tuple(args.modes.split(",")),
+        dtype=args.dtype,
+    )
+    summary = result.summary()
+    print(f"model {args.model} on {args.data} (halt threshold {threshold}, {result.seconds:.1f} s)")
+    print(format_table(summary))
+    if args.json:
+        Path(args.json).write_text(json.dumps({"model": args.model, "data": args.data, "threshold": threshold, "seconds": result.seconds, "results": summary}, indent=2))
+    return 0
+
+
+# --- solve ----------------------------------------------------------------------------------------
+
+
+def cmd_solve(args: argparse.Namespace) -> int:
+    import trm
+    from trm.tasks import InvalidProblem
+
+    text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text()
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as e:
+        print(f"error: the problem is not valid JSON: {e}", file=sys.stderr)
+        return 2
+    if isinstance(raw, dict) and "problem" in raw and isinstance(raw["problem"], dict):
+        raw = raw["problem"]  # accept a whole ReasoningRequest too
+    solver = trm.load(args.model)
+    if args.task and args.task != solver.task.name:
+        print(f"error: {args.model} is a {solver.task.name!r} model, not {args.task!r}", file=sys.stderr)
+        return 2
+    try:
+        started = time.perf_counter()
+        result = solver.solve(raw, max_steps=args.max_steps, mode=args.mode, trace=args.trace, fallback=args.fallback)
+        elapsed = time.perf_counter() - started
+    except InvalidProblem as e:
+        print(f"error: invalid problem: {e}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(result.__dict__ | {"duration_ms": round(1000 * elapsed, 2)}, indent=2))
+        return 0 if result.verified is not False else 1
+    if args.trace:
+        for step in result.trace:
+            print(f"--- step {step['step']} (confidence {step['confidence']:.3f}, {step['changed']} changed)\n{step['answer']}")
+        print("---")
+    print(result.answer)
+    verdict = {True: "verified", False: "NOT verified: " + "; ".join(result.violations), None: "no exact check"}[result.verified]
+    print(f"steps {result.steps} ({'halted' if result.halted else 'cut'}), confidence {result.confidence:.3f}, {verdict}, solved by {result.solved_by}, {1000 * elapsed:.1f} ms")
+    return 0 if result.verified is not False else 1
+
+
+# --- import / info --------------------------------------------------------------------------------
+
+
+def cmd_import_reference(args: argparse.Namespace) -> int:
+    from trm.reference_import import import_reference
+
+    out = import_reference(args.checkpoint, args.config, args.task, args.output, task_options=_kv(args.task_opt))
+    print(f"imported {args.checkpoint} -> {out}")
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from trm.checkpoint import read_config
+
+    config = read_config(args.model)
+    if args.json:
+        print(json.dumps(config, indent=2))
+        return 0
+    m = config["model"]
+    print(f"task        {config['task']['name']} (version {config['task']['version']}, options {config['task']['options']})")
+    print(f"parameters  {config.get('parameters', '?'):,}")
+    print(f"network     hidden {m['hidden_size']}, {m['num_layers']} layers, mixer {m['mixer']}, positions {m['positions']}, prefix {m['prefix_len']}")
+    print(f"recursion   T={m['T']} n={m['n']} N_sup={m['halt_max_steps']}")
+    training = config.get("training", {})
+    if training:
+        print(f"training    {training.get('steps')} steps, {training.get('samples')} samples, {training.get('train_seconds')} s on {training.get('device')}")
+    if config.get("inference"):
+        print(f"inference   {config['inference']}")
+    metrics = config.get("metrics", {})
+    if metrics:
+        from trm.evaluate import format_table
+
+        print(format_table(metrics))
+    return 0
+
+
+# --- parser ---------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="trm", description="Tiny Recursive Models: build data, train, evaluate, solve.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    data = sub.add_parser("data", help="build datasets").add_subparsers(dest="data_command", required=True)
+    b = data.add_parser("build", help="generate labelled problems of a task into memory-mappable shards")
+    b.add_argument("task", help="task name, e.g. sudoku or maze")
+    b.add_argument("--n", required=True, help="problems per bucket (one number, or one per bucket: 500,500)")
+    b.add_argument("--bucket", help="difficulty buckets, comma separated (default: all of the task's)")
+    b.add_argument("--split", default="train", help="train, test or train,test (split by canonical form)")
+    b.add_argument("--out", required=True, help="dataset directory; each split goes to OUT/SPLIT")
+    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--workers", type=int, default=1, help="generator processes")
+    b.add_argument("--opt", action="append", default=[], metavar="K=V", help="generator option (repeatable)")
+    b.add_argument("--task-opt", action="append", default=[], metavar="K=V", help="task option, e.g. size=15 for maze")
+    b.set_defaults(func=cmd_data_build)
+
+    t = sub.add_parser("train", help="train a model", description="Train from a config file (YAML/JSON) with key=value overrides, e.g. `trm train --config cfg.yaml steps=2000 model.hidden_size=128`.")
+    t.add_argument("--config", help="YAML or JSON file of TrainConfig fields")
+    t.add_argument("--resume", action="store_true", help="continue the run in `out` from its train state")
+    t.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="settings; model.* sets TRMConfig fields")
+    t.set_defaults(func=cmd_train)
+
+    e = sub.add_parser("eval", help="exact accuracy per difficulty bucket, act and fixed halting")
+    e.add_argument("--model", required=True, help="checkpoint directory")
+    e.add_argument("--data", required=True, help="split directory, e.g. data/sudoku/test")
+    e.add_argument("--limit", type=int, help="evaluate the first N examples only")
+    e.add_argument("--modes", default="act,fixed")
+    e.add_argument("--threshold", type=float, help="act: halt when q_halt > this (default: the model's setting)")
+    e.add_argument("--min-steps", type=int, default=1)
+    e.add_argument("--max-steps", type=int)
+    e.add_argument("--batch-size", type=int, default=64)
+    e.add_argument("--dtype", default="auto", choices=["auto", "bf16", "fp32"])
+    e.add_argument("--threads", type=int, default=0)
+    e.add_argument("--json", help="also write the results here")
+    e.set_defaults(func=cmd_eval)
+
+    s = sub.add_parser("solve", help="solve one problem given as JSON (a file, or - for stdin)")
+    s.add_argument("file", help="JSON file with the problem, or - to read stdin")
+    s.add_argument("--model", required=True, help="checkpoint directory, e.g. models/sudoku")
+    s.add_argument("--task", help="expected task (checked against the model)")
+    s.add_argument("--max-steps", type=int)
+    s.add_argument("--mode", default="act", choices=["act", "fixed"])
+    s.add_argument("--trace", action="store_true", help="print the answer after every step")
+    s.add_argument("--fallback", action="store_true", help="use the classical baseline if the answer fails the check")
+    s.add_argument("--json", action="store_true", help="print the result as JSON")
+    s.set_defaults(func=cmd_solve)
+
+    i = sub.add_parser("import-reference", help="convert a reference-code TRM checkpoint")
+    i.add_argument("checkpoint", help="state_dict saved by the reference code (torch.save)")
+    i.add_argument("--config", required=True, help="its all_config.yaml")
+    i.add_argument("--task", required=True, help="task the checkpoint was trained for (sudoku, maze, ...)")
+    i.add_argument("--task-opt", action="append", default=[], metavar="K=V")
+    i.add_argument("-o", "--output", required=True, help="output checkpoint directory")
+    i.set_defaults(func=cmd_import_reference)
+
+    n = sub.add_parser("info", help="print a checkpoint's config and metrics")
+    n.add_argument("model", help="checkpoint directory")
+    n.add_argument("--json", action="store_true")
+    n.set_defaults(func=cmd_info)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (FileNotFoundError, ValueError, KeyError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

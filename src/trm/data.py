@@ -1,0 +1,202 @@
+"""Datasets on disk: token arrays in .npy shards the trainer memory-maps, plus metadata.
+
+Layout of one split (e.g. DIR/train):
+    meta.json                  task, options, sizes, buckets, generator settings, seed, content hash
+    inputs.000.npy ...         [N_shard, seq_len] uint8/int16 input tokens
+    labels.000.npy ...         [N_shard, seq_len] target tokens (0 = no target)
+    buckets.000.npy ...        [N_shard] int16 index into meta["buckets"]
+    puzzle_ids.000.npy ...     [N_shard] int32 (0 for tasks without per-puzzle embeddings)
+    problems.jsonl             one problem per line (the API form), for verify-based evaluation
+
+Train and test are split by each example's canonical-form key (`Example.group`), hashed: a puzzle
+and every symmetric image of it always land in the same split.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from trm.tasks import Example, Task, get_task
+
+TEST_PERCENT = 10  # share of canonical-form classes that belong to the test split
+SHARD_SIZE = 100_000
+
+
+def split_of(group: str) -> str:
+    """The split a canonical-form key belongs to: fixed by its hash, whoever generates it."""
+    return "test" if int(hashlib.sha256(group.encode()).hexdigest()[:8], 16) % 100 < TEST_PERCENT else "train"
+
+
+def _token_dtype(vocab_size: int) -> np.dtype:
+    return np.dtype(np.uint8) if vocab_size <= 256 else np.dtype(np.int16)
+
+
+def _generate_chunk(args: tuple[str, dict, str, str, int, list[int], dict]) -> list[Example]:
+    task_name, task_options, split, bucket, n, seed, options = args
+    task = get_task(task_name, **task_options)
+    rng = np.random.default_rng(seed)
+    kept: list[Example] = []
+    while len(kept) < n:
+        for ex in task.generate(rng, n - len(kept), bucket, **options):
+            if split_of(ex.group) == split:
+                kept.append(ex)
+    return kept
+
+
+def generate_split(
+    task: Task, split: str, counts: dict[str, int], seed: int, options: dict[str, Any] | None = None, workers: int = 1
+) -> list[Example]:
+    """`counts[bucket]` examples of each bucket that belong to `split`. Deterministic for a seed."""
+    if split not in ("train", "test"):
+        raise ValueError("split must be 'train' or 'test'")
+    options = options or {}
+    chunk = 250
+    jobs = []
+    for b_index, (bucket, n) in enumerate(sorted(counts.items())):
+        for c_index, start in enumerate(range(0, n, chunk)):
+            seed_seq = [seed, 0 if split == "train" else 1, b_index, c_index]
+            jobs.append((task.name, task.options(), split, bucket, min(chunk, n - start), seed_seq, options))
+    if workers > 1:
+        with ProcessPoolExecutor(workers) as pool:
+            parts = list(pool.map(_generate_chunk, jobs))
+    else:
+        parts = [_generate_chunk(job) for job in jobs]
+    return [ex for part in parts for ex in part]
+
+
+def write_split(
+    task: Task, examples: list[Example], out: Path, split: str, meta_extra: dict[str, Any], shard_size: int = SHARD_SIZE
+) -> dict[str, Any]:
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    buckets = list(task.buckets)
+    dtype = _token_dtype(task.vocab_size)
+    digest = hashlib.sha256()
+    for old in out.glob("*.npy"):
+        old.unlink()
+    for s, start in enumerate(range(0, max(1, len(examples)), shard_size)):
+        part = examples[start : start + shard_size]
+        arrays = {
+            "inputs": np.stack([e.inputs for e in part]).astype(dtype) if part else np.zeros((0, task.seq_len), dtype),
+            "labels": np.stack([e.labels for e in part]).astype(dtype) if part else np.zeros((0, task.seq_len), dtype),
+            "buckets": np.array([buckets.index(e.bucket) for e in part], dtype=np.int16),
+            "puzzle_ids": np.zeros(len(part), dtype=np.int32),
+        }
+        for name, arr in arrays.items():
+            np.save(out / f"{name}.{s:03d}.npy", arr)
+            digest.update(arr.tobytes())
+    with open(out / "problems.jsonl", "w") as f:
+        for e in examples:
+            f.write(json.dumps({"problem": e.problem.model_dump(exclude_none=True), "bucket": e.bucket, "info": e.info}) + "\n")
+    counts = {b: sum(e.bucket == b for e in examples) for b in buckets}
+    meta = {
+        "task": task.name,
+        "task_version": task.version,
+        "task_options": task.options(),
+        "split": split,
+        "size": len(examples),
+        "seq_len": task.seq_len,
+        "vocab_size": task.vocab_size,
+        "buckets": buckets,
+        "bucket_counts": counts,
+        "num_puzzle_ids": 1,
+        "sha256": digest.hexdigest(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        **meta_extra,
+    }
+    (out / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+    return meta
+
+
+@dataclass
+class Batch:
+    inputs: np.ndarray  # [B, L] int64
+    labels: np.ndarray  # [B, L] int64
+    puzzle_ids: np.ndarray  # [B] int64
+    buckets: np.ndarray  # [B] int64
+
+
+class TokenDataset:
+    """Memory-mapped shards of one split."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        meta_file = self.path / "meta.json"
+        if not meta_file.exists():
+            raise FileNotFoundError(f"{meta_file} not found: build the data with `trm data build`")
+        self.meta: dict[str, Any] = json.loads(meta_file.read_text())
+        self.shards: dict[str, list[np.ndarray]] = {}
+        for name in ("inputs", "labels", "buckets", "puzzle_ids"):
+            files = sorted(self.path.glob(f"{name}.*.npy"))
+            self.shards[name] = [np.load(f, mmap_mode="r") for f in files]
+        sizes = [len(a) for a in self.shards["inputs"]]
+        self.offsets = np.cumsum([0, *sizes])
+        if self.offsets[-1] != self.meta["size"]:
+            raise ValueError(f"{self.path}: shards hold {self.offsets[-1]} examples, meta.json says {self.meta['size']}")
+
+    def __len__(self) -> int:
+        return int(self.offsets[-1])
+
+    @property
+    def bucket_names(self) -> list[str]:
+        return list(self.meta["buckets"])
+
+    def _take(self, name: str, index: np.ndarray) -> np.ndarray:
+        shard = np.searchsorted(self.offsets, index, side="right") - 1
+        parts = [np.asarray(self.shards[name][s][index[shard == s] - self.offsets[s]]) for s in np.unique(shard)]
+        out = np.concatenate(parts) if parts else np.zeros((0,) + self.shards[name][0].shape[1:], self.shards[name][0].dtype)
+        # restore the requested order
+        order = np.argsort(np.argsort(shard, kind="stable"), kind="stable")
+        return out[order]
+
+    def take(self, index: np.ndarray) -> Batch:
+        index = np.asarray(index, dtype=np.int64)
+        return Batch(
+            inputs=self._take("inputs", index).astype(np.int64),
+            labels=self._take("labels", index).astype(np.int64),
+            puzzle_ids=self._take("puzzle_ids", index).astype(np.int64),
+            buckets=self._take("buckets", index).astype(np.int64),
+        )
+
+    def problems(self) -> Iterator[dict[str, Any]]:
+        with open(self.path / "problems.jsonl") as f:
+            for line in f:
+                yield json.loads(line)
+
+
+class SampleStream:
+    """Endless shuffled indices of one rank's share of a dataset, resumable from (epoch, offset)."""
+
+    def __init__(self, size: int, seed: int, rank: int = 0, world_size: int = 1, epoch: int = 0, offset: int = 0) -> None:
+        self.size, self.seed, self.rank, self.world_size = size, seed, rank, world_size
+        self.epoch, self.offset = epoch, offset
+        self._order = self._epoch_order()
+
+    def _epoch_order(self) -> np.ndarray:
+        order = np.random.default_rng([self.seed, self.epoch]).permutation(self.size)
+        return order[self.rank :: self.world_size]
+
+    def next(self, k: int) -> np.ndarray:
+        out = []
+        while k > 0:
+            if self.offset >= len(self._order):
+                self.epoch, self.offset = self.epoch + 1, 0
+                self._order = self._epoch_order()
+            part = self._order[self.offset : self.offset + k]
+            self.offset += len(part)
+            k -= len(part)
+            out.append(part)
+        return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
+
+    def state(self) -> dict[str, int]:
+        return {"epoch": self.epoch, "offset": self.offset}

@@ -1,0 +1,48 @@
+"""Exponential moving average of the parameters; evaluation and export use it."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import torch
+from torch import Tensor, nn
+
+
+class EMA:
+    def __init__(self, model: nn.Module, decay: float = 0.999) -> None:
+        self.decay = decay
+        self.shadow: dict[str, Tensor] = {n: p.detach().clone() for n, p in model.named_parameters()}
+
+    @torch.no_grad()
+    def update(self, model: nn.Module) -> None:
+        """shadow <- decay * shadow + (1 - decay) * param"""
+        for name, p in model.named_parameters():
+            self.shadow[name].lerp_(p.detach(), 1.0 - self.decay)
+
+    @contextlib.contextmanager
+    def applied(self, model: nn.Module) -> Iterator[nn.Module]:
+        """Temporarily load the averaged weights into `model` (e.g. for evaluation)."""
+        backup = {n: p.detach().clone() for n, p in model.named_parameters()}
+        self.copy_to(model)
+        try:
+            yield model
+        finally:
+            with torch.no_grad():
+                for n, p in model.named_parameters():
+                    p.copy_(backup[n])
+
+    @torch.no_grad()
+    def copy_to(self, model: nn.Module) -> None:
+        for n, p in model.named_parameters():
+            p.copy_(self.shadow[n])
+
+    def state_dict(self) -> dict[str, Tensor]:
+        return dict(self.shadow)
+
+    def load_state_dict(self, state: dict[str, Tensor]) -> None:
+        missing = set(self.shadow) - set(state)
+        if missing:
+            raise ValueError(f"EMA state lacks {sorted(missing)}")
+        for n in self.shadow:
+            self.shadow[n].copy_(state[n])

@@ -1,0 +1,128 @@
+"""Plain batched inference (no threads, no queue) and the post-processing every caller shares.
+
+`recurse` runs a static batch for up to max_steps supervision steps with `act` or `fixed` halting.
+It is the ground truth the continuous-batching engine must match. `finish` turns predicted tokens
+into a checked answer: decode, verify, optional baseline fallback, render.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from trm.evaluate import autocast_context
+from trm.model import TRM
+from trm.tasks import Task
+
+HaltMode = Literal["act", "fixed"]
+
+
+@dataclass
+class StepRecord:
+    step: int
+    tokens: np.ndarray  # [L] prediction after this step
+    confidence: float  # sigmoid(q_halt)
+    changed: int  # tokens different from the previous step's prediction (all of them at step 1)
+
+
+@dataclass
+class Prediction:
+    tokens: np.ndarray  # [L] the answer tokens
+    steps: int  # supervision steps taken
+    halted: bool  # True: stopped by its halting head (act) or ran its planned steps (fixed); False: cut
+    confidence: float  # sigmoid(q_halt) of the final step
+    q_halt: float
+    trace: list[StepRecord] = field(default_factory=list)
+
+
+@torch.inference_mode()
+def recurse(
+    model: TRM,
+    inputs: torch.Tensor,
+    puzzle_ids: torch.Tensor | None = None,
+    *,
+    max_steps: int | None = None,
+    min_steps: int = 1,
+    threshold: float = 0.0,
+    mode: HaltMode = "act",
+    trace: bool = False,
+    dtype: str = "auto",
+) -> list[Prediction]:
+    """Run a batch [B, L] to completion; each sample halts on its own (samples are independent)."""
+    device = next(model.parameters()).device
+    max_steps = max_steps or model.config.halt_max_steps
+    inputs = inputs.to(device)
+    B = len(inputs)
+    if puzzle_ids is None:
+        puzzle_ids = torch.zeros(B, dtype=torch.long, device=device)
+    y, z = model.initial_carry(B)
+    y, z = y.to(device), z.to(device)
+    results: list[Prediction | None] = [None] * B
+    traces: list[list[StepRecord]] = [[] for _ in range(B)]
+    previous = None
+    for step in range(1, max_steps + 1):
+        with autocast_context(device, dtype):
+            out = model(y, z, inputs, puzzle_ids)
+        y, z = out.y, out.z
+        pred = out.logits.argmax(-1)
+        q = out.q_halt.float()
+        conf = torch.sigmoid(q)
+        changed = (pred != previous).sum(-1) if previous is not None else torch.full((B,), pred.shape[1], device=device)
+        previous = pred
+        pred_np, q_np, conf_np, changed_np = pred.cpu().numpy(), q.cpu().numpy(), conf.cpu().numpy(), changed.cpu().numpy()
+        for i in range(B):
+            if results[i] is not None:
+                continue
+            if trace:
+                traces[i].append(StepRecord(step, pred_np[i].copy(), float(conf_np[i]), int(changed_np[i])))
+            halts = mode == "act" and step >= min_steps and q_np[i] > threshold
+            if halts or step == max_steps:
+                results[i] = Prediction(pred_np[i].copy(), step, bool(halts or mode == "fixed"), float(conf_np[i]), float(q_np[i]), traces[i])
+        if all(r is not None for r in results):
+            break
+    return [r for r in results if r is not None]
+
+
+@dataclass
+class Answer:
+    """A checked answer, ready for an API response or an in-process caller."""
+
+    answer: str
+    solution: dict[str, Any]
+    verified: bool | None
+    violations: list[str]
+    solved_by: Literal["trm", "baseline"]
+    steps: int
+    halted: bool
+    confidence: float
+    trace: list[dict[str, Any]]
+
+
+def finish(task: Task, problem: Any, prediction: Prediction, fallback: bool = False) -> Answer:
+    solution = task.decode(prediction.tokens, problem)
+    violations = task.verify(problem, solution)
+    verified = None if violations is None else not violations
+    solved_by: Literal["trm", "baseline"] = "trm"
+    if fallback and verified is False:
+        solution = task.baseline(problem)
+        violations = task.verify(problem, solution)
+        verified = None if violations is None else not violations
+        solved_by = "baseline"
+    trace = [
+        {"step": r.step, "answer": task.render(problem, task.decode(r.tokens, problem)), "confidence": r.confidence, "changed": r.changed}
+        for r in prediction.trace
+    ]
+    return Answer(
+        answer=task.render(problem, solution),
+        solution=solution.model_dump(mode="json"),
+        verified=verified,
+        violations=violations or [],
+        solved_by=solved_by,
+        steps=prediction.steps,
+        halted=prediction.halted,
+        confidence=prediction.confidence,
+        trace=trace,
+    )

@@ -1,0 +1,77 @@
+"""In-process use of a trained model, no service needed:
+
+    solver = trm.load("models/sudoku")
+    result = solver.solve({"puzzle": "53..7....6..195...."})
+    result.verified, result.solution, result.steps, result.confidence
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+import torch
+
+from trm.checkpoint import load_checkpoint
+from trm.inference import Answer, HaltMode, finish, recurse
+from trm.model import TRM
+from trm.tasks import Task, get_task
+
+
+class Solver:
+    def __init__(self, model: TRM, task: Task, config: dict[str, Any] | None = None, dtype: str = "auto") -> None:
+        self.model, self.task, self.config, self.dtype = model, task, config or {}, dtype
+        inference = self.config.get("inference", {})
+        self.halt_threshold: float = float(inference.get("halt_threshold", 0.0))
+        self.min_steps: int = int(inference.get("min_steps", 1))
+
+    @property
+    def name(self) -> str:
+        return self.task.name
+
+    def solve(
+        self,
+        problem: dict[str, Any] | Any,
+        *,
+        max_steps: int | None = None,
+        min_steps: int | None = None,
+        halt_threshold: float | None = None,
+        mode: HaltMode = "act",
+        trace: bool = False,
+        fallback: bool = False,
+    ) -> Answer:
+        """Solve one problem (a dict in the task's Problem schema). Raises InvalidProblem."""
+        return self.solve_many([problem], max_steps=max_steps, min_steps=min_steps, halt_threshold=halt_threshold, mode=mode, trace=trace, fallback=fallback)[0]
+
+    def solve_many(
+        self,
+        problems: list[dict[str, Any] | Any],
+        *,
+        max_steps: int | None = None,
+        min_steps: int | None = None,
+        halt_threshold: float | None = None,
+        mode: HaltMode = "act",
+        trace: bool = False,
+        fallback: bool = False,
+    ) -> list[Answer]:
+        parsed = [self.task.parse(p) for p in problems]
+        inputs = torch.from_numpy(np.stack([self.task.encode(p) for p in parsed]))
+        predictions = recurse(
+            self.model,
+            inputs,
+            max_steps=max_steps,
+            min_steps=min_steps or self.min_steps,
+            threshold=self.halt_threshold if halt_threshold is None else halt_threshold,
+            mode=mode,
+            trace=trace,
+            dtype=self.dtype,
+        )
+        return [finish(self.task, p, pred, fallback) for p, pred in zip(parsed, predictions)]
+
+
+def load(path: str | os.PathLike, device: str = "cpu", dtype: str = "auto") -> Solver:
+    """Load a checkpoint directory (model.safetensors + config.json) as a Solver."""
+    model, config = load_checkpoint(path, device=device)
+    task = get_task(model.config.task, **model.config.task_options)
+    return Solver(model, task, config, dtype=dtype)

@@ -1,0 +1,133 @@
+"""The task contract: how a structured problem becomes tokens for TRM and an answer comes back.
+
+A task instance is cheap and stateless apart from its options (e.g. a maze's canvas size). Problems
+arrive as pydantic models (the API schema); `parse` adds the checks a schema cannot express and
+raises `InvalidProblem` naming the field, which the service turns into a 422.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+from pydantic import BaseModel, ValidationError
+
+from agent_reasoning.types import TaskType
+
+
+class InvalidProblem(ValueError):
+    """The problem is malformed or unsolvable: the client's fault. `field` is a dotted path."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+@dataclass
+class Example:
+    """One generated problem with its exact label."""
+
+    problem: BaseModel
+    inputs: np.ndarray  # [seq_len] tokens
+    labels: np.ndarray  # [seq_len] target tokens (0 = no target)
+    bucket: str  # difficulty bucket name
+    group: str  # canonical-form key: examples with equal keys must share a split
+    info: dict[str, Any] = field(default_factory=dict)  # generator facts (givens, guesses, path length...)
+
+
+class Task(ABC):
+    name: ClassVar[str]
+    task_type: ClassVar[TaskType]
+    version: ClassVar[str] = "1"
+    Problem: ClassVar[type[BaseModel]]
+    Solution: ClassVar[type[BaseModel]]
+    buckets: ClassVar[tuple[str, ...]]  # difficulty buckets, easiest first
+    has_exact_check: ClassVar[bool] = True  # False: `verify` returns None (no exact check exists)
+    description: ClassVar[str] = ""
+
+    def __init__(self, **options: Any) -> None:
+        if options:
+            raise TypeError(f"task {self.name!r} takes no options, got {sorted(options)}")
+
+    # --- shape ---
+    @property
+    @abstractmethod
+    def seq_len(self) -> int: ...
+
+    @property
+    @abstractmethod
+    def vocab_size(self) -> int: ...
+
+    def options(self) -> dict[str, Any]:
+        """What `__init__` needs to rebuild this task (saved in the model config)."""
+        return {}
+
+    # --- problems ---
+    def parse(self, raw: dict[str, Any] | BaseModel) -> BaseModel:
+        """Validate a raw problem: schema first, then task-level checks. Raises InvalidProblem."""
+        if isinstance(raw, self.Problem):
+            problem = raw
+        else:
+            try:
+                problem = self.Problem.model_validate(raw)
+            except ValidationError as e:
+                err = e.errors()[0]
+                loc = ".".join(str(p) for p in err["loc"]) or "problem"
+                raise InvalidProblem(f"problem.{loc}" if loc != "problem" else loc, err["msg"]) from None
+        self.check(problem)
+        return problem
+
+    def check(self, problem: Any) -> None:
+        """Task-level checks beyond the schema (size limits, contradictions). Raise InvalidProblem."""
+
+    @abstractmethod
+    def encode(self, problem: Any) -> np.ndarray:
+        """Problem -> input tokens [seq_len] (int)."""
+
+    @abstractmethod
+    def decode(self, tokens: np.ndarray, problem: Any) -> BaseModel:
+        """Predicted tokens [seq_len] -> Solution (best effort; `verify` judges it)."""
+
+    @abstractmethod
+    def verify(self, problem: Any, solution: Any) -> list[str] | None:
+        """Violations of the exact check (empty = valid); None where no exact check exists."""
+
+    @abstractmethod
+    def render(self, problem: Any, solution: Any) -> str:
+        """The answer as a person reads it."""
+
+    @abstractmethod
+    def baseline(self, problem: Any) -> BaseModel:
+        """The classical method a user would otherwise run."""
+
+    def label(self, problem: Any) -> np.ndarray:
+        """Target tokens [seq_len] for a problem (from the exact solver)."""
+        raise NotImplementedError
+
+    @abstractmethod
+    def generate(self, rng: np.random.Generator, n: int, bucket: str, **options: Any) -> list[Example]:
+        """n problems of one difficulty bucket with exact labels."""
+
+    def augment(self, rng: np.random.Generator, inputs: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """A random symmetry of the task applied to a batch [B, seq_len]; identity by default."""
+        return inputs, labels
+
+    def example(self) -> dict[str, Any]:
+        """A small problem for documentation and /v1/tasks."""
+        return {}
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "task_type": self.task_type.value,
+            "version": self.version,
+            "description": self.description,
+            "seq_len": self.seq_len,
+            "vocab_size": self.vocab_size,
+            "options": self.options(),
+            "buckets": list(self.buckets),
+            "exact_check": self.has_exact_check,
+        }

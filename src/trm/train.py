@@ -1,0 +1,463 @@
+"""The trainer: deep supervision over a continuous batch of slots, for any task.
+
+Every optimizer step is one supervision step of every slot. Slots whose sample halted (q_halt > 0,
+or max steps) take the next samples of the stream; the rest keep their carry. Single process or
+`torchrun` DDP (data sharded by rank, gradients all-reduced, rank 0 logs and saves).
+
+Resuming restores weights, optimizer, EMA, the slots' carry, the data stream position and every
+random generator, so a resumed run continues exactly where it stopped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from safetensors.torch import load_file, save_file
+
+from trm.act import Carry, empty_carry, halt_decision, refill
+from trm.checkpoint import save_checkpoint
+from trm.config import TRMConfig
+from trm.data import SampleStream, TokenDataset
+from trm.ema import EMA
+from trm.evaluate import autocast_context, evaluate, format_table
+from trm.losses import act_loss
+from trm.model import TRM
+from trm.optim import build_optimizer, lr_at
+from trm.tasks import get_task
+
+
+@dataclass
+class TrainConfig:
+    data: str  # dataset directory with train/ and test/ (from `trm data build`)
+    out: str  # run directory: checkpoint, train state, metrics.jsonl
+    model: dict[str, Any] = field(default_factory=dict)  # TRMConfig fields (vocab/seq/task come from the data)
+    steps: int = 10_000  # optimizer steps (= supervision steps of the whole batch)
+    batch_size: int = 64  # slots, across all ranks
+    lr: float = 1e-3
+    warmup_steps: int = 100
+    schedule: str = "constant"  # or "cosine"
+    min_lr_ratio: float = 0.1  # cosine floor
+    optimizer: str = "adamw"  # or "adam_atan2" (the paper's)
+    betas: tuple[float, float] = (0.9, 0.95)
+    weight_decay: float = 0.1
+    puzzle_emb_lr: float = 1e-2  # sign-SGD of the per-puzzle embedding rows
+    puzzle_emb_weight_decay: float = 0.1
+    grad_clip: float = 0.0  # max gradient norm; 0 = off
+    ema_decay: float = 0.999
+    loss: str = "stablemax"  # or "softmax"
+    augment: bool = True
+    train_min_steps: int = 1  # in training a sample may halt on q_halt only after this many steps
+    dtype: str = "auto"  # "auto": bf16 autocast on CUDA, float32 on CPU; "bf16" or "fp32" to force
+    threads: int = 0  # CPU threads; 0 = torch's default
+    seed: int = 0
+    eval_every: int = 1000
+    eval_samples: int = 1000
+    eval_max_steps: int = 0  # 0 = the model's halt_max_steps
+    ckpt_every: int = 1000
+    log_every: int = 50
+    time_limit_minutes: float = 0.0  # stop cleanly (and checkpoint) after this wall time; 0 = none
+    init_from: str = ""  # start from this checkpoint's weights (fine-tuning, curriculum)
+
+    @classmethod
+    def from_sources(cls, config_file: str | None, overrides: list[str]) -> TrainConfig:
+        values: dict[str, Any] = {}
+        if config_file:
+            text = Path(config_file).read_text()
+            if config_file.endswith((".yaml", ".yml")):
+                import yaml
+
+                values = yaml.safe_load(text) or {}
+            else:
+                values = json.loads(text)
+        for item in overrides:
+            if "=" not in item:
+                raise ValueError(f"override {item!r} is not key=value")
+            key, raw = item.split("=", 1)
+            value = _parse_value(raw)
+            if key.startswith("model."):
+                values.setdefault("model", {})[key[6:]] = value
+            else:
+                values[key] = value
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(values) - names
+        if unknown:
+            raise ValueError(f"unknown training settings {sorted(unknown)}; known: {sorted(names)}")
+        if "betas" in values:
+            values["betas"] = tuple(values["betas"])
+        return cls(**values)
+
+
+def _parse_value(raw: str) -> Any:
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        return raw
+
+
+# --- distributed helpers -------------------------------------------------------------------------
+
+
+@dataclass
+class Dist:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def setup_distributed(device: torch.device) -> Dist:
+    if "RANK" not in os.environ or int(os.environ.get("WORLD_SIZE", "1")) == 1:
+        return Dist()
+    dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    return Dist(rank=dist.get_rank(), world_size=dist.get_world_size(), local_rank=int(os.environ.get("LOCAL_RANK", 0)))
+
+
+def pick_device(local_rank: int) -> torch.device:
+    if torch.cuda.is_available():
+        return torch.device("cuda", local_rank)
+    return torch.device("cpu")
+
+
+# --- the trainer ---------------------------------------------------------------------------------
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig) -> None:
+        self.cfg = cfg
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        local_rank = int(os.environ.get("LOCAL_RANK", 0))
+        self.device = pick_device(local_rank)
+        self.dist = setup_distributed(self.device)
+        if self.device.type == "cuda":
+            torch.cuda.set_device(self.device)
+        torch.manual_seed(cfg.seed)
+        self.out = Path(cfg.out)
+        self.train_data = TokenDataset(Path(cfg.data) / "train")
+        test_dir = Path(cfg.data) / "test"
+        self.test_data = TokenDataset(test_dir) if (test_dir / "meta.json").exists() else None
+        meta = self.train_data.meta
+        self.task = get_task(meta["task"], **meta.get("task_options", {}))
+        model_fields = dict(cfg.model)
+        model_fields.update(vocab_size=self.task.vocab_size, seq_len=self.task.seq_len, task=self.task.name, task_options=self.task.options())
+        self.model_config = TRMConfig.from_dict(model_fields)
+        self.model = TRM(self.model_config).to(self.device)
+        if cfg.init_from:
+            from trm.checkpoint import check_state_dict
+
+            state = load_file(str(Path(cfg.init_from) / "model.safetensors"))
+            check_state_dict(self.model, state, cfg.init_from)
+            self.model.load_state_dict(state)
+        self.ddp_model: torch.nn.Module = self.model
+        if self.dist.world_size > 1:
+            self.ddp_model = torch.nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None
+            )
+        self.optimizer = build_optimizer(cfg.optimizer, self.model.parameters(), cfg.lr, cfg.weight_decay, tuple(cfg.betas))
+        self.ema = EMA(self.model, cfg.ema_decay)
+        self.local_batch = cfg.batch_size // self.dist.world_size
+        if self.local_batch * self.dist.world_size != cfg.batch_size:
+            raise ValueError(f"batch_size {cfg.batch_size} is not divisible by {self.dist.world_size} ranks")
+        self.stream = SampleStream(len(self.train_data), cfg.seed, self.dist.rank, self.dist.world_size)
+        self.np_rng = np.random.default_rng([cfg.seed, self.dist.rank, 1])
+        self.generator = torch.Generator(device=self.device).manual_seed(cfg.seed * 1000 + self.dist.rank)
+        self.carry: Carry = empty_carry(self.model, self.local_batch, self.task.seq_len, self.device)
+        self.step = 0
+        self.samples_done = 0
+        self.train_seconds = 0.0
+        self.best: dict[str, Any] = {}
+
+    # --- state ---
+
+    def state_paths(self) -> tuple[Path, Path]:
+        suffix = f".rank{self.dist.rank}" if self.dist.world_size > 1 else ""
+        return self.out / f"train_state{suffix}.safetensors", self.out / f"train_state{suffix}.json"
+
+    def save_state(self) -> None:
+        tensors: dict[str, torch.Tensor] = {}
+        scalars: dict[str, Any] = {}
+        for k, v in self.model.state_dict().items():
+            tensors[f"model.{k}"] = v
+        for k, v in self.ema.state_dict().items():
+            tensors[f"ema.{k}"] = v
+        names = {id(p): n for n, p in self.model.named_parameters()}
+        for group in self.optimizer.param_groups:
+            for p in group["params"]:
+                for k, v in self.optimizer.state.get(p, {}).items():
+                    key = f"opt.{names[id(p)]}.{k}"
+                    if torch.is_tensor(v):
+                        tensors[key] = v
+                    else:
+                        scalars[key] = v
+        for k in ("y", "z", "steps", "halted", "inputs", "labels", "puzzle_ids"):
+            tensors[f"carry.{k}"] = getattr(self.carry, k)
+        tensors["rng.torch"] = self.generator.get_state()
+        tensors["rng.torch_global"] = torch.get_rng_state()
+        tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+        tensor_file, json_file = self.state_paths()
+        save_file(tensors, str(tensor_file) + ".tmp")
+        os.replace(str(tensor_file) + ".tmp", tensor_file)
+        info = {
+            "step": self.step,
+            "samples_done": self.samples_done,
+            "train_seconds": self.train_seconds,
+            "stream": self.stream.state(),
+            "np_rng": self.np_rng.bit_generator.state,
+            "optimizer_scalars": scalars,
+            "best": self.best,
+            "config": dataclasses.asdict(self.cfg),
+        }
+        json_file.write_text(json.dumps(info, indent=1, default=_json_default))
+
+    def load_state(self) -> None:
+        tensor_file, json_file = self.state_paths()
+        if not tensor_file.exists():
+            raise FileNotFoundError(f"nothing to resume: {tensor_file} not found")
+        tensors = load_file(str(tensor_file))
+        info = json.loads(json_file.read_text())
+        self.model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+        self.ema.load_state_dict({k[4:]: v.to(self.device) for k, v in tensors.items() if k.startswith("ema.")})
+        for group in self.optimizer.param_groups:
+            for n, p in self.model.named_parameters():
+                state: dict[str, Any] = {}
+                prefix = f"opt.{n}."
+                for k, v in tensors.items():
+                    if k.startswith(prefix):
+                        state[k[len(prefix) :]] = v.to(self.device) if k[len(prefix) :] != "step" else v
+                for k, v in info["optimizer_scalars"].items():
+                    if k.startswith(prefix):
+                        state[k[len(prefix) :]] = v
+                if state:
+                    self.optimizer.state[p] = state
+        self.carry = Carry(**{k: tensors[f"carry.{k}"].to(self.device) for k in ("y", "z", "steps", "halted", "inputs", "labels", "puzzle_ids")})
+        self.generator.set_state(tensors["rng.torch"])
+        torch.set_rng_state(tensors["rng.torch_global"])
+        self.step, self.samples_done = info["step"], info["samples_done"]
+        self.train_seconds = info.get("train_seconds", 0.0)
+        self.stream.epoch, self.stream.offset = info["stream"]["epoch"], info["stream"]["offset"]
+        self.stream._order = self.stream._epoch_order()
+        self.np_rng.bit_generator.state = info["np_rng"]
+        self.best = info.get("best", {})
+
+    # --- one step ---
+
+    def train_step(self) -> dict[str, float]:
+        cfg, model, carry = self.cfg, self.model, self.carry
+        k = int(carry.halted.sum())
+        if k:
+            batch = self.train_data.take(self.stream.next(k))
+            inputs, labels = batch.inputs, batch.labels
+            if cfg.augment:
+                inputs, labels = self.task.augment(self.np_rng, inputs, labels)
+            to = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(self.device)  # noqa: E731
+            carry = refill(model, carry, to(inputs), to(labels), to(batch.puzzle_ids))
+        lr = lr_at(self.step, cfg.lr, cfg.warmup_steps, cfg.steps, cfg.schedule, cfg.min_lr_ratio)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        with autocast_context(self.device, cfg.dtype):
+            out = self.ddp_model(carry.y, carry.z, carry.inputs, carry.puzzle_ids)
+        losses = act_loss(out.logits, carry.labels, out.q_halt, cfg.loss)
+        (losses.loss / self.local_batch).backward()
+        grad_norm = 0.0
+        if cfg.grad_clip > 0:
+            grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip))
+        self.optimizer.step()
+        if model.config.puzzle_emb_dim:
+            model.puzzle_emb.sign_sgd_step(cfg.puzzle_emb_lr * lr / cfg.lr, cfg.puzzle_emb_weight_decay)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.ema.update(model)
+        steps = carry.steps + 1
+        halted = halt_decision(
+            steps,
+            out.q_halt.detach(),
+            max_steps=model.config.halt_max_steps,
+            use_q=True,
+            min_steps=cfg.train_min_steps,
+            exploration_prob=model.config.halt_exploration_prob,
+            generator=self.generator,
+        )
+        self.carry = dataclasses.replace(carry, y=out.y, z=out.z, steps=steps, halted=halted)
+        self.step += 1
+        self.samples_done += k * self.dist.world_size
+        done = halted
+        n_done = int(done.sum())
+        metrics = {
+            "lr": lr,
+            "loss": float(losses.loss.detach()) / self.local_batch,
+            "lm_loss": float(losses.lm_loss) / self.local_batch,
+            "q_loss": float(losses.q_loss) / self.local_batch,
+            "halted": n_done,
+        }
+        if cfg.grad_clip > 0:
+            metrics["grad_norm"] = grad_norm
+        if n_done:
+            metrics["exact_accuracy"] = float(losses.seq_correct[done].float().mean())
+            metrics["token_accuracy"] = float((losses.token_correct[done].sum() / losses.token_count[done].sum().clamp(min=1)))
+            metrics["steps"] = float(steps[done].float().mean())
+        return metrics
+
+    # --- the loop ---
+
+    def evaluate(self) -> dict[str, Any]:
+        if self.test_data is None:
+            return {}
+        with self.ema.applied(self.model):
+            result = evaluate(
+                self.model,
+                self.test_data,
+                max_steps=self.cfg.eval_max_steps or None,
+                limit=self.cfg.eval_samples,
+                batch_size=self.local_batch,
+                dtype=self.cfg.dtype,
+            )
+        return result.summary()
+
+    def save(self, metrics: dict[str, Any] | None = None) -> None:
+        if not self.dist.main:
+            return
+        training = {
+            "steps": self.step,
+            "samples": self.samples_done,
+            "train_seconds": round(self.train_seconds, 1),
+            "world_size": self.dist.world_size,
+            "device": str(self.device),
+            "data": self.cfg.data,
+            "data_sha256": self.train_data.meta.get("sha256"),
+            "config": dataclasses.asdict(self.cfg),
+            "command": " ".join(sys.argv),
+        }
+        save_checkpoint(
+            self.out, self.model, task_version=self.task.version, training=training, metrics=metrics or self.best, state_dict=self.ema.state_dict() | _buffers(self.model)
+        )
+
+    def run(self, resume: bool = False) -> dict[str, Any]:
+        cfg = self.cfg
+        self.out.mkdir(parents=True, exist_ok=True)
+        if resume:
+            self.load_state()
+        log_file = open(self.out / "metrics.jsonl", "a") if self.dist.main else None
+        writer = _tensorboard(self.out) if self.dist.main else None
+        progress = _progress(cfg.steps, self.step) if self.dist.main else None
+        started = time.perf_counter()
+        window: list[dict[str, float]] = []
+        window_start, window_samples = time.perf_counter(), self.samples_done
+        final: dict[str, Any] = {}
+        stopped_early = False
+        while self.step < cfg.steps:
+            metrics = self.train_step()
+            window.append(metrics)
+            if self.step % cfg.log_every == 0 or self.step == cfg.steps:
+                now = time.perf_counter()
+                agg = _aggregate(window)
+                agg["samples_per_second"] = (self.samples_done - window_samples) / max(1e-9, now - window_start)
+                agg["sample_steps_per_second"] = len(window) * cfg.batch_size / max(1e-9, now - window_start)
+                window, window_start, window_samples = [], now, self.samples_done
+                if log_file:
+                    log_file.write(json.dumps({"step": self.step, "time": round(self.train_seconds + now - started, 1), **agg}) + "\n")
+                    log_file.flush()
+                if writer:
+                    for k, v in agg.items():
+                        writer.add_scalar(f"train/{k}", v, self.step)
+                if progress:
+                    progress.set_postfix(
+                        loss=f"{agg.get('loss', 0):.3f}", acc=f"{agg.get('exact_accuracy', 0):.3f}", steps=f"{agg.get('steps', 0):.1f}", sps=f"{agg['samples_per_second']:.1f}"
+                    )
+            if progress:
+                progress.update(1)
+            timed_out = cfg.time_limit_minutes > 0 and (time.perf_counter() - started) / 60 > cfg.time_limit_minutes
+            last = self.step == cfg.steps or timed_out
+            if cfg.eval_every and (self.step % cfg.eval_every == 0 or last):
+                summary = self.evaluate()
+                if summary and self.dist.main:
+                    final = summary
+                    self.best = summary
+                    msg = f"\n[step {self.step}] eval\n{format_table(summary)}"
+                    print(msg, file=sys.stderr, flush=True)
+                    if log_file:
+                        log_file.write(json.dumps({"step": self.step, "eval": summary}) + "\n")
+                        log_file.flush()
+                    if writer:
+                        for mode, buckets in summary.items():
+                            for b, s in buckets.items():
+                                writer.add_scalar(f"eval/{mode}/{b}/exact_accuracy", s["exact_accuracy"], self.step)
+            if self.step % cfg.ckpt_every == 0 or last:
+                self.train_seconds += time.perf_counter() - started
+                started = time.perf_counter()
+                self.save()
+                self.save_state()
+            if timed_out:
+                stopped_early = True
+                break
+        if progress:
+            progress.close()
+        if log_file:
+            log_file.close()
+        if self.dist.world_size > 1:
+            dist.barrier()
+        return {"step": self.step, "eval": final, "stopped_early": stopped_early}
+
+
+def _buffers(model: TRM) -> dict[str, torch.Tensor]:
+    """Buffers (init vectors, puzzle embeddings) go into the checkpoint as they are."""
+    params = {n for n, _ in model.named_parameters()}
+    return {k: v for k, v in model.state_dict().items() if k not in params}
+
+
+def _aggregate(window: list[dict[str, float]]) -> dict[str, float]:
+    keys = {k for m in window for k in m}
+    out = {}
+    for k in keys:
+        values = [m[k] for m in window if k in m]
+        out[k] = float(np.mean(values)) if values else 0.0
+    return out
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return float(o)
+    if isinstance(o, tuple):
+        return list(o)
+    raise TypeError(f"cannot serialise {type(o)}")
+
+
+def _tensorboard(out: Path) -> Any:
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        return None
+    return SummaryWriter(str(out / "tensorboard"))
+
+
+def _progress(total: int, initial: int) -> Any:
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total, initial=initial, dynamic_ncols=True, mininterval=2.0, disable=not sys.stderr.isatty() and os.environ.get("TRM_PROGRESS") != "1")
+
+
+def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
+    trainer = Trainer(cfg)
+    try:
+        return trainer.run(resume=resume)
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
+
+__all__ = ["TrainConfig", "Trainer", "train"]
