@@ -1,0 +1,345 @@
+"""Inference engine: ACT early halting over a continuous batch of slots. Knows nothing about HTTP.
+
+TRM's training carry is a continuous batch, and inference can use it the same way: a fixed number
+of slots; each iteration runs one supervision step for the occupied slots only; a sample that
+halts (q_halt > threshold after min_steps), reaches max_steps, passes its deadline or is cancelled
+leaves at once and its slot is refilled from the queue in the same iteration. Easy problems leave
+after a step or two, hard ones stay, and nobody waits for the slowest sample of a static batch.
+
+One worker thread owns the model; callers `submit()` from any thread and get a Future, or
+`await engine.run(...)` from asyncio.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import concurrent.futures
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import torch
+
+from trm.evaluate import autocast_context
+from trm.inference import HaltMode, Prediction, StepRecord
+from trm.model import TRM
+
+log = logging.getLogger(__name__)
+
+Batching = Literal["continuous", "static"]
+
+
+class QueueFullError(RuntimeError):
+    """The engine's queue is at capacity: shed load (HTTP 503 + Retry-After)."""
+
+
+class EngineStoppedError(RuntimeError):
+    """The engine no longer takes work (shutting down)."""
+
+
+class DeadlineExceededError(TimeoutError):
+    """The request's deadline passed before it reached a slot."""
+
+
+@dataclass
+class EngineResult(Prediction):
+    cut_reason: str | None = None  # None, "max_steps" or "deadline"
+    queue_seconds: float = 0.0
+    compute_seconds: float = 0.0
+
+
+@dataclass
+class _Request:
+    tokens: torch.Tensor  # [L] int64
+    puzzle_id: int
+    max_steps: int
+    min_steps: int
+    threshold: float
+    mode: HaltMode
+    deadline: float | None  # time.monotonic() value
+    trace: bool
+    future: concurrent.futures.Future
+    submitted: float = field(default_factory=time.monotonic)
+    started: float = 0.0
+    records: list[StepRecord] = field(default_factory=list)
+    last_tokens: np.ndarray | None = None
+    last_q: float = 0.0
+
+
+class Engine:
+    def __init__(
+        self,
+        model: TRM,
+        *,
+        slots: int = 32,
+        queue_size: int = 256,
+        halt_threshold: float = 0.0,
+        min_steps: int = 1,
+        dtype: str = "auto",
+        threads: int = 0,
+        batching: Batching = "continuous",
+        compile: bool = False,
+        name: str = "trm",
+    ) -> None:
+        if slots < 1 or queue_size < 0:
+            raise ValueError("slots must be >= 1 and queue_size >= 0")
+        self.model = model.eval()
+        self.config = model.config
+        self.slots, self.queue_size = slots, queue_size
+        self.halt_threshold, self.min_steps = halt_threshold, min_steps
+        self.dtype, self.batching, self.name = dtype, batching, name
+        self.threads = threads
+        self.device = next(model.parameters()).device
+        self._forward = torch.compile(model, dynamic=True) if compile else model
+        self._queue: collections.deque[_Request] = collections.deque()
+        self._cond = threading.Condition()
+        self._slots: list[_Request | None] = [None] * slots
+        self._accepting = False
+        self._running = False
+        self._thread: threading.Thread | None = None
+        # the carry of every slot; only the occupied rows are stepped
+        L, S, D = self.config.seq_len, self.config.total_len, self.config.hidden_size
+        self._y = torch.zeros(slots, S, D, device=self.device)
+        self._z = torch.zeros(slots, S, D, device=self.device)
+        self._inputs = torch.zeros(slots, L, dtype=torch.long, device=self.device)
+        self._pids = torch.zeros(slots, dtype=torch.long, device=self.device)
+        self._steps = [0] * slots
+        # counters for observers (read without the lock: plain ints)
+        self.iterations = 0
+        self.sample_steps = 0
+        self.completed = 0
+
+    # --- lifecycle ---
+
+    def start(self) -> Engine:
+        if self._thread is not None:
+            return self
+        self._accepting = self._running = True
+        self._thread = threading.Thread(target=self._loop, name=f"engine-{self.name}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, drain: bool = True, timeout: float | None = None) -> None:
+        """Stop taking work; with `drain`, finish what is queued and in slots first."""
+        with self._cond:
+            self._accepting = False
+            if not drain:
+                self._fail_all(EngineStoppedError("the engine stopped"))
+            self._cond.notify_all()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while drain and self._thread is not None and self.pending() > 0:
+            if deadline is not None and time.monotonic() > deadline:
+                break
+            time.sleep(0.005)
+        with self._cond:
+            self._running = False
+            self._fail_all(EngineStoppedError("the engine stopped before this request finished"))
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> Engine:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # --- observers ---
+
+    def queue_depth(self) -> int:
+        return len(self._queue)
+
+    def busy_slots(self) -> int:
+        return sum(r is not None for r in self._slots)
+
+    def pending(self) -> int:
+        return self.queue_depth() + self.busy_slots()
+
+    @property
+    def accepting(self) -> bool:
+        return self._accepting
+
+    # --- submitting ---
+
+    def submit(
+        self,
+        tokens: np.ndarray | torch.Tensor,
+        *,
+        puzzle_id: int = 0,
+        max_steps: int | None = None,
+        min_steps: int | None = None,
+        threshold: float | None = None,
+        mode: HaltMode = "act",
+        deadline: float | None = None,
+        trace: bool = False,
+    ) -> concurrent.futures.Future[EngineResult]:
+        """Queue one sample [L]. `deadline` is a time.monotonic() value. Raises QueueFullError."""
+        t = torch.as_tensor(np.asarray(tokens), dtype=torch.long)
+        if t.shape != (self.config.seq_len,):
+            raise ValueError(f"tokens must have shape ({self.config.seq_len},), got {tuple(t.shape)}")
+        if mode not in ("act", "fixed"):
+            raise ValueError(f"mode must be 'act' or 'fixed', not {mode!r}")
+        request = _Request(
+            tokens=t.to(self.device),
+            puzzle_id=puzzle_id,
+            max_steps=max_steps or self.config.halt_max_steps,
+            min_steps=min_steps or self.min_steps,
+            threshold=self.halt_threshold if threshold is None else threshold,
+            mode=mode,
+            deadline=deadline,
+            trace=trace,
+            future=concurrent.futures.Future(),
+        )
+        with self._cond:
+            if not self._accepting:
+                raise EngineStoppedError("the engine is not taking work")
+            # Requests cancelled while waiting leave the queue at once (see _on_done), so a full
+            # queue means `queue_size` live requests beyond the ones already in slots.
+            free = sum(r is None for r in self._slots)
+            if len(self._queue) >= self.queue_size + free:
+                raise QueueFullError(f"queue full ({self.queue_size} waiting)")
+            self._queue.append(request)
+            self._cond.notify()
+        request.future.add_done_callback(lambda f, r=request: self._on_done(r, f))
+        return request.future
+
+    async def run(self, tokens: np.ndarray | torch.Tensor, **kwargs) -> EngineResult:
+        """asyncio wrapper of submit(); cancelling the awaiting task cancels the request."""
+        future = self.submit(tokens, **kwargs)
+        try:
+            return await asyncio.wrap_future(future)
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+
+    def _on_done(self, request: _Request, future: concurrent.futures.Future) -> None:
+        if future.cancelled():
+            with self._cond:
+                try:
+                    self._queue.remove(request)
+                except ValueError:
+                    pass  # already in a slot: the worker frees it at its next iteration
+
+    # --- the worker ---
+
+    def _loop(self) -> None:
+        if self.threads:
+            torch.set_num_threads(self.threads)
+        try:
+            with torch.inference_mode():
+                while True:
+                    with self._cond:
+                        while self._running and not self._queue and self.busy_slots() == 0:
+                            self._cond.wait(timeout=0.5)
+                        if not self._running:
+                            return
+                        self._admit()
+                    if self.busy_slots():
+                        self._iterate()
+        except Exception as e:  # never leave callers hanging on a dead worker
+            log.exception("engine %s worker failed", self.name)
+            with self._cond:
+                self._accepting = self._running = False
+                self._fail_all(RuntimeError(f"engine worker failed: {e}"))
+
+    def _admit(self) -> None:
+        """Move queued requests into free slots (static batching: only when every slot is free)."""
+        if self.batching == "static" and self.busy_slots():
+            return
+        now = time.monotonic()
+        for s in range(self.slots):
+            if self._slots[s] is not None:
+                continue
+            while self._queue:
+                request = self._queue.popleft()
+                if request.future.cancelled():
+                    continue
+                if request.deadline is not None and now >= request.deadline:
+                    _settle(request.future, error=DeadlineExceededError("the deadline passed while the request was queued"))
+                    continue
+                request.started = now
+                self._slots[s] = request
+                self._inputs[s] = request.tokens
+                self._pids[s] = request.puzzle_id
+                self._y[s] = self.model.y_init
+                self._z[s] = self.model.z_init
+                self._steps[s] = 0
+                break
+            if not self._queue:
+                break
+
+    def _iterate(self) -> None:
+        occupied = [s for s, r in enumerate(self._slots) if r is not None]
+        index = torch.tensor(occupied, device=self.device)
+        with autocast_context(self.device, self.dtype):
+            out = self._forward(self._y[index], self._z[index], self._inputs[index], self._pids[index])
+        self._y[index] = out.y.to(self._y.dtype)
+        self._z[index] = out.z.to(self._z.dtype)
+        pred = out.logits.argmax(-1).cpu().numpy()
+        q = out.q_halt.float().cpu().numpy()
+        self.iterations += 1
+        self.sample_steps += len(occupied)
+        now = time.monotonic()
+        for row, s in enumerate(occupied):
+            request = self._slots[s]
+            assert request is not None
+            if request.future.cancelled():
+                self._slots[s] = None
+                continue
+            self._steps[s] += 1
+            step = self._steps[s]
+            tokens, q_halt = pred[row], float(q[row])
+            confidence = 1.0 / (1.0 + np.exp(-q_halt))
+            if request.trace:
+                changed = len(tokens) if request.last_tokens is None else int((tokens != request.last_tokens).sum())
+                request.records.append(StepRecord(step, tokens.copy(), float(confidence), changed))
+            request.last_tokens, request.last_q = tokens, q_halt
+            halts = request.mode == "act" and step >= request.min_steps and q_halt > request.threshold
+            cut = None
+            if not halts and step >= request.max_steps:
+                cut = None if request.mode == "fixed" else "max_steps"
+            elif not halts and request.deadline is not None and now >= request.deadline:
+                cut = "deadline"
+            if halts or step >= request.max_steps or cut == "deadline":
+                self._slots[s] = None
+                self.completed += 1
+                result = EngineResult(
+                    tokens=tokens.copy(),
+                    steps=step,
+                    halted=cut is None,
+                    confidence=float(confidence),
+                    q_halt=q_halt,
+                    trace=request.records,
+                    cut_reason=cut,
+                    queue_seconds=request.started - request.submitted,
+                    compute_seconds=now - request.started,
+                )
+                _settle(request.future, result=result)
+        # refill freed slots in this same iteration's wake, before the next step
+        with self._cond:
+            self._admit()
+
+    def _fail_all(self, error: Exception) -> None:
+        """Fail everything queued and in slots (called with the lock held)."""
+        while self._queue:
+            _settle(self._queue.popleft().future, error=error)
+        for s, request in enumerate(self._slots):
+            if request is not None:
+                _settle(request.future, error=error)
+            self._slots[s] = None
+
+
+def _settle(future: concurrent.futures.Future, result: EngineResult | None = None, error: Exception | None = None) -> None:
+    """Complete a future unless its caller cancelled it meanwhile."""
+    try:
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
+    except concurrent.futures.InvalidStateError:
+        pass

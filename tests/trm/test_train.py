@@ -1,0 +1,97 @@
+import json
+
+import torch
+from safetensors.torch import load_file
+
+from trm.checkpoint import CheckpointError, load_checkpoint
+from trm.train import TrainConfig, Trainer, train
+
+from ..conftest import toy_train_config
+
+
+def test_a_few_hundred_steps_drive_exact_accuracy_up(toy_model_dir):
+    out, result = toy_model_dir
+    summary = result["eval"]
+    # an untrained model gets ~0% of 8-symbol sequences exactly right (chance: 4^-8). The model
+    # learns to halt after one step, so `act` is the mode to judge; deeper steps see less training.
+    assert summary["act"]["all"]["exact_accuracy"] > 0.6
+    assert summary["act"]["all"]["token_accuracy"] > 0.9
+    assert summary["fixed"]["all"]["exact_accuracy"] > 0.05
+    lines = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    train_lines = [x for x in lines if "loss" in x]
+    assert train_lines[-1]["loss"] < train_lines[0]["loss"]
+    assert all("samples_per_second" in x for x in train_lines)
+
+
+def test_checkpoint_holds_config_task_and_metrics(toy_model_dir):
+    out, _ = toy_model_dir
+    config = json.loads((out / "config.json").read_text())
+    assert config["task"]["name"] == "toy_reverse" and config["model"]["hidden_size"] == 32
+    assert config["training"]["steps"] == 300 and config["metrics"]["fixed"]["all"]["n"] == 300
+    model, _ = load_checkpoint(out, task="toy_reverse")
+    assert not model.training
+
+
+def test_loading_the_wrong_task_or_shapes_fails_clearly(toy_model_dir, tmp_path):
+    out, _ = toy_model_dir
+    try:
+        load_checkpoint(out, task="sudoku")
+        raise AssertionError("expected a CheckpointError")
+    except CheckpointError as e:
+        assert "toy_reverse" in str(e) and "sudoku" in str(e)
+    # a config that does not fit the weights
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "model.safetensors").write_bytes((out / "model.safetensors").read_bytes())
+    config = json.loads((out / "config.json").read_text())
+    config["model"]["hidden_size"] = 64
+    (bad / "config.json").write_text(json.dumps(config))
+    try:
+        load_checkpoint(bad)
+        raise AssertionError("expected a CheckpointError")
+    except CheckpointError as e:
+        assert "shape mismatches" in str(e) and "embed_tokens.weight" in str(e)
+
+
+def test_safetensors_round_trip_is_bit_identical(toy_model_dir, tmp_path):
+    from trm.checkpoint import save_checkpoint
+
+    out, _ = toy_model_dir
+    model, _ = load_checkpoint(out)
+    save_checkpoint(tmp_path / "copy", model)
+    again, _ = load_checkpoint(tmp_path / "copy")
+    y, z = model.initial_carry(4)
+    inputs = torch.randint(1, 5, (4, 8))
+    a, b = model(y, z, inputs), again(y, z, inputs)
+    assert torch.equal(a.logits, b.logits) and torch.equal(a.q_halt, b.q_halt)
+
+
+def test_resume_continues_the_same_run(toy_data, tmp_path):
+    """60 steps straight == 30 steps, stop, resume to 60: identical weights and EMA."""
+    straight = toy_train_config(toy_data, tmp_path / "a", steps=60, eval_every=0, ckpt_every=60)
+    train(straight)
+    first = toy_train_config(toy_data, tmp_path / "b", steps=30, eval_every=0, ckpt_every=30)
+    train(first)
+    second = toy_train_config(toy_data, tmp_path / "b", steps=60, eval_every=0, ckpt_every=60)
+    train(second, resume=True)
+    a = load_file(str(tmp_path / "a" / "train_state.safetensors"))
+    b = load_file(str(tmp_path / "b" / "train_state.safetensors"))
+    assert set(a) == set(b)
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    info = json.loads((tmp_path / "b" / "train_state.json").read_text())
+    assert info["step"] == 60
+
+
+def test_config_file_and_overrides(tmp_path, toy_data):
+    path = tmp_path / "cfg.yaml"
+    path.write_text(f"data: {toy_data}\nout: {tmp_path / 'o'}\nsteps: 5\nmodel:\n  hidden_size: 32\n  num_heads: 1\n")
+    cfg = TrainConfig.from_sources(str(path), ["steps=7", "model.mixer=mlp_t", "betas=[0.9, 0.99]"])
+    assert cfg.steps == 7 and cfg.model == {"hidden_size": 32, "num_heads": 1, "mixer": "mlp_t"} and cfg.betas == (0.9, 0.99)
+    try:
+        TrainConfig.from_sources(str(path), ["stpes=7"])
+        raise AssertionError("expected ValueError")
+    except ValueError as e:
+        assert "stpes" in str(e)
+    trainer = Trainer(TrainConfig.from_sources(str(path), ["model.mixer=mlp_t", "model.positions=none", "model.ffn_multiple=32"]))
+    assert trainer.model.config.seq_len == 8 and trainer.model.config.task == "toy_reverse"
