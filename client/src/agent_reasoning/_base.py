@@ -1,0 +1,218 @@
+"""What the async and sync clients share: configuration, requests, response parsing and the retry loop.
+
+Every call is a *plan*: a generator that yields the next `Send` (wait this long, then send this request)
+and is sent back the outcome (the response, or the transport error). ReasoningClient and
+SyncReasoningClient only run plans, one awaiting and one blocking; all else is written once, here.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Generator, Mapping, Sequence
+from typing import Any, NamedTuple, TypeVar, Union
+
+import httpx
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from ._errors import APIError, ConnectionError, OverloadedError, ReasoningError, TimeoutError, error_for_status
+from ._events import Mode, decode_reply, encode, request_event
+from ._retry import RetryPolicy, parse_retry_after
+from ._tasks import TaskInfo, TaskList
+from ._version import __version__
+from .types import MazeProblem, ReasoningRequest, ReasoningResponse, SudokuProblem, TaskType
+
+T = TypeVar("T")
+
+DEFAULT_BASE_URL = "http://agent-reasoning.ai-agents.svc.cluster.local"
+DEFAULT_CONNECT_TIMEOUT = 5.0
+# httpx has no whole-request timeout; the answer is one small JSON body, so the read timeout (time to the
+# first byte) bounds the wait for it.
+DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=DEFAULT_CONNECT_TIMEOUT)
+# With deadline_ms, wait this much past the deadline, so the service's 504 arrives, not a client timeout.
+DEADLINE_GRACE_S = 5.0
+USER_AGENT = f"agent-reasoning-client/{__version__}"
+
+Problem = Union[Mapping[str, Any], BaseModel]
+Outcome = Union[httpx.Response, httpx.TransportError]
+
+
+class Send(NamedTuple):
+    request: httpx.Request
+    after: float  # seconds to sleep before sending: the backoff before a retry
+
+
+Plan = Generator[Send, Outcome, T]
+
+_RESPONSE = TypeAdapter(ReasoningResponse)
+_TASKS = TypeAdapter(TaskList)
+_OBJECT = TypeAdapter(dict[str, Any])
+
+
+def build_request(
+    task_type: TaskType | str | None,
+    problem: Problem | None,
+    *,
+    task: str | None,
+    question: str | None,
+    max_steps: int | None,
+    min_steps: int | None,
+    halt_threshold: float | None,
+    trace: bool,
+    fallback: bool,
+    conversation_id: str | None,
+    model: str | None,
+    deadline_ms: int | None,
+) -> ReasoningRequest:
+    """Validate the arguments of reason() here, so mistakes fail before a round trip (pydantic ValidationError)."""
+    if problem is None:
+        raise TypeError("a problem is required")
+    if isinstance(problem, BaseModel):
+        problem = problem.model_dump(mode="json", exclude_none=True)
+    return ReasoningRequest(
+        task_type=task_type,  # type: ignore[arg-type]  # pydantic turns "logic" into TaskType.LOGIC
+        task=task,
+        problem=dict(problem),
+        question=question,
+        max_steps=max_steps,
+        min_steps=min_steps,
+        halt_threshold=halt_threshold,
+        trace=trace,
+        fallback=fallback,
+        conversation_id=conversation_id,
+        model=model,
+        deadline_ms=deadline_ms,
+    )
+
+
+def sudoku_problem(puzzle: str | Sequence[Sequence[int]]) -> SudokuProblem:
+    if isinstance(puzzle, str):
+        return SudokuProblem(puzzle=puzzle)
+    return SudokuProblem(grid=[list(row) for row in puzzle])
+
+
+def maze_problem(grid: Sequence[str]) -> MazeProblem:
+    return MazeProblem(grid=list(grid))
+
+
+class BaseClient:
+    def __init__(
+        self,
+        base_url: str | None,
+        token: str | None,
+        timeout: float | httpx.Timeout,
+        retry: RetryPolicy,
+    ) -> None:
+        self.base_url = (base_url or os.environ.get("AGENT_REASONING_URL") or DEFAULT_BASE_URL).rstrip("/")
+        self._token = token or os.environ.get("AGENT_REASONING_TOKEN") or None
+        if not isinstance(timeout, httpx.Timeout):
+            timeout = httpx.Timeout(timeout, connect=min(timeout, DEFAULT_CONNECT_TIMEOUT))
+        self.timeout = timeout
+        self.retry = retry
+
+    # --- one plan per call --------------------------------------------------------------------------
+
+    def _reason_plan(self, request: ReasoningRequest) -> Plan[ReasoningResponse]:
+        body = request.model_dump(mode="json", exclude_none=True)
+        response = yield from self._exchange(self._request("POST", "/v1/reason", json=body, deadline_ms=request.deadline_ms))
+        return _parse(_RESPONSE, response)
+
+    def _tasks_plan(self) -> Plan[list[TaskInfo]]:
+        response = yield from self._exchange(self._request("GET", "/v1/tasks"))
+        return _parse(_TASKS, response).tasks
+
+    def _health_plan(self) -> Plan[dict[str, Any]]:
+        # Probes are not retried: they should say how the service is now, and a polling caller sets the pace.
+        response = yield from self._exchange(self._request("GET", "/healthz"), retry=False)
+        return _parse(_OBJECT, response)
+
+    def _ready_plan(self) -> Plan[bool]:
+        try:
+            yield from self._exchange(self._request("GET", "/readyz"), retry=False)
+        except OverloadedError as exc:
+            if exc.status_code == 503:  # loading models or draining: an answer, not a failure
+                return False
+            raise
+        return True
+
+    def _event_plan(self, request: ReasoningRequest, url: str | None, source: str, mode: Mode) -> Plan[ReasoningResponse]:
+        event = request_event(request, source)
+        message = encode(event, mode)
+        http_request = self._request(
+            "POST", url or "/events", content=message.body, headers=message.headers, deadline_ms=request.deadline_ms
+        )
+        response = yield from self._exchange(http_request)
+        return decode_reply(response, event.get_id())
+
+    def _emit_plan(self, request: ReasoningRequest, sink: str | None, source: str, mode: Mode) -> Plan[str]:
+        sink = sink or os.environ.get("K_SINK")
+        if not sink:
+            raise ValueError("emit() needs a sink: pass sink= or set K_SINK")
+        event = request_event(request, source)
+        message = encode(event, mode)
+        yield from self._exchange(self._request("POST", sink, content=message.body, headers=message.headers))
+        return event.get_id()
+
+    # --- shared mechanics ---------------------------------------------------------------------------
+
+    def _request(
+        self,
+        method: str,
+        url: str,
+        *,
+        json: Any = None,
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        deadline_ms: int | None = None,
+    ) -> httpx.Request:
+        """`url` is a path on the service or an absolute URL (a broker, a sink)."""
+        if url.startswith("/"):
+            url = self.base_url + url
+        all_headers = {"user-agent": USER_AGENT, **(headers or {})}
+        # The token is for the service: a broker or sink elsewhere never sees it.
+        if self._token and url.startswith(self.base_url + "/"):
+            all_headers["authorization"] = f"Bearer {self._token}"
+        timeout = self._timeout_for(deadline_ms)
+        return httpx.Request(method, url, json=json, content=content, headers=all_headers, extensions={"timeout": timeout.as_dict()})
+
+    def _timeout_for(self, deadline_ms: int | None) -> httpx.Timeout:
+        t = self.timeout
+        if deadline_ms is None or t.read is None:
+            return t
+        read = max(t.read, deadline_ms / 1000 + DEADLINE_GRACE_S)
+        return httpx.Timeout(connect=t.connect, read=read, write=t.write, pool=t.pool)
+
+    def _exchange(self, request: httpx.Request, *, retry: bool = True) -> Plan[httpx.Response]:
+        """Send until it succeeds or fails for good: the 2xx response, or the typed error raised."""
+        attempt, after = 0, 0.0
+        while True:
+            outcome = yield Send(request, after)
+            if isinstance(outcome, httpx.Response) and outcome.is_success:
+                return outcome
+            if not (retry and self.retry.should_retry(attempt, outcome)):
+                if isinstance(outcome, httpx.TransportError):
+                    raise _transport_error(request, outcome) from outcome
+                raise _response_error(outcome)
+            after = self.retry.delay(attempt, outcome)
+            attempt += 1
+
+
+def _parse(adapter: TypeAdapter[T], response: httpx.Response) -> T:
+    try:
+        return adapter.validate_json(response.content)
+    except ValidationError as exc:
+        raise ReasoningError(f"{response.request.url} answered HTTP {response.status_code} with an unexpected body: {exc}") from exc
+
+
+def _response_error(response: httpx.Response) -> APIError:
+    try:
+        body: Any = response.json()
+    except ValueError:  # not JSON: a proxy's error page
+        body = response.text
+    if isinstance(body, dict) and "specversion" in body and isinstance(body.get("data"), dict):
+        body = body["data"]  # a failed reply event in structured mode: its data is the ErrorBody
+    return error_for_status(response.status_code, body, retry_after=parse_retry_after(response.headers.get("retry-after")))
+
+
+def _transport_error(request: httpx.Request, exc: httpx.TransportError) -> ReasoningError:
+    cls = TimeoutError if isinstance(exc, httpx.TimeoutException) else ConnectionError
+    return cls(f"{request.method} {request.url}: {type(exc).__name__}: {exc}")
