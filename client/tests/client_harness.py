@@ -1,0 +1,72 @@
+"""Runs each client test against both clients, over httpx.MockTransport, recording sleeps instead of sleeping."""
+
+from __future__ import annotations
+
+import inspect
+import json
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+from agent_reasoning import ReasoningClient, SyncReasoningClient
+
+Handler = Callable[[httpx.Request], httpx.Response]
+
+BASE = "http://reasoning.test"
+
+
+def response_body(**overrides: Any) -> dict[str, Any]:
+    """A ReasoningResponse as the service sends it."""
+    body: dict[str, Any] = {
+        "answer": "534678912\n...",
+        "solution": {"solution": "5" * 81, "grid": [[5] * 9] * 9},
+        "verified": True,
+        "violations": [],
+        "solved_by": "trm",
+        "steps": 3,
+        "halted": True,
+        "confidence": 0.97,
+        "reasoning_trace": [],
+        "duration_ms": 12.5,
+        "queue_ms": 0.4,
+        "task_type": "logic",
+        "task": "sudoku",
+        "model": {"name": "sudoku-trm", "version": "1"},
+    }
+    return body | overrides
+
+
+def error(status: int, kind: str, detail: str, field: str | None = None, **headers: str) -> httpx.Response:
+    return httpx.Response(status, json={"error": kind, "detail": detail, "field": field}, headers=headers)
+
+
+class Harness:
+    """Builds a sync or async client around a handler; `call` runs a method of either kind."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.sleeps: list[float] = []
+        self.requests: list[httpx.Request] = []
+
+    def client(self, handler: Handler, **kwargs: Any) -> ReasoningClient | SyncReasoningClient:
+        def recording(request: httpx.Request) -> httpx.Response:
+            request.read()
+            self.requests.append(request)
+            return handler(request)
+
+        transport = httpx.MockTransport(recording)
+        kwargs.setdefault("base_url", BASE)
+        if self.kind == "sync":
+            return SyncReasoningClient(http_client=httpx.Client(transport=transport), sleep=self.sleeps.append, **kwargs)
+
+        async def sleep(seconds: float) -> None:
+            self.sleeps.append(seconds)
+
+        return ReasoningClient(http_client=httpx.AsyncClient(transport=transport), sleep=sleep, **kwargs)
+
+    async def call(self, client: ReasoningClient | SyncReasoningClient, method: str, *args: Any, **kwargs: Any) -> Any:
+        result = getattr(client, method)(*args, **kwargs)
+        return await result if inspect.isawaitable(result) else result
+
+    def json(self, index: int = -1) -> Any:
+        return json.loads(self.requests[index].content)
