@@ -27,7 +27,7 @@ def _kv(items: list[str]) -> dict[str, Any]:
 
 
 def cmd_data_build(args: argparse.Namespace) -> int:
-    from trm.data import generate_split, write_split
+    from trm.data import generate_splits, write_split
     from trm.tasks import get_task
 
     task = get_task(args.task, **_kv(args.task_opt))
@@ -41,19 +41,25 @@ def cmd_data_build(args: argparse.Namespace) -> int:
     if unknown:
         raise SystemExit(f"error: unknown bucket(s) {unknown} for {task.name}; known: {list(task.buckets)}")
     counts = dict(zip(buckets, counts_raw))
+    test_counts = counts
+    if args.test_n:
+        raw = [int(x) for x in str(args.test_n).split(",")]
+        test_counts = dict(zip(buckets, raw * len(buckets) if len(raw) == 1 else raw))
     options = _kv(args.opt)
     splits = args.split.split(",")
+    started = time.perf_counter()
+    per_split = {split: test_counts if split == "test" else counts for split in splits}
+    examples = generate_splits(task, per_split, args.seed, options, workers=args.workers)
     for split in splits:
-        started = time.perf_counter()
-        examples = generate_split(task, split, counts, args.seed, options, workers=args.workers)
         meta = write_split(
             task,
-            examples,
+            examples[split],
             Path(args.out) / split,
             split,
-            {"generator": {"counts": counts, "options": options, "seed": args.seed}},
+            {"generator": {"counts": per_split[split], "options": options, "seed": args.seed}},
         )
-        print(f"{split}: {meta['size']} examples {meta['bucket_counts']} -> {Path(args.out) / split} ({time.perf_counter() - started:.1f} s)")
+        print(f"{split}: {meta['size']} examples {meta['bucket_counts']} -> {Path(args.out) / split}")
+    print(f"generated in {time.perf_counter() - started:.1f} s")
     return 0
 
 
@@ -187,7 +193,8 @@ def build_parser() -> argparse.ArgumentParser:
     data = sub.add_parser("data", help="build datasets").add_subparsers(dest="data_command", required=True)
     b = data.add_parser("build", help="generate labelled problems of a task into memory-mappable shards")
     b.add_argument("task", help="task name, e.g. sudoku or maze")
-    b.add_argument("--n", required=True, help="problems per bucket (one number, or one per bucket: 500,500)")
+    b.add_argument("--n", required=True, help="problems per bucket and split (one number, or one per bucket: 500,500)")
+    b.add_argument("--test-n", help="problems per bucket for the test split (default: --n)")
     b.add_argument("--bucket", help="difficulty buckets, comma separated (default: all of the task's)")
     b.add_argument("--split", default="train", help="train, test or train,test (split by canonical form)")
     b.add_argument("--out", required=True, help="dataset directory; each split goes to OUT/SPLIT")

@@ -41,37 +41,57 @@ def _token_dtype(vocab_size: int) -> np.dtype:
     return np.dtype(np.uint8) if vocab_size <= 256 else np.dtype(np.int16)
 
 
-def _generate_chunk(args: tuple[str, dict, str, str, int, list[int], dict]) -> list[Example]:
-    task_name, task_options, split, bucket, n, seed, options = args
+def _generate_chunk(args: tuple[str, dict, str, int, list[int], dict]) -> list[Example]:
+    task_name, task_options, bucket, n, seed, options = args
     task = get_task(task_name, **task_options)
-    rng = np.random.default_rng(seed)
-    kept: list[Example] = []
-    while len(kept) < n:
-        for ex in task.generate(rng, n - len(kept), bucket, **options):
-            if split_of(ex.group) == split:
-                kept.append(ex)
-    return kept
+    return task.generate(np.random.default_rng(seed), n, bucket, **options)
+
+
+def generate_splits(
+    task: Task,
+    counts: dict[str, dict[str, int]],
+    seed: int,
+    options: dict[str, Any] | None = None,
+    workers: int = 1,
+    chunk: int = 200,
+) -> dict[str, list[Example]]:
+    """`counts[split][bucket]` examples per split, each on its side of the canonical-form split.
+
+    Chunks of generated examples are routed to the split their key hashes to, so building train
+    and test together wastes nothing. Deterministic for a seed, whatever the number of workers.
+    """
+    options = options or {}
+    unknown = set(counts) - {"train", "test"}
+    if unknown:
+        raise ValueError(f"unknown split(s) {sorted(unknown)}; use train and/or test")
+    out: dict[str, list[Example]] = {split: [] for split in counts}
+    buckets = sorted({b for per_split in counts.values() for b in per_split})
+    pool = ProcessPoolExecutor(workers) if workers > 1 else None
+    try:
+        for b_index, bucket in enumerate(buckets):
+            need = {split: counts[split].get(bucket, 0) for split in counts}
+            have = {split: 0 for split in counts}
+            c_index = 0
+            while any(have[s] < need[s] for s in counts):
+                jobs = [(task.name, task.options(), bucket, chunk, [seed, b_index, c_index + k], options) for k in range(max(1, workers))]
+                c_index += len(jobs)
+                parts = list(pool.map(_generate_chunk, jobs)) if pool else [_generate_chunk(j) for j in jobs]
+                for ex in (ex for part in parts for ex in part):
+                    split = split_of(ex.group)
+                    if split in have and have[split] < need[split]:
+                        out[split].append(ex)
+                        have[split] += 1
+    finally:
+        if pool:
+            pool.shutdown()
+    return out
 
 
 def generate_split(
     task: Task, split: str, counts: dict[str, int], seed: int, options: dict[str, Any] | None = None, workers: int = 1
 ) -> list[Example]:
-    """`counts[bucket]` examples of each bucket that belong to `split`. Deterministic for a seed."""
-    if split not in ("train", "test"):
-        raise ValueError("split must be 'train' or 'test'")
-    options = options or {}
-    chunk = 250
-    jobs = []
-    for b_index, (bucket, n) in enumerate(sorted(counts.items())):
-        for c_index, start in enumerate(range(0, n, chunk)):
-            seed_seq = [seed, 0 if split == "train" else 1, b_index, c_index]
-            jobs.append((task.name, task.options(), split, bucket, min(chunk, n - start), seed_seq, options))
-    if workers > 1:
-        with ProcessPoolExecutor(workers) as pool:
-            parts = list(pool.map(_generate_chunk, jobs))
-    else:
-        parts = [_generate_chunk(job) for job in jobs]
-    return [ex for part in parts for ex in part]
+    """`counts[bucket]` examples of each bucket that belong to `split`."""
+    return generate_splits(task, {split: counts}, seed, options, workers)[split]
 
 
 def write_split(

@@ -52,7 +52,7 @@ class EngineResult(Prediction):
     compute_seconds: float = 0.0
 
 
-@dataclass
+@dataclass(eq=False)  # identity equality: the queue removes requests by identity
 class _Request:
     tokens: torch.Tensor  # [L] int64
     puzzle_id: int

@@ -1,0 +1,155 @@
+import concurrent.futures
+import threading
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from trm.checkpoint import load_checkpoint
+from trm.engine import DeadlineExceededError, Engine, EngineStoppedError, QueueFullError
+from trm.inference import recurse
+
+
+@pytest.fixture(scope="module")
+def model(toy_model_dir):
+    out, _ = toy_model_dir
+    m, _ = load_checkpoint(out)
+    return m
+
+
+def problems(n, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.integers(1, 5, size=(n, 8))
+
+
+def test_results_match_a_plain_per_sample_loop(model):
+    xs = problems(40)
+    with Engine(model, slots=8, halt_threshold=0.0) as engine:
+        futures = [engine.submit(x, max_steps=6) for x in xs]
+        got = [f.result(timeout=30) for f in futures]
+    for x, r in zip(xs, got):
+        ref = recurse(model, torch.as_tensor(x)[None], max_steps=6, threshold=0.0)[0]
+        assert np.array_equal(r.tokens, ref.tokens)
+        assert (r.steps, r.halted) == (ref.steps, ref.halted)
+        assert abs(r.confidence - ref.confidence) < 1e-5
+    # fixed mode: every sample runs all steps, as the reference evaluates
+    with Engine(model, slots=8) as engine:
+        fixed = [engine.submit(x, max_steps=5, mode="fixed").result(timeout=30) for x in xs[:8]]
+    for x, r in zip(xs[:8], fixed):
+        ref = recurse(model, torch.as_tensor(x)[None], max_steps=5, mode="fixed")[0]
+        assert r.steps == 5 and r.halted and np.array_equal(r.tokens, ref.tokens)
+
+
+def test_early_halting_sample_leaves_while_others_continue(model):
+    xs = problems(2)
+    done_at = {}
+    with Engine(model, slots=4) as engine:
+        slow = engine.submit(xs[0], max_steps=6, mode="fixed")
+        fast = engine.submit(xs[1], max_steps=6, threshold=-100.0)  # halts at its first step
+        fast.add_done_callback(lambda f: done_at.setdefault("fast", engine.iterations))
+        slow.add_done_callback(lambda f: done_at.setdefault("slow", engine.iterations))
+        fast_r, slow_r = fast.result(timeout=30), slow.result(timeout=30)
+    assert fast_r.steps == 1 and fast_r.halted and fast_r.cut_reason is None
+    assert slow_r.steps == 6
+    assert done_at["fast"] < done_at["slow"]
+
+
+def test_freed_slot_is_refilled_before_the_next_iteration(model):
+    xs = problems(3)
+    engine = Engine(model, slots=1)
+    # queue all three before the worker starts, each halting after exactly 2 steps
+    engine._accepting = True
+    futures = [engine.submit(x, min_steps=2, threshold=-100.0) for x in xs]
+    engine._accepting = False
+    engine._thread = None
+    engine.start()
+    results = [f.result(timeout=30) for f in futures]
+    engine.stop()
+    assert [r.steps for r in results] == [2, 2, 2]
+    assert engine.iterations == 6  # no iteration ran with the slot empty
+
+
+def test_deadline_cuts_and_reports(model):
+    x = problems(1)[0]
+    with Engine(model, slots=2) as engine:
+        r = engine.submit(x, max_steps=64, mode="fixed", deadline=time.monotonic() + 0.05).result(timeout=30)
+        assert r.cut_reason == "deadline" and not r.halted and 1 <= r.steps < 64
+        assert len(r.tokens) == 8  # the best answer so far comes back
+        late = engine.submit(x, deadline=time.monotonic() - 1)
+        with pytest.raises(DeadlineExceededError):
+            late.result(timeout=30)
+
+
+def test_act_cut_at_max_steps_is_reported(model):
+    x = problems(1)[0]
+    with Engine(model, slots=2) as engine:
+        r = engine.submit(x, max_steps=3, threshold=100.0).result(timeout=30)
+    assert r.steps == 3 and not r.halted and r.cut_reason == "max_steps"
+
+
+def test_queue_full_raises_and_cancel_frees_a_place(model):
+    x = problems(1)[0]
+    with Engine(model, slots=1, queue_size=2) as engine:
+        running = engine.submit(x, max_steps=64, mode="fixed")
+        waiting = [engine.submit(x, max_steps=64, mode="fixed") for _ in range(2)]
+        with pytest.raises(QueueFullError):
+            engine.submit(x)
+        assert waiting[1].cancel()
+        extra = engine.submit(x, max_steps=1)  # the cancelled request's place is free again
+        for f in (running, waiting[0]):
+            f.cancel()
+        assert extra.result(timeout=30).steps == 1
+
+
+def test_trace_has_one_entry_per_step(model):
+    x = problems(1)[0]
+    with Engine(model, slots=2) as engine:
+        r = engine.submit(x, max_steps=5, mode="fixed", trace=True).result(timeout=30)
+    assert [t.step for t in r.trace] == [1, 2, 3, 4, 5]
+    assert r.trace[0].changed == 8
+    assert all(0 <= t.confidence <= 1 for t in r.trace)
+    assert np.array_equal(r.trace[-1].tokens, r.tokens)
+
+
+def test_thread_safety_under_many_concurrent_submitters(model):
+    xs = problems(160, seed=3)
+    results: dict[int, object] = {}
+    errors = []
+    with Engine(model, slots=8, queue_size=512) as engine:
+
+        def worker(k):
+            try:
+                for i in range(k * 10, k * 10 + 10):
+                    results[i] = engine.submit(xs[i], max_steps=6).result(timeout=60)
+            except Exception as e:  # pragma: no cover - reported below
+                errors.append(e)
+
+        threads = [threading.Thread(target=worker, args=(k,)) for k in range(16)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert not errors
+    ref = recurse(model, torch.as_tensor(xs), max_steps=6)
+    for i in range(160):
+        assert np.array_equal(results[i].tokens, ref[i].tokens) and results[i].steps == ref[i].steps
+
+
+async def test_async_wrapper_and_stop(model):
+    x = problems(1)[0]
+    engine = Engine(model, slots=2).start()
+    r = await engine.run(x, max_steps=3, mode="fixed")
+    assert r.steps == 3
+    engine.stop()
+    with pytest.raises(EngineStoppedError):
+        engine.submit(x)
+
+
+def test_drain_finishes_in_flight_work(model):
+    x = problems(1)[0]
+    engine = Engine(model, slots=1).start()
+    futures = [engine.submit(x, max_steps=4, mode="fixed") for _ in range(3)]
+    engine.stop(drain=True, timeout=30)
+    assert all(f.result(timeout=1).steps == 4 for f in futures)
+    _ = concurrent.futures
