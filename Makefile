@@ -44,3 +44,90 @@ bench: install ## run the benchmarks (model speed, engine, load); writes bench/r
 	$(BIN)/python bench/load.py
 
 .PHONY: help install serve test lint bench
+
+# --- image, cluster, training (deploy/, docs/runbooks/) -----------------------------------------
+DOCKERFILE ?= deploy/docker/Dockerfile
+# CUDA flavour of torch for the studio image. cu128 needs an NVIDIA driver >= 570 on the node;
+# use the cu13x index for drivers >= 580. The index must carry torch $(TORCH_VERSION).
+TORCH_CUDA_INDEX ?= https://download.pytorch.org/whl/cu128
+IMAGE_CUDA ?= $(IMAGE)-cuda
+KUBECTL ?= kubectl
+KUSTOMIZE_DIR := deploy/k8s/kustomize
+# The image name written in the overlays; deploy-* swaps it for $(REGISTRY)/agent-reasoning.
+K8S_IMAGE := registry.homelab.local/agent-reasoning
+# kubectl contexts of the two clusters: deploying the GPU overlay to the wrong one is an error.
+STUDIO_CONTEXT ?= studio
+AIR_CONTEXT ?= air
+TRAIN_ARGS ?=
+
+define require_docker
+	@command -v docker >/dev/null 2>&1 || { echo "make $@: the docker command is not installed" >&2; exit 1; }
+	@docker info >/dev/null 2>&1 || { echo "make $@: no Docker engine is reachable ('docker info' failed). Build on a machine with a running Docker daemon, or point DOCKER_HOST at one." >&2; exit 1; }
+endef
+
+define require_models
+	@test -d models || { echo "make $@: models/ is missing; the image bakes in models/<name>/ (train and export a model first)" >&2; exit 1; }
+	@ls models/*/model.safetensors >/dev/null 2>&1 || echo "make $@: warning: no models/*/model.safetensors; the image will have no model unless one is mounted at REASONING_MODELS_DIR" >&2
+endef
+
+define require_kubectl
+	@command -v $(KUBECTL) >/dev/null 2>&1 || { echo "make $@: kubectl is not installed (or set KUBECTL=...); it applies the manifests and renders kustomize" >&2; exit 1; }
+endef
+
+# $(1) overlay, $(2) image tag, $(3) kubectl context. A throw-away kustomization on top of the
+# overlay sets the image, so the files in git keep their placeholder tag.
+define deploy_overlay
+	$(require_kubectl)
+	@set -e; tmp=$$(mktemp -d $(KUSTOMIZE_DIR)/.deploy.XXXXXX); trap 'rm -rf "$$tmp"' EXIT; \
+	printf '%s\n' 'apiVersion: kustomize.config.k8s.io/v1beta1' 'kind: Kustomization' \
+	  'resources:' '  - ../overlays/$(1)' \
+	  'images:' '  - name: $(K8S_IMAGE)' '    newName: $(REGISTRY)/agent-reasoning' '    newTag: "$(2)"' \
+	  > "$$tmp/kustomization.yaml"; \
+	echo "deploying overlays/$(1) with $(REGISTRY)/agent-reasoning:$(2) to context $(3)"; \
+	$(KUBECTL) --context "$(3)" apply -k "$$tmp"
+endef
+
+build: ## build the CPU image REGISTRY/agent-reasoning:IMAGE_TAG (needs a Docker engine)
+	$(require_docker)
+	$(require_models)
+	docker build -f $(DOCKERFILE) -t $(IMAGE) \
+		--build-arg TORCH_VERSION=$(TORCH_VERSION) --build-arg TORCH_INDEX_URL=$(TORCH_CPU_INDEX) \
+		--build-arg VERSION=$(IMAGE_TAG) .
+
+build-cuda: ## build the CUDA image REGISTRY/agent-reasoning:IMAGE_TAG-cuda for studio
+	$(require_docker)
+	$(require_models)
+	docker build -f $(DOCKERFILE) -t $(IMAGE_CUDA) \
+		--build-arg TORCH_VERSION=$(TORCH_VERSION) --build-arg TORCH_INDEX_URL=$(TORCH_CUDA_INDEX) \
+		--build-arg VERSION=$(IMAGE_TAG) .
+
+push: ## push the CPU image to REGISTRY
+	$(require_docker)
+	docker push $(IMAGE)
+
+push-cuda: ## push the CUDA image to REGISTRY
+	$(require_docker)
+	docker push $(IMAGE_CUDA)
+
+deploy-studio: ## apply overlays/studio (GPU, image IMAGE_TAG-cuda) to kubectl context STUDIO_CONTEXT
+	$(call deploy_overlay,studio,$(IMAGE_TAG)-cuda,$(STUDIO_CONTEXT))
+
+deploy-air: ## apply overlays/air (CPU, image IMAGE_TAG) to kubectl context AIR_CONTEXT
+	$(call deploy_overlay,air,$(IMAGE_TAG),$(AIR_CONTEXT))
+
+render: ## print the rendered studio and air overlays (kustomize, kubectl, else a built-in subset)
+	@if command -v kustomize >/dev/null 2>&1; then r="kustomize build"; \
+	elif command -v $(KUBECTL) >/dev/null 2>&1; then r="$(KUBECTL) kustomize"; \
+	else echo "render: no kustomize or kubectl; using tests/deploy/kustomize_lite.py (the subset of kustomize these manifests use)" >&2; \
+	  r="$$(test -x $(BIN)/python && echo $(BIN)/python || echo $(PY)) tests/deploy/kustomize_lite.py"; fi; \
+	for o in studio air; do echo "# ---- $(KUSTOMIZE_DIR)/overlays/$$o"; $$r $(KUSTOMIZE_DIR)/overlays/$$o || exit 1; done
+
+train-sudoku: install ## train the sudoku model: trm train --config configs/sudoku.yaml TRAIN_ARGS
+	@test -f configs/sudoku.yaml || { echo "make $@: configs/sudoku.yaml is missing" >&2; exit 1; }
+	$(BIN)/trm train --config configs/sudoku.yaml $(TRAIN_ARGS)
+
+train-maze: install ## train the maze model: trm train --config configs/maze.yaml TRAIN_ARGS
+	@test -f configs/maze.yaml || { echo "make $@: configs/maze.yaml is missing" >&2; exit 1; }
+	$(BIN)/trm train --config configs/maze.yaml $(TRAIN_ARGS)
+
+.PHONY: build build-cuda push push-cuda deploy-studio deploy-air render train-sudoku train-maze
