@@ -9,6 +9,9 @@ from typing import Any
 
 import httpx
 from agent_reasoning import ReasoningClient, SyncReasoningClient
+from cloudevents.core.bindings.http import HTTPMessage, from_http, to_binary, to_structured
+from cloudevents.core.formats.json import JSONFormat
+from cloudevents.core.v1.event import CloudEvent
 
 Handler = Callable[[httpx.Request], httpx.Response]
 
@@ -38,6 +41,26 @@ def response_body(**overrides: Any) -> dict[str, Any]:
 
 def error(status: int, kind: str, detail: str, field: str | None = None, **headers: str) -> httpx.Response:
     return httpx.Response(status, json={"error": kind, "detail": detail, "field": field}, headers=headers)
+
+
+def posted_event(request: httpx.Request) -> CloudEvent:
+    """Parse a request back with the SDK, as the service does."""
+    event = from_http(HTTPMessage(headers=dict(request.headers), body=request.content), JSONFormat())
+    assert isinstance(event, CloudEvent)
+    return event
+
+
+def reply(request: httpx.Request, event_type: str, data: dict[str, Any], mode: str = "binary", **extensions: str) -> httpx.Response:
+    """The service's answer to a posted event: a reply event that names the request's id."""
+    attributes = {
+        "type": event_type,
+        "source": "/agent-reasoning",
+        "datacontenttype": "application/json",
+        "requestid": posted_event(request).get_id(),
+        **extensions,
+    }
+    message = (to_binary if mode == "binary" else to_structured)(CloudEvent(attributes, data), JSONFormat())
+    return httpx.Response(200, headers=message.headers, content=message.body)
 
 
 class Harness:
