@@ -1,4 +1,4 @@
-"""Runs each client test against both clients, over httpx.MockTransport, recording sleeps instead of sleeping."""
+"""Helpers of the client tests: canned service answers, reply events, and a harness that runs a test on both clients."""
 
 from __future__ import annotations
 

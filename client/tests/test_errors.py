@@ -42,7 +42,7 @@ async def test_422_is_an_invalid_problem_naming_the_field(harness: Harness) -> N
         (422, "invalid_problem", InvalidProblemError),
     ],
 )
-async def test_client_errors_map_to_their_class_and_are_not_retried(harness: Harness, status: int, kind: str, cls: type) -> None:
+async def test_client_errors_map_to_their_class_and_are_not_retried(harness: Harness, status: int, kind: str, cls: type[APIError]) -> None:
     client = harness.client(lambda r: error(status, kind, "no"))
     with pytest.raises(cls) as caught:
         await harness.call(client, "reason", TaskType.LOGIC, {})
@@ -51,7 +51,7 @@ async def test_client_errors_map_to_their_class_and_are_not_retried(harness: Har
 
 
 @pytest.mark.parametrize(("status", "cls"), [(429, OverloadedError), (503, OverloadedError), (504, DeadlineExceededError), (502, APIError)])
-async def test_transient_statuses_are_retried_then_raised(harness: Harness, status: int, cls: type) -> None:
+async def test_transient_statuses_are_retried_then_raised(harness: Harness, status: int, cls: type[APIError]) -> None:
     client = harness.client(lambda r: error(status, "busy", "try later"))
     with pytest.raises(cls) as caught:
         await harness.call(client, "reason", TaskType.LOGIC, {})

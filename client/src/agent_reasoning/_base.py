@@ -69,7 +69,7 @@ def build_request(
     if isinstance(problem, BaseModel):
         problem = problem.model_dump(mode="json", exclude_none=True)
     return ReasoningRequest(
-        task_type=task_type,  # type: ignore[arg-type]  # pydantic turns "logic" into TaskType.LOGIC
+        task_type=None if task_type is None else TaskType(task_type),
         task=task,
         problem=dict(problem),
         question=question,
@@ -85,9 +85,7 @@ def build_request(
 
 
 def sudoku_problem(puzzle: str | Sequence[Sequence[int]]) -> SudokuProblem:
-    if isinstance(puzzle, str):
-        return SudokuProblem(puzzle=puzzle)
-    return SudokuProblem(grid=[list(row) for row in puzzle])
+    return SudokuProblem.model_validate({"puzzle": puzzle} if isinstance(puzzle, str) else {"grid": [list(row) for row in puzzle]})
 
 
 def maze_problem(grid: Sequence[str]) -> MazeProblem:

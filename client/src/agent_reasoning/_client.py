@@ -60,7 +60,8 @@ class ReasoningClient(BaseClient):
                     outcome = exc
                 step = plan.send(outcome)
         except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
+            result: T = done.value
+            return result
 
     async def reason(
         self,

@@ -60,7 +60,8 @@ class SyncReasoningClient(BaseClient):
                     outcome = exc
                 step = plan.send(outcome)
         except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
+            result: T = done.value
+            return result
 
     def reason(
         self,

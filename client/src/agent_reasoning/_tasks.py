@@ -33,7 +33,7 @@ class TaskInfo(BaseModel):
     default: bool = False  # the task picked when a request names only its task_type
     problem_schema: dict[str, Any] = {}
     solution_schema: dict[str, Any] = {}
-    example: dict[str, Any] = {}
+    example: dict[str, Any] | None = None  # tasks without one may send null
     models: list[TaskModelInfo] = []
 
 
