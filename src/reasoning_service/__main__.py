@@ -1,0 +1,40 @@
+"""`python -m reasoning_service`: uvicorn on $PORT with graceful drain on SIGTERM."""
+
+from __future__ import annotations
+
+import uvicorn
+
+from reasoning_service.app import create_app
+from reasoning_service.logging_setup import configure_logging
+from reasoning_service.settings import Settings
+
+
+class DrainingServer(uvicorn.Server):
+    """On SIGTERM/SIGINT: /readyz turns 503 at once, in-flight requests finish, then the lifespan drains the engines."""
+
+    def handle_exit(self, sig: int, frame: object) -> None:
+        state = getattr(getattr(self.config.app, "state", None), "service", None)
+        if state is not None:
+            state.draining = True
+        super().handle_exit(sig, frame)
+
+
+def main() -> None:
+    settings = Settings()
+    configure_logging(settings.log_format, settings.log_level)
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        timeout_keep_alive=settings.keepalive_seconds,
+        timeout_graceful_shutdown=int(settings.shutdown_grace_seconds) or None,
+        access_log=False,
+        log_config=None,
+        lifespan="on",
+    )
+    DrainingServer(config).run()
+
+
+if __name__ == "__main__":
+    main()

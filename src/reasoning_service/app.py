@@ -1,0 +1,148 @@
+"""create_app(settings): the FastAPI application. Nothing happens at import time."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import torch
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from reasoning_service import __version__
+from reasoning_service.errors import ServiceError
+from reasoning_service.events import ReplyCache
+from reasoning_service.metrics import Metrics
+from reasoning_service.middleware import BodyLimit, RequestContext
+from reasoning_service.reasoning import ServiceState
+from reasoning_service.routes import events, health, metrics, reason, tasks
+from reasoning_service.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def load_models(state: ServiceState) -> None:
+    """Load and warm up every model in the models directory (runs in a worker thread)."""
+    s = state.settings
+    if s.torch_threads:
+        torch.set_num_threads(s.torch_threads)
+    paths = state.registry.discover(s.models_dir)
+    if not paths:
+        log.warning("no models found in %s: every reasoning request will get 404", s.models_dir)
+    for path in paths:
+        loaded = state.registry.load(
+            path, device=s.device, dtype=s.dtype, slots=s.engine_slots, queue_size=s.queue_size, threads=s.torch_threads, warmup=s.warmup
+        )
+        if loaded is not None:
+            state.metrics.model_loaded.labels(loaded.task.name, loaded.name).set(1)
+            state.metrics.model_load_seconds.labels(loaded.name).set(loaded.load_seconds)
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    state: ServiceState = app.state.service
+    started = time.perf_counter()
+
+    async def load() -> None:
+        try:
+            await run_in_threadpool(load_models, state)
+        except Exception as e:  # keep serving probes and say why in /readyz and the logs
+            state.load_error = str(e)
+            log.exception("loading models failed")
+            return
+        state.ready = True
+        log.info("ready: %d model(s) in %.1f s", len(state.registry.models), time.perf_counter() - started)
+
+    loader = asyncio.create_task(load())
+    app.state.loader = loader
+    try:
+        yield
+    finally:
+        state.draining = True
+        state.ready = False
+        if not loader.done():
+            await loader
+        # uvicorn has already waited for in-flight requests; this finishes anything left in the engines
+        await run_in_threadpool(state.registry.stop, state.settings.shutdown_grace_seconds)
+        for m in state.registry.models.values():
+            state.metrics.model_loaded.labels(m.task.name, m.name).set(0)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    app = FastAPI(
+        title="agent-reasoning",
+        version=__version__,
+        description="Tiny Recursive Models for homelab agents: structured problems in, verified answers out.",
+        lifespan=lifespan,
+    )
+    state = ServiceState(settings=settings, metrics=Metrics())
+    state.metrics.build_info.labels(__version__, torch.__version__).set(1)
+    state.metrics.watch_engines(state.registry.engines)
+    app.state.service = state
+    app.state.event_cache = ReplyCache(settings.event_cache_size)
+
+    for router in (reason.router, tasks.router, events.router, health.router, metrics.router):
+        app.include_router(router)
+
+    @app.exception_handler(ServiceError)
+    async def service_error(_: Request, e: ServiceError) -> JSONResponse:
+        return JSONResponse(e.body(), status_code=e.status, headers=e.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, e: RequestValidationError) -> JSONResponse:
+        errors = e.errors()
+        err = errors[0] if errors else {"loc": (), "msg": "invalid request", "type": ""}
+        loc = [str(p) for p in err.get("loc", ()) if p != "body"]
+        field = ".".join(loc) or None
+        # malformed JSON is a 400; a body that parses but breaks the schema is a 422 naming the field
+        status, kind = (400, "bad_request") if err.get("type") == "json_invalid" else (422, "invalid_request")
+        state.metrics.requests.labels("unknown", "invalid").inc()
+        detail = f"{field}: {err.get('msg')}" if field else str(err.get("msg"))
+        return JSONResponse({"error": kind, "detail": detail, "field": field}, status_code=status)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, e: StarletteHTTPException) -> JSONResponse:
+        kind = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}.get(e.status_code, "bad_request")
+        return JSONResponse({"error": kind, "detail": str(e.detail), "field": None}, status_code=e.status_code, headers=getattr(e, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, e: Exception) -> JSONResponse:
+        log.exception("unhandled error")
+        return JSONResponse({"error": "internal", "detail": "internal error; see the service logs", "field": None}, status_code=500)
+
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"], allow_headers=["*"])
+    app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(RequestContext)
+    _maybe_tracing(app)
+    return app
+
+
+def _maybe_tracing(app: FastAPI) -> None:
+    """OpenTelemetry traces when OTEL_EXPORTER_OTLP_ENDPOINT is set and the `otel` extra is installed."""
+    import os
+
+    if not os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
+        return
+    try:
+        from opentelemetry import trace
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+        from opentelemetry.sdk.resources import Resource
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    except ImportError:
+        log.warning("OTEL_EXPORTER_OTLP_ENDPOINT is set but OpenTelemetry is not installed: pip install 'agent-reasoning[otel]'")
+        return
+    provider = TracerProvider(resource=Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME", "agent-reasoning")}))
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    trace.set_tracer_provider(provider)
+    FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,health,ready,metrics")

@@ -1,0 +1,32 @@
+"""FastAPI dependencies: the service state and the optional bearer token."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from reasoning_service.errors import ServiceError
+from reasoning_service.reasoning import ServiceState
+
+
+def get_state(request: Request) -> ServiceState:
+    return request.app.state.service
+
+
+State = Annotated[ServiceState, Depends(get_state)]
+
+
+def require_token(request: Request, state: State) -> None:
+    token = state.settings.api_token
+    if not token:
+        return
+    given = request.headers.get("authorization", "")
+    scheme, _, value = given.partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip().encode(), token.encode()):
+        state.metrics.requests.labels("unknown", "unauthorized").inc()
+        raise ServiceError(401, "unauthorized", "a valid 'Authorization: Bearer <token>' header is required", headers={"WWW-Authenticate": "Bearer"})
+
+
+Authorized = Depends(require_token)

@@ -1,0 +1,27 @@
+"""Probes: /healthz (alive) and /readyz (models loaded and warmed up, not draining); /health and /ready too."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from reasoning_service.deps import State
+
+router = APIRouter(tags=["probes"])
+
+
+@router.get("/healthz", summary="Liveness")
+@router.get("/health", include_in_schema=False)
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", summary="Readiness: models loaded and warmed up")
+@router.get("/ready", include_in_schema=False)
+async def readyz(state: State) -> JSONResponse:
+    models = {name: m.task.name for name, m in state.registry.models.items()}
+    if state.draining:
+        return JSONResponse({"status": "draining", "models": models}, status_code=503, headers={"Retry-After": "1"})
+    if not state.ready:
+        return JSONResponse({"status": "loading", "models": models}, status_code=503, headers={"Retry-After": "1"})
+    return JSONResponse({"status": "ready", "models": models, "failed": state.registry.failures})

@@ -1,0 +1,39 @@
+"""GET /v1/tasks: every task, its schemas, an example, and the models that serve it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from reasoning_service.deps import Authorized, State
+from trm.tasks import get_task, task_classes
+
+router = APIRouter(dependencies=[Authorized])
+
+
+@router.get("/v1/tasks", tags=["reasoning"], summary="Tasks, schemas, examples and loaded models")
+async def list_tasks(state: State) -> dict[str, Any]:
+    tasks = []
+    for name, cls in sorted(task_classes().items()):
+        models = state.registry.for_task(name)
+        task = models[0].task if models else get_task(name)
+        default_for_type = any(m.default for m in models) and name == _first_of_type(state, task.task_type.value)
+        tasks.append(
+            task.describe()
+            | {
+                "problem_schema": cls.Problem.model_json_schema(),
+                "solution_schema": cls.Solution.model_json_schema(),
+                "example": task.example(),
+                "models": [m.describe() for m in models],
+                "default": default_for_type,
+            }
+        )
+    return {"tasks": tasks, "ready": state.ready, "failed_models": state.registry.failures}
+
+
+def _first_of_type(state: Any, task_type: str) -> str | None:
+    for m in state.registry.models.values():
+        if m.default and m.task.task_type.value == task_type:
+            return m.task.name
+    return None

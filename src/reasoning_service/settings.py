@@ -1,0 +1,41 @@
+"""Service settings from the environment (prefix REASONING_; PORT as Knative sets it)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="REASONING_", env_file=None, extra="ignore")
+
+    host: str = "0.0.0.0"
+    port: int = Field(8080, validation_alias=AliasChoices("PORT", "REASONING_PORT"), ge=1, le=65535)
+    models_dir: Path = Path("models")  # one subdirectory per model (model.safetensors + config.json)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    dtype: Literal["auto", "bf16", "fp32"] = "auto"  # auto: bf16 on CUDA, fp32 on CPU
+    torch_threads: int = Field(0, ge=0)  # 0: torch's default
+    engine_slots: int = Field(32, ge=1, le=4096)  # samples stepped together per model
+    queue_size: int = Field(256, ge=0)  # waiting requests per model before 503
+    default_deadline_ms: int = Field(30_000, ge=1)
+    max_request_bytes: int = Field(1_048_576, ge=1024)
+    log_format: Literal["json", "text"] = "json"
+    log_level: str = "INFO"
+    cors_origins: list[str] = Field(default_factory=list)  # none by default
+    api_token: str | None = None  # when set, every /v1, /reason and /events call needs "Bearer <token>"
+    shutdown_grace_seconds: float = Field(30.0, ge=0)
+    keepalive_seconds: int = Field(75, ge=1)  # above the Knative queue-proxy's idle timeout
+    event_cache_size: int = Field(1024, ge=0)  # replies remembered for duplicate (source, id) events
+    event_source: str = "/agent-reasoning"  # `source` of reply events
+    warmup: bool = True  # one solve per model before /readyz turns ready
+    retry_after_seconds: int = Field(1, ge=1)  # Retry-After on 503
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split(cls, v: object) -> object:
+        if isinstance(v, str):
+            return [s.strip() for s in v.split(",") if s.strip()]
+        return v
