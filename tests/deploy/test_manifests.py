@@ -210,6 +210,47 @@ def app_default_engine_slots() -> int:
     return field.default
 
 
+def _service_app(tmp_path: Path):
+    """The service's FastAPI app with an empty models dir; None while the service can't import."""
+    try:
+        from reasoning_service.app import create_app
+    except ImportError:
+        return None
+    settings = _settings_class()
+    return create_app(settings(models_dir=tmp_path)) if settings else create_app()
+
+
+def _metric_names_from_exposition(text: str) -> set[str]:
+    """Sample names from the # TYPE lines of Prometheus text output (no samples needed)."""
+    names = set()
+    for line in text.splitlines():
+        if line.startswith("# TYPE "):
+            _, _, name, kind = line.split()
+            names |= {f"{name}_bucket", f"{name}_sum", f"{name}_count"} if kind == "histogram" else {name}
+    return names
+
+
+def test_contract_matches_the_service(tmp_path):
+    app = _service_app(tmp_path)
+    if app is None:
+        pytest.skip("reasoning_service.app is not importable yet")
+    from fastapi.testclient import TestClient
+
+    client = TestClient(app)  # no `with`: the lifespan (model loading) does not run
+    # Ask each route (FastAPI's app.routes no longer lists included routers' paths).
+    posts = {"/v1/reason", "/reason", "/events"}
+    for path in sorted(APP_ROUTES):
+        response = client.post(path, json={}) if path in posts else client.get(path)
+        assert response.status_code not in (404, 405), f"{path}: {response.status_code}"
+    text = client.get("/metrics").text
+    exposed = {n for n in _metric_names_from_exposition(text) if n.startswith("agent_reasoning_")}
+    assert exposed == known_metric_names(), (
+        f"only in the service: {exposed - known_metric_names()}; only in the tests: {known_metric_names() - exposed}"
+    )
+    settings = _settings_class()
+    assert settings.model_fields["port"].default == APP_DEFAULT_PORT
+
+
 # --- rendered overlays ----------------------------------------------------------------------------
 
 
