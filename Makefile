@@ -118,6 +118,7 @@ deploy-air: ## apply overlays/air (CPU, image IMAGE_TAG) to kubectl context AIR_
 render: ## print the rendered studio and air overlays (kustomize, kubectl, else a built-in subset)
 	@if command -v kustomize >/dev/null 2>&1; then r="kustomize build"; \
 	elif command -v $(KUBECTL) >/dev/null 2>&1; then r="$(KUBECTL) kustomize"; \
+	elif test -x $(BIN)/kubectl; then r="$(BIN)/kubectl kustomize"; \
 	else echo "render: no kustomize or kubectl; using tests/deploy/kustomize_lite.py (the subset of kustomize these manifests use)" >&2; \
 	  r="$$(test -x $(BIN)/python && echo $(BIN)/python || echo $(PY)) tests/deploy/kustomize_lite.py"; fi; \
 	for o in studio air; do echo "# ---- $(KUSTOMIZE_DIR)/overlays/$$o"; $$r $(KUSTOMIZE_DIR)/overlays/$$o || exit 1; done

