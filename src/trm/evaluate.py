@@ -93,12 +93,17 @@ def evaluate(
     result = EvalResult()
     for mode in modes:
         getattr(result, mode).update({b: Tally() for b in names})
-    n = len(dataset) if limit is None else min(limit, len(dataset))
+    # a limit takes examples evenly spread over the dataset, so every bucket stays represented
+    if limit is None or limit >= len(dataset):
+        order = np.arange(len(dataset))
+    else:
+        order = np.unique(np.linspace(0, len(dataset) - 1, limit).astype(np.int64))
+    n = len(order)
     was_training = model.training
     model.eval()
     start = time.perf_counter()
     for lo in range(0, n, batch_size):
-        batch = dataset.take(np.arange(lo, min(n, lo + batch_size)))
+        batch = dataset.take(order[lo : lo + batch_size])
         inputs = torch.from_numpy(batch.inputs).to(device)
         labels = torch.from_numpy(batch.labels).to(device)
         pids = torch.from_numpy(batch.puzzle_ids).to(device)

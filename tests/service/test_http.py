@@ -1,0 +1,191 @@
+"""The HTTP API over a real socket, on real models."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import httpx
+import pytest
+
+from .conftest import MAZE, SUDOKU_EASY, needs_maze, needs_sudoku, settings_for
+from .server import running_server
+
+TOY = {"task": "toy_reverse", "problem": {"sequence": [1, 2, 3, 4, 4, 3, 2, 1]}}
+# halting never fires (q_halt > 20) so a request runs its full max_steps: a slow, predictable load
+SLOW_TOY = TOY | {"max_steps": 64, "halt_threshold": 20}
+
+
+@needs_sudoku
+@pytest.mark.parametrize("path", ["/v1/reason", "/reason"])
+def test_sudoku_solved_and_verified(server, path):
+    r = httpx.post(server + path, json={"task_type": "logic", "problem": {"puzzle": SUDOKU_EASY}, "question": "solve it", "conversation_id": "c-1"}, timeout=60)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["verified"] is True and body["violations"] == [] and body["solved_by"] == "trm"
+    assert body["task"] == "sudoku" and body["task_type"] == "logic"
+    assert len(body["solution"]["solution"]) == 81 and body["solution"]["solution"].startswith("534678912")
+    assert body["conversation_id"] == "c-1" and body["question"] == "solve it"
+    assert body["model"]["name"] == "sudoku" and body["steps"] >= 1 and 0 <= body["confidence"] <= 1
+    assert "|" in body["answer"]
+
+
+@needs_maze
+def test_maze_solved_and_verified(server):
+    r = httpx.post(server + "/v1/reason", json={"task": "maze", "problem": {"grid": MAZE}, "trace": True}, timeout=60)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["verified"] is True, body
+    assert body["solution"]["path"][0] == [1, 1] and body["solution"]["path"][-1] == [5, 7]
+    assert [s["step"] for s in body["reasoning_trace"]] == list(range(1, body["steps"] + 1))
+
+
+def test_trace_and_model_info(server):
+    r = httpx.post(server + "/v1/reason", json=TOY | {"trace": True, "max_steps": 3, "halt_threshold": 20})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["steps"] == 3 and body["halted"] is False
+    assert [s["step"] for s in body["reasoning_trace"]] == [1, 2, 3]
+    assert body["reasoning_trace"][0]["changed"] == 8
+    assert body["model"] == {"name": "toy", "version": body["model"]["version"]} and len(body["model"]["version"]) == 12
+
+
+def test_fallback_returns_a_verified_baseline_answer(server):
+    # one step and no halting: the toy model's answer is often wrong; fallback must fix that
+    problems = [[1 + (i * 7 + j * 3) % 4 for j in range(8)] for i in range(12)]
+    saw_baseline = False
+    for seq in problems:
+        body = httpx.post(server + "/v1/reason", json={"task": "toy_reverse", "problem": {"sequence": seq}, "max_steps": 1, "fallback": True}).json()
+        assert body["verified"] is True
+        assert body["solution"]["sequence"] == seq[::-1]
+        saw_baseline |= body["solved_by"] == "baseline"
+    assert saw_baseline or True  # the model may simply be right every time; verified is what matters
+
+
+def test_task_type_alone_picks_the_task(server):
+    r = httpx.post(server + "/v1/reason", json={"task_type": "general", "problem": TOY["problem"]})
+    assert r.status_code == 200 and r.json()["task"] == "toy_reverse"
+
+
+def test_tasks_lists_schemas_models_and_examples(server):
+    body = httpx.get(server + "/v1/tasks").json()
+    tasks = {t["name"]: t for t in body["tasks"]}
+    assert {"sudoku", "maze", "toy_reverse"} <= set(tasks)
+    toy = tasks["toy_reverse"]
+    assert toy["models"][0]["name"] == "toy" and "metrics" in toy["models"][0]
+    assert toy["problem_schema"]["properties"]["sequence"] and toy["example"]
+    assert tasks["sudoku"]["task_type"] == "logic" and "puzzle" in tasks["sudoku"]["problem_schema"]["properties"]
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "kind", "field"),
+    [
+        ({"task": "sudoku", "problem": {"puzzle": "12"}}, 422, None, "problem.puzzle"),
+        ({"task": "sudoku", "problem": {"puzzle": "11" + "." * 79}}, 422, None, "problem.puzzle"),
+        ({"task": "sudoku", "problem": {"puzzle": "x" * 81}}, 422, None, "problem.puzzle"),
+        ({"task": "sudoku", "problem": {}}, 422, None, "problem"),
+        ({"task": "maze", "problem": {"grid": ["#S#", "#S#", "#G#"]}}, 422, None, "problem.grid"),
+        ({"task": "maze", "problem": {"grid": ["S#G"]}}, 422, None, "problem.grid"),
+        ({"task": "toy_reverse", "problem": {"sequence": [1, 2, 3, 4, 5, 1, 2, 3]}}, 422, "invalid_problem", "problem.sequence.4"),
+        ({"problem": {"sequence": [1] * 8}}, 422, "invalid_request", None),
+        ({"task": "toy_reverse", "problem": {"sequence": [1] * 8}, "max_steps": 0}, 422, "invalid_request", "max_steps"),
+        ({"task": "toy_reverse", "problem": "nope"}, 422, "invalid_request", "problem"),
+        ({"task": "no_such_task", "problem": {}}, 404, "unknown_task", None),
+        ({"task": "toy_reverse", "model": "nope", "problem": {}}, 404, "unknown_model", None),
+    ],
+)
+def test_client_errors_name_the_field(server, body, status, kind, field):
+    if body.get("task") in ("sudoku", "maze"):
+        # task-level validation happens whether or not a trained model is loaded: 404 without one
+        tasks = {t["name"]: t for t in httpx.get(server + "/v1/tasks").json()["tasks"]}
+        if not tasks[body["task"]]["models"]:
+            pytest.skip(f"no {body['task']} model loaded")
+    r = httpx.post(server + "/v1/reason", json=body)
+    assert r.status_code == status, r.text
+    err = r.json()
+    assert set(err) == {"error", "detail", "field"} and err["detail"]
+    if kind:
+        assert err["error"] == kind
+    if field:
+        assert err["field"] == field
+
+
+def test_malformed_json_is_400_and_too_large_is_413(server):
+    r = httpx.post(server + "/v1/reason", content=b"{not json", headers={"content-type": "application/json"})
+    assert r.status_code == 400 and r.json()["error"] == "bad_request"
+    r = httpx.post(server + "/v1/reason", content=b"[" + b"1," * 600_000 + b"1]", headers={"content-type": "application/json"})
+    assert r.status_code == 413 and r.json()["error"] == "too_large"
+
+
+def test_request_id_is_echoed(server):
+    r = httpx.get(server + "/healthz", headers={"x-request-id": "abc-123"})
+    assert r.headers["x-request-id"] == "abc-123"
+    assert len(httpx.get(server + "/healthz").headers["x-request-id"]) == 32
+
+
+def test_probes(server):
+    assert httpx.get(server + "/healthz").json() == {"status": "ok"}
+    assert httpx.get(server + "/health").status_code == 200
+    ready = httpx.get(server + "/readyz")
+    assert ready.status_code == 200 and ready.json()["status"] == "ready" and "toy" in ready.json()["models"]
+    assert httpx.get(server + "/ready").status_code == 200
+
+
+def test_queue_full_gives_503_with_retry_after(models_dir, tmp_path):
+    only_toy = tmp_path / "models"
+    only_toy.mkdir()
+    (only_toy / "toy").symlink_to(models_dir / "toy")
+    with running_server(settings_for(only_toy, engine_slots=1, queue_size=1)) as url:
+
+        async def burst():
+            async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+                return await asyncio.gather(*(client.post("/v1/reason", json=SLOW_TOY) for _ in range(12)))
+
+        responses = asyncio.run(burst())
+        codes = [r.status_code for r in responses]
+        assert 200 in codes and 503 in codes, codes
+        shed = next(r for r in responses if r.status_code == 503)
+        assert shed.headers["retry-after"] == "1" and shed.json()["error"] == "overloaded"
+        metrics = httpx.get(url + "/metrics").text
+        assert 'agent_reasoning_rejections_total{reason="queue_full",task="toy_reverse"}' in metrics
+
+
+def test_deadline_gives_504(server):
+    r = httpx.post(server + "/v1/reason", json=SLOW_TOY | {"max_steps": 64, "deadline_ms": 5})
+    assert r.status_code == 504 and r.json()["error"] == "deadline_exceeded" and r.json()["field"] == "deadline_ms"
+
+
+def test_bearer_token(models_dir, tmp_path):
+    with running_server(settings_for(models_dir, api_token="s3cret", warmup=False)) as url:
+        assert httpx.post(url + "/v1/reason", json=TOY).status_code == 401
+        assert httpx.post(url + "/v1/reason", json=TOY, headers={"authorization": "Bearer wrong"}).status_code == 401
+        assert httpx.post(url + "/v1/reason", json=TOY, headers={"authorization": "Bearer s3cret"}).status_code == 200
+        assert httpx.get(url + "/healthz").status_code == 200  # probes stay open
+        assert httpx.get(url + "/metrics").status_code == 200
+
+
+def test_503_while_models_load(models_dir, monkeypatch):
+    import reasoning_service.app as app_module
+
+    gate = threading.Event()
+    original = app_module.load_models
+
+    def slow_load(state):
+        gate.wait(30)
+        original(state)
+
+    monkeypatch.setattr(app_module, "load_models", slow_load)
+    with running_server(settings_for(models_dir, warmup=False), wait_ready=False) as url:
+        r = httpx.get(url + "/readyz")
+        assert r.status_code == 503 and r.json()["status"] == "loading"
+        r = httpx.post(url + "/v1/reason", json=TOY)
+        assert r.status_code == 503 and r.headers["retry-after"] == "1"
+        assert httpx.get(url + "/healthz").status_code == 200
+        gate.set()
+        for _ in range(600):
+            if httpx.get(url + "/readyz").status_code == 200:
+                break
+            import time
+
+            time.sleep(0.05)
+        assert httpx.post(url + "/v1/reason", json=TOY).status_code == 200
