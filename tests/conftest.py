@@ -3,7 +3,9 @@ import os
 import pytest
 import torch
 
-torch.set_num_threads(int(os.environ.get("TRM_TEST_THREADS", "2")))
+# One thread: the models in tests are tiny, and test servers run beside the test process
+# (two OpenMP pools spinning on two cores slow each other down by orders of magnitude).
+torch.set_num_threads(int(os.environ.get("TRM_TEST_THREADS", "1")))
 
 
 @pytest.fixture(autouse=True)

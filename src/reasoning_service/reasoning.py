@@ -46,11 +46,10 @@ def parse_request(raw: object) -> ReasoningRequest:
 
 
 def _unavailable(state: ServiceState, task: str) -> ServiceError | None:
+    # While draining, requests already received are still served (uvicorn accepts no new
+    # connections and /readyz says 503); only the stopped engines turn work away.
     retry = {"Retry-After": str(state.settings.retry_after_seconds)}
-    if state.draining:
-        state.metrics.rejections.labels(task, "draining").inc()
-        return ServiceError(503, "overloaded", "the service is shutting down", headers=retry)
-    if not state.ready:
+    if not state.ready and not state.draining:
         state.metrics.rejections.labels(task, "loading").inc()
         return ServiceError(503, "overloaded", "models are still loading", headers=retry)
     return None
