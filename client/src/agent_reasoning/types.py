@@ -177,3 +177,127 @@ class MazeProblem(BaseModel):
 class MazeSolution(BaseModel):
     path: list[tuple[int, int]]  # [row, col] cells from S to G inclusive
     grid: list[str]  # the maze with the path drawn as 'o'
+
+
+# --- homelab tasks ---------------------------------------------------------------------------------
+
+_NAME = r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,252}$"
+
+
+def _unique(names: list[str], what: str) -> None:
+    seen: set[str] = set()
+    for n in names:
+        if n in seen:
+            raise ValueError(f"{what} name {n!r} appears twice")
+        seen.add(n)
+
+
+class PlacementNode(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    name: str = Field(..., pattern=_NAME)
+    cpu_millicores: int = Field(..., ge=0, description="Free CPU (allocatable minus requests of running pods)")
+    memory_mib: int = Field(..., ge=0, description="Free memory in MiB")
+
+
+class PlacementPod(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    name: str = Field(..., pattern=_NAME)
+    cpu_millicores: int = Field(..., ge=0)
+    memory_mib: int = Field(..., ge=0)
+    group: str | None = Field(None, description="Pods of one group must not share a node (anti-affinity)")
+
+
+class PlacementProblem(BaseModel):
+    """Place every pod on the fewest nodes; capacities are free capacity."""
+
+    model_config = ConfigDict(extra="allow")
+
+    nodes: list[PlacementNode] = Field(..., min_length=1)
+    pods: list[PlacementPod] = Field(..., min_length=1)
+
+    @model_validator(mode="after")
+    def _names(self) -> PlacementProblem:
+        _unique([n.name for n in self.nodes], "node")
+        _unique([p.name for p in self.pods], "pod")
+        return self
+
+
+class PlacementSolution(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    assignments: dict[str, str]  # pod -> node
+    nodes_used: int
+    unplaced: list[str] = Field(default_factory=list)
+
+
+class ServiceSignal(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    name: str = Field(..., pattern=_NAME)
+    error_rate: float | None = Field(None, ge=0, le=1, description="Share of failing requests; null if unknown")
+    latency_p99_ms: float | None = Field(None, ge=0, description="p99 latency in ms; null if unknown")
+    anomalous: bool | None = Field(None, description="An alert or detector flags it; null if unknown")
+
+
+class RootCauseProblem(BaseModel):
+    """Which service is the root cause of an alert storm? `dependencies` are [caller, callee] pairs."""
+
+    model_config = ConfigDict(extra="allow")
+
+    services: list[ServiceSignal] = Field(..., min_length=1)
+    dependencies: list[tuple[str, str]] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _known(self) -> RootCauseProblem:
+        names = [s.name for s in self.services]
+        _unique(names, "service")
+        known = set(names)
+        for i, (caller, callee) in enumerate(self.dependencies):
+            for end in (caller, callee):
+                if end not in known:
+                    raise ValueError(f"dependencies[{i}] names {end!r}, which is not in services")
+        return self
+
+
+class RootCauseSolution(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    root_cause: str
+    ranking: list[str]  # most likely first
+    scores: dict[str, float] = Field(default_factory=dict)  # service -> probability of being the root cause
+
+
+class UpgradeService(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    name: str = Field(..., pattern=_NAME)
+    replicas_on: list[str] = Field(..., description="Node of each replica (a node may appear more than once)")
+    max_unavailable: int = Field(..., ge=0, description="Replicas that may be down at once (PodDisruptionBudget)")
+
+
+class UpgradeProblem(BaseModel):
+    """Upgrade nodes in the fewest waves; in every wave each service loses at most max_unavailable replicas."""
+
+    model_config = ConfigDict(extra="allow")
+
+    nodes: list[str] = Field(..., min_length=1)
+    services: list[UpgradeService] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _known(self) -> UpgradeProblem:
+        _unique(self.nodes, "node")
+        _unique([s.name for s in self.services], "service")
+        known = set(self.nodes)
+        for i, s in enumerate(self.services):
+            for n in s.replicas_on:
+                if n not in known:
+                    raise ValueError(f"services[{i}] ({s.name}) has a replica on {n!r}, which is not in nodes")
+        return self
+
+
+class UpgradeSolution(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    waves: list[list[str]]
