@@ -108,6 +108,7 @@ async def _reason(state: ServiceState, request: ReasoningRequest) -> ReasoningRe
             threshold=request.halt_threshold,
             deadline=deadline,
             trace=request.trace,
+            probs=task.needs_probs,
         )
     except QueueFullError:
         state.metrics.rejections.labels(task.name, "queue_full").inc()

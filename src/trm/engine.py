@@ -62,6 +62,7 @@ class _Request:
     mode: HaltMode
     deadline: float | None  # time.monotonic() value
     trace: bool
+    probs: bool
     future: concurrent.futures.Future
     submitted: float = field(default_factory=time.monotonic)
     started: float = 0.0
@@ -177,6 +178,7 @@ class Engine:
         mode: HaltMode = "act",
         deadline: float | None = None,
         trace: bool = False,
+        probs: bool = False,
     ) -> concurrent.futures.Future[EngineResult]:
         """Queue one sample [L]. `deadline` is a time.monotonic() value. Raises QueueFullError."""
         t = torch.as_tensor(np.asarray(tokens), dtype=torch.long)
@@ -193,6 +195,7 @@ class Engine:
             mode=mode,
             deadline=deadline,
             trace=trace,
+            probs=probs,
             future=concurrent.futures.Future(),
         )
         with self._cond:
@@ -281,6 +284,8 @@ class Engine:
         self._y[index] = out.y.to(self._y.dtype)
         self._z[index] = out.z.to(self._z.dtype)
         pred = out.logits.argmax(-1).cpu().numpy()
+        want_probs = any(self._slots[s].probs for s in occupied)  # type: ignore[union-attr]
+        probs = out.logits.float().softmax(-1).cpu().numpy() if want_probs else None
         q = out.q_halt.float().cpu().numpy()
         self.iterations += 1
         self.sample_steps += len(occupied)
@@ -316,6 +321,7 @@ class Engine:
                     q_halt=q_halt,
                     trace=request.records,
                     cut_reason=cut,
+                    probs=probs[row] if (probs is not None and request.probs) else None,
                     queue_seconds=request.started - request.submitted,
                     compute_seconds=now - request.started,
                 )

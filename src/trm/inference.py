@@ -36,6 +36,7 @@ class Prediction:
     confidence: float  # sigmoid(q_halt) of the final step
     q_halt: float
     trace: list[StepRecord] = field(default_factory=list)
+    probs: np.ndarray | None = None  # [L, V] token probabilities of the final step, when asked for
 
 
 @torch.inference_mode()
@@ -49,6 +50,7 @@ def recurse(
     threshold: float = 0.0,
     mode: HaltMode = "act",
     trace: bool = False,
+    probs: bool = False,
     dtype: str = "auto",
 ) -> list[Prediction]:
     """Run a batch [B, L] to completion; each sample halts on its own (samples are independent)."""
@@ -68,6 +70,7 @@ def recurse(
             out = model(y, z, inputs, puzzle_ids)
         y, z = out.y, out.z
         pred = out.logits.argmax(-1)
+        p_np = out.logits.float().softmax(-1).cpu().numpy() if probs else None
         q = out.q_halt.float()
         conf = torch.sigmoid(q)
         changed = (pred != previous).sum(-1) if previous is not None else torch.full((B,), pred.shape[1], device=device)
@@ -80,7 +83,9 @@ def recurse(
                 traces[i].append(StepRecord(step, pred_np[i].copy(), float(conf_np[i]), int(changed_np[i])))
             halts = mode == "act" and step >= min_steps and q_np[i] > threshold
             if halts or step == max_steps:
-                results[i] = Prediction(pred_np[i].copy(), step, bool(halts or mode == "fixed"), float(conf_np[i]), float(q_np[i]), traces[i])
+                results[i] = Prediction(
+                    pred_np[i].copy(), step, bool(halts or mode == "fixed"), float(conf_np[i]), float(q_np[i]), traces[i], p_np[i] if p_np is not None else None
+                )
         if all(r is not None for r in results):
             break
     return [r for r in results if r is not None]
@@ -102,7 +107,7 @@ class Answer:
 
 
 def finish(task: Task, problem: Any, prediction: Prediction, fallback: bool = False) -> Answer:
-    solution = task.decode(prediction.tokens, problem)
+    solution = task.decode(prediction.tokens, problem, prediction.probs)
     violations = task.verify(problem, solution)
     verified = None if violations is None else not violations
     solved_by: Literal["trm", "baseline"] = "trm"

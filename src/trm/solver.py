@@ -65,6 +65,7 @@ class Solver:
             threshold=self.halt_threshold if halt_threshold is None else halt_threshold,
             mode=mode,
             trace=trace,
+            probs=self.task.needs_probs,
             dtype=self.dtype,
         )
         return [finish(self.task, p, pred, fallback) for p, pred in zip(parsed, predictions)]

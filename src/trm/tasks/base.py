@@ -46,6 +46,7 @@ class Task(ABC):
     Solution: ClassVar[type[BaseModel]]
     buckets: ClassVar[tuple[str, ...]]  # difficulty buckets, easiest first
     has_exact_check: ClassVar[bool] = True  # False: `verify` returns None (no exact check exists)
+    needs_probs: ClassVar[bool] = False  # True: `decode` wants the token probabilities (e.g. to rank)
     description: ClassVar[str] = ""
 
     def __init__(self, **options: Any) -> None:
@@ -88,8 +89,12 @@ class Task(ABC):
         """Problem -> input tokens [seq_len] (int)."""
 
     @abstractmethod
-    def decode(self, tokens: np.ndarray, problem: Any) -> BaseModel:
-        """Predicted tokens [seq_len] -> Solution (best effort; `verify` judges it)."""
+    def decode(self, tokens: np.ndarray, problem: Any, probs: np.ndarray | None = None) -> BaseModel:
+        """Predicted tokens [seq_len] -> Solution (best effort; `verify` judges it).
+
+        `probs` [seq_len, vocab_size] (softmax of the final step's logits) is given when the task
+        sets `needs_probs`.
+        """
 
     @abstractmethod
     def verify(self, problem: Any, solution: Any) -> list[str] | None:

@@ -177,7 +177,7 @@ class MazeTask(Task):
     def label(self, problem: MazeProblem) -> np.ndarray:
         return self._canvas(self.baseline(problem).grid)
 
-    def decode(self, tokens: np.ndarray, problem: MazeProblem) -> MazeSolution:
+    def decode(self, tokens: np.ndarray, problem: MazeProblem, probs: np.ndarray | None = None) -> MazeSolution:
         """Follow the cells the model marked 'o' from S; the shortest walk through them to G."""
         grid = problem.grid
         h, w = len(grid), len(grid[0])

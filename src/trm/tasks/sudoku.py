@@ -120,7 +120,7 @@ class SudokuTask(Task):
     def encode(self, problem: SudokuProblem) -> np.ndarray:
         return np.array([v + 1 if v else BLANK for v in problem.cells()], dtype=np.int64)
 
-    def decode(self, tokens: np.ndarray, problem: SudokuProblem) -> SudokuSolution:
+    def decode(self, tokens: np.ndarray, problem: SudokuProblem, probs: np.ndarray | None = None) -> SudokuSolution:
         digits = [int(t) - 1 if 2 <= t <= 10 else 0 for t in tokens.tolist()]
         return SudokuSolution(grid=[digits[9 * r : 9 * r + 9] for r in range(9)], solution="".join(map(str, digits)))
 

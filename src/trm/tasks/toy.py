@@ -50,7 +50,7 @@ class ReverseTask(Task):
     def label(self, problem: ReverseProblem) -> np.ndarray:
         return np.array(problem.sequence[::-1], dtype=np.int64)
 
-    def decode(self, tokens: np.ndarray, problem: ReverseProblem) -> ReverseSolution:
+    def decode(self, tokens: np.ndarray, problem: ReverseProblem, probs: np.ndarray | None = None) -> ReverseSolution:
         return ReverseSolution(sequence=[int(t) for t in tokens])
 
     def verify(self, problem: ReverseProblem, solution: ReverseSolution) -> list[str]:
