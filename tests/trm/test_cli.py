@@ -1,0 +1,61 @@
+"""The `trm` command end to end on the toy task (real subprocesses)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+TRM = [sys.executable, "-m", "trm.cli"]
+
+
+def run(*args, input=None, check=True):
+    r = subprocess.run([*TRM, *map(str, args)], input=input, capture_output=True, text=True, timeout=300, env={"TRM_TEST_THREADS": "1", "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"})
+    if check and r.returncode != 0:
+        raise AssertionError(f"trm {' '.join(map(str, args))} failed ({r.returncode}):\n{r.stdout}\n{r.stderr}")
+    return r
+
+
+@pytest.mark.parametrize("cmd", [[], ["data", "build"], ["train"], ["eval"], ["solve"], ["import-reference"], ["info"]])
+def test_help_is_useful(cmd):
+    r = run(*cmd, "--help")
+    assert "usage: trm" in r.stdout and len(r.stdout.splitlines()) > 3
+
+
+def test_data_build_writes_shards_and_meta(tmp_path):
+    run("data", "build", "toy_reverse", "--n", "50", "--test-n", "10", "--split", "train,test", "--out", tmp_path / "d", "--seed", "3")
+    meta = json.loads((tmp_path / "d" / "train" / "meta.json").read_text())
+    assert meta["task"] == "toy_reverse" and meta["size"] == 50 and meta["generator"]["seed"] == 3 and len(meta["sha256"]) == 64
+    assert (tmp_path / "d" / "train" / "inputs.000.npy").exists() and (tmp_path / "d" / "test" / "problems.jsonl").exists()
+    again = tmp_path / "again"
+    run("data", "build", "toy_reverse", "--n", "50", "--test-n", "10", "--split", "train,test", "--out", again, "--seed", "3")
+    assert json.loads((again / "train" / "meta.json").read_text())["sha256"] == meta["sha256"]  # deterministic
+
+
+def test_solve_eval_info_on_a_trained_model(toy_model_dir, toy_data, tmp_path):
+    out, _ = toy_model_dir
+    problem = json.dumps({"sequence": [1, 2, 3, 4, 4, 4, 2, 1]})
+    r = run("solve", "--task", "toy_reverse", "--model", out, "-", "--json", input=problem, check=False)
+    result = json.loads(r.stdout)
+    assert r.returncode == (0 if result["verified"] else 1)
+    assert result["steps"] >= 1 and len(result["solution"]["sequence"]) == 8
+    (tmp_path / "p.json").write_text(json.dumps({"task": "toy_reverse", "problem": {"sequence": [1] * 8}}))
+    r = run("solve", "--model", out, tmp_path / "p.json", "--trace", "--fallback", "--max-steps", "3")
+    assert "--- step 1" in r.stdout and "steps" in r.stdout and "verified" in r.stdout
+    bad = run("solve", "--model", out, "-", input='{"sequence": [7, 7]}', check=False)
+    assert bad.returncode == 2 and "invalid problem" in bad.stderr
+    wrong = run("solve", "--task", "sudoku", "--model", out, "-", input=problem, check=False)
+    assert wrong.returncode == 2 and "toy_reverse" in wrong.stderr
+    r = run("eval", "--model", out, "--data", Path(toy_data) / "test", "--limit", "64", "--json", tmp_path / "e.json")
+    assert "act" in r.stdout and "fixed" in r.stdout
+    assert json.loads((tmp_path / "e.json").read_text())["results"]["act"]["all"]["n"] == 64
+    r = run("info", out)
+    assert "toy_reverse" in r.stdout and "parameters" in r.stdout
+
+
+def test_errors_are_messages_not_tracebacks(tmp_path):
+    r = run("info", tmp_path, check=False)
+    assert r.returncode == 2 and "not a checkpoint directory" in r.stderr and "Traceback" not in r.stderr
+    r = run("data", "build", "nope", "--n", "1", "--out", tmp_path, check=False)
+    assert r.returncode == 2 and "unknown task" in r.stderr
