@@ -18,17 +18,28 @@ from ._errors import (
 from ._sync import SyncReasoningClient
 from ._tasks import TaskInfo, TaskModelInfo
 from ._version import __version__
+from .adapters import parse_quantity, placement_from_kubectl, rootcause_from_prometheus, upgrade_from_kubectl
 from .types import (
     ErrorBody,
     MazeProblem,
     MazeSolution,
     ModelInfo,
+    PlacementNode,
+    PlacementPod,
+    PlacementProblem,
+    PlacementSolution,
     ReasoningRequest,
     ReasoningResponse,
     ReasoningStep,
+    RootCauseProblem,
+    RootCauseSolution,
+    ServiceSignal,
     SudokuProblem,
     SudokuSolution,
     TaskType,
+    UpgradeProblem,
+    UpgradeService,
+    UpgradeSolution,
 )
 
 __all__ = [
@@ -43,11 +54,18 @@ __all__ = [
     "ModelInfo",
     "NotFoundError",
     "OverloadedError",
+    "PlacementNode",
+    "PlacementPod",
+    "PlacementProblem",
+    "PlacementSolution",
     "ReasoningClient",
     "ReasoningError",
     "ReasoningRequest",
     "ReasoningResponse",
     "ReasoningStep",
+    "RootCauseProblem",
+    "RootCauseSolution",
+    "ServiceSignal",
     "SudokuProblem",
     "SudokuSolution",
     "SyncReasoningClient",
@@ -55,5 +73,12 @@ __all__ = [
     "TaskModelInfo",
     "TaskType",
     "TimeoutError",
+    "UpgradeProblem",
+    "UpgradeService",
+    "UpgradeSolution",
+    "parse_quantity",
+    "placement_from_kubectl",
+    "rootcause_from_prometheus",
+    "upgrade_from_kubectl",
     "__version__",
 ]
