@@ -8,8 +8,9 @@ SyncReasoningClient only run plans, one awaiting and one blocking; all else is w
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Generator, Mapping, Sequence
-from typing import Any, NamedTuple, TypeVar, Union
+from typing import Any, NamedTuple, TypedDict, TypeVar, Union
 
 import httpx
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -19,9 +20,30 @@ from ._events import Mode, decode_reply, encode, request_event
 from ._retry import RetryPolicy, parse_retry_after
 from ._tasks import TaskInfo, TaskList
 from ._version import __version__
-from .types import MazeProblem, ReasoningRequest, ReasoningResponse, SudokuProblem, TaskType
+from .adapters import Dependencies, dependency_pairs
+from .types import (
+    MazeProblem,
+    PlacementNode,
+    PlacementPod,
+    PlacementProblem,
+    ReasoningRequest,
+    ReasoningResponse,
+    RootCauseProblem,
+    ServiceSignal,
+    SudokuProblem,
+    TaskType,
+    UpgradeProblem,
+    UpgradeService,
+)
+
+# Re-exported (`as`) for the clients' **options annotations.
+if sys.version_info >= (3, 11):
+    from typing import Unpack as Unpack
+else:  # pydantic depends on typing_extensions
+    from typing_extensions import Unpack as Unpack
 
 T = TypeVar("T")
+P = TypeVar("P", bound=BaseModel)
 
 DEFAULT_BASE_URL = "http://agent-reasoning.ai-agents.svc.cluster.local"
 DEFAULT_CONNECT_TIMEOUT = 5.0
@@ -90,6 +112,50 @@ def sudoku_problem(puzzle: str | Sequence[Sequence[int]]) -> SudokuProblem:
 
 def maze_problem(grid: Sequence[str]) -> MazeProblem:
     return MazeProblem(grid=list(grid))
+
+
+class ReasonOptions(TypedDict, total=False):
+    """The keyword arguments of reason() that the task helpers (place, diagnose, plan_upgrade) pass on."""
+
+    question: str | None
+    max_steps: int | None
+    min_steps: int | None
+    halt_threshold: float | None
+    trace: bool
+    fallback: bool
+    conversation_id: str | None
+    model: str | None
+    deadline_ms: int | None
+
+
+Nodes = Union[PlacementProblem, Sequence[Union[PlacementNode, Mapping[str, Any]]]]
+Pods = Sequence[Union[PlacementPod, Mapping[str, Any]]]
+Signals = Union[RootCauseProblem, Sequence[Union[ServiceSignal, Mapping[str, Any]]]]
+UpgradeNodes = Union[UpgradeProblem, Sequence[str]]
+UpgradeServices = Sequence[Union[UpgradeService, Mapping[str, Any]]]
+
+
+def _whole_or_fields(cls: type[P], given: P | Sequence[Any], first: str, **rest: Any) -> P:
+    """A task helper's problem: given whole as the model, or built (and validated) from its fields."""
+    if isinstance(given, cls):
+        if any(value is not None for value in rest.values()):
+            raise TypeError(f"give a {cls.__name__} alone, or its fields ({first}, {', '.join(rest)})")
+        return given
+    return cls.model_validate({first: list(given), **{name: value for name, value in rest.items() if value is not None}})
+
+
+def placement_problem(nodes: Nodes, pods: Pods | None) -> PlacementProblem:
+    return _whole_or_fields(PlacementProblem, nodes, "nodes", pods=None if pods is None else list(pods))
+
+
+def rootcause_problem(services: Signals, dependencies: Dependencies | None) -> RootCauseProblem:
+    return _whole_or_fields(
+        RootCauseProblem, services, "services", dependencies=None if dependencies is None else dependency_pairs(dependencies)
+    )
+
+
+def upgrade_problem(nodes: UpgradeNodes, services: UpgradeServices | None) -> UpgradeProblem:
+    return _whole_or_fields(UpgradeProblem, nodes, "nodes", services=None if services is None else list(services))
 
 
 class BaseClient:

@@ -9,10 +9,29 @@ from typing import Any, TypeVar
 
 import httpx
 
-from ._base import DEFAULT_TIMEOUT, BaseClient, Plan, Problem, build_request, maze_problem, sudoku_problem
+from ._base import (
+    DEFAULT_TIMEOUT,
+    BaseClient,
+    Nodes,
+    Plan,
+    Pods,
+    Problem,
+    ReasonOptions,
+    Signals,
+    Unpack,
+    UpgradeNodes,
+    UpgradeServices,
+    build_request,
+    maze_problem,
+    placement_problem,
+    rootcause_problem,
+    sudoku_problem,
+    upgrade_problem,
+)
 from ._events import DEFAULT_SOURCE, Mode
 from ._retry import RetryPolicy
 from ._tasks import TaskInfo
+from .adapters import Dependencies
 from .types import ReasoningResponse, TaskType
 
 T = TypeVar("T")
@@ -98,6 +117,20 @@ class SyncReasoningClient(BaseClient):
     ) -> ReasoningResponse:
         """Find a path from 'S' to 'G' in rows of '#' (wall), ' ' (open), 'S' and 'G'."""
         return self.reason(task="maze", problem=maze_problem(grid), fallback=fallback, trace=trace, deadline_ms=deadline_ms)
+
+    def place(self, nodes: Nodes, pods: Pods | None = None, **options: Unpack[ReasonOptions]) -> ReasoningResponse:
+        """Place pods on the fewest nodes (task "placement"): nodes and pods, or a PlacementProblem (placement_from_kubectl)."""
+        return self.reason(TaskType.OPTIMIZATION, placement_problem(nodes, pods), task="placement", **options)
+
+    def diagnose(self, services: Signals, dependencies: Dependencies | None = None, **options: Unpack[ReasonOptions]) -> ReasoningResponse:
+        """Find the root cause (task "rootcause"): service signals and [caller, callee] pairs, or a RootCauseProblem."""
+        return self.reason(TaskType.TROUBLESHOOTING, rootcause_problem(services, dependencies), task="rootcause", **options)
+
+    def plan_upgrade(
+        self, nodes: UpgradeNodes, services: UpgradeServices | None = None, **options: Unpack[ReasonOptions]
+    ) -> ReasoningResponse:
+        """Upgrade nodes in the fewest waves within disruption budgets (task "upgrade"): nodes and services, or an UpgradeProblem."""
+        return self.reason(TaskType.PLANNING, upgrade_problem(nodes, services), task="upgrade", **options)
 
     def tasks(self) -> list[TaskInfo]:
         """The tasks the service solves, with their schemas, examples and models."""

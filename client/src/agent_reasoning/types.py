@@ -6,9 +6,11 @@ Everything here is plain pydantic: importing it never pulls in torch.
 from __future__ import annotations
 
 from enum import Enum
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+SolutionT = TypeVar("SolutionT", bound=BaseModel)
 
 
 class TaskType(str, Enum):
@@ -76,6 +78,10 @@ class ReasoningResponse(BaseModel):
     model: ModelInfo
     conversation_id: str | None = None
     question: str | None = None
+
+    def solution_as(self, model: type[SolutionT]) -> SolutionT:
+        """The solution parsed into the task's Solution model, e.g. `result.solution_as(PlacementSolution)`."""
+        return model.model_validate(self.solution)
 
 
 class ErrorBody(BaseModel):
