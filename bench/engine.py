@@ -1,0 +1,179 @@
+"""Engine benchmark: ACT halting vs fixed steps, continuous vs static batching, latency under load.
+
+    python bench/engine.py [--model models/sudoku] [--n 300] [--quick]
+
+Workload: a mix of easy and medium Sudoku puzzles generated with a fixed seed (the model never saw
+them: they are drawn afresh and filtered to the test side of the canonical-form split). Prints
+tables and writes bench/results/engine.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+
+from trm.checkpoint import load_checkpoint  # noqa: E402
+from trm.data import generate_split  # noqa: E402
+from trm.engine import Engine  # noqa: E402
+from trm.tasks import get_task  # noqa: E402
+
+
+def workload(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    task = get_task("sudoku")
+    examples = generate_split(task, "test", {"easy": n // 2, "medium": n - n // 2}, seed=seed)
+    order = np.random.default_rng(seed).permutation(len(examples))  # interleave easy and medium
+    examples = [examples[i] for i in order]
+    return np.stack([e.inputs for e in examples]), np.stack([e.labels for e in examples]), [e.bucket for e in examples]
+
+
+def percentile(xs: list[float], q: float) -> float:
+    return float(np.percentile(np.array(xs), q)) if xs else float("nan")
+
+
+def run_all(engine: Engine, inputs: np.ndarray, **kw) -> tuple[list, float]:
+    started = time.perf_counter()
+    futures = [engine.submit(x, **kw) for x in inputs]
+    results = [f.result() for f in futures]
+    return results, time.perf_counter() - started
+
+
+def halting_table(model, inputs, labels, slots: int, dtype: str, thresholds: list[float]) -> dict:
+    """One fixed run with traces gives every threshold's act answer; act and fixed are then timed for real."""
+    with Engine(model, slots=slots, queue_size=len(inputs), dtype=dtype) as engine:
+        traced, _ = run_all(engine, inputs, mode="fixed", trace=True)
+    rows = []
+    for thr in thresholds:
+        cut = 1 / (1 + np.exp(-thr))
+        correct, steps = 0, 0
+        for r, lab in zip(traced, labels):
+            rec = next((t for t in r.trace if t.confidence > cut), r.trace[-1])
+            correct += int(np.array_equal(rec.tokens, lab))
+            steps += rec.step
+        rows.append({"threshold": thr, "exact_accuracy": correct / len(labels), "mean_steps": steps / len(labels)})
+    fixed_acc = float(np.mean([np.array_equal(r.tokens, lab) for r, lab in zip(traced, labels)]))
+    return {"fixed_accuracy": fixed_acc, "fixed_steps": float(np.mean([r.steps for r in traced])), "thresholds": rows}
+
+
+def throughput(model, inputs, labels, slots: int, dtype: str, mode: str, threshold: float) -> dict:
+    with Engine(model, slots=slots, queue_size=len(inputs), dtype=dtype, halt_threshold=threshold) as engine:
+        run_all(engine, inputs[: min(len(inputs), slots)], mode=mode)  # warm-up
+        results, seconds = run_all(engine, inputs, mode=mode)
+    return {
+        "mode": mode,
+        "dtype": dtype,
+        "threshold": threshold,
+        "exact_accuracy": float(np.mean([np.array_equal(r.tokens, lab) for r, lab in zip(results, labels)])),
+        "mean_steps": float(np.mean([r.steps for r in results])),
+        "puzzles_per_second": len(inputs) / seconds,
+    }
+
+
+def closed_loop(model, inputs, slots: int, dtype: str, threshold: float, batching: str, clients: int, per_client: int) -> dict:
+    """`clients` threads, each submitting one puzzle at a time and waiting for it."""
+    latencies: list[float] = []
+    lock = threading.Lock()
+    with Engine(model, slots=slots, queue_size=4 * clients + 64, dtype=dtype, halt_threshold=threshold, batching=batching) as engine:
+
+        def client(k: int) -> None:
+            for i in range(per_client):
+                x = inputs[(k * per_client + i) % len(inputs)]
+                t = time.perf_counter()
+                engine.submit(x).result()
+                with lock:
+                    latencies.append(time.perf_counter() - t)
+
+        threads = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
+        started = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        seconds = time.perf_counter() - started
+        steps_per_iter = engine.sample_steps / max(1, engine.iterations)
+    return {
+        "batching": batching,
+        "clients": clients,
+        "requests": len(latencies),
+        "puzzles_per_second": len(latencies) / seconds,
+        "p50_ms": 1000 * percentile(latencies, 50),
+        "p99_ms": 1000 * percentile(latencies, 99),
+        "mean_batch": steps_per_iter,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="models/sudoku")
+    parser.add_argument("--n", type=int, default=400, help="puzzles in the workload")
+    parser.add_argument("--slots", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=123)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--out", default="bench/results/engine.json")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    model, config = load_checkpoint(args.model)
+    n = 96 if args.quick else args.n
+    inputs, labels, _ = workload(n, args.seed)
+    report: dict = {"model": args.model, "n": n, "slots": args.slots, "threads": torch.get_num_threads(), "machine": platform.processor() or platform.machine()}
+
+    print(f"workload: {n} Sudoku puzzles (half easy 36-45 givens, half medium 28-35), {torch.get_num_threads()} threads, {args.slots} slots")
+    halting = halting_table(model, inputs, labels, args.slots, "fp32", [0.0, 1.0, 2.0, 3.0, 4.0, 6.0])
+    report["halting"] = halting
+    print("\n1a. halting threshold (act answer = first step with q_halt > threshold), from one traced run")
+    print(f"{'threshold':>9} {'exact':>8} {'mean steps':>10}")
+    print(f"{'fixed 16':>9} {100 * halting['fixed_accuracy']:>7.2f}% {halting['fixed_steps']:>10.2f}")
+    for row in halting["thresholds"]:
+        print(f"{row['threshold']:>9.1f} {100 * row['exact_accuracy']:>7.2f}% {row['mean_steps']:>10.2f}")
+    # the default: the lowest threshold within 0.5 points of fixed
+    ok = [r for r in halting["thresholds"] if r["exact_accuracy"] >= halting["fixed_accuracy"] - 0.005]
+    chosen = min(ok, key=lambda r: r["mean_steps"])["threshold"] if ok else max(halting["thresholds"], key=lambda r: r["exact_accuracy"])["threshold"]
+    report["chosen_threshold"] = chosen
+
+    print(f"\n1b. act (threshold {chosen}) vs fixed, measured; fp32 vs bf16")
+    rows = []
+    for dtype in ("fp32", "bf16"):
+        for mode in ("fixed", "act"):
+            rows.append(throughput(model, inputs, labels, args.slots, dtype, mode, chosen))
+    report["act_vs_fixed"] = rows
+    print(f"{'mode':<6} {'dtype':<5} {'exact':>8} {'mean steps':>10} {'puzzles/s':>10}")
+    for r in rows:
+        print(f"{r['mode']:<6} {r['dtype']:<5} {100 * r['exact_accuracy']:>7.2f}% {r['mean_steps']:>10.2f} {r['puzzles_per_second']:>10.1f}")
+    best_dtype = max((r for r in rows if r["mode"] == "act"), key=lambda r: r["puzzles_per_second"])["dtype"]
+    report["best_cpu_dtype"] = best_dtype
+
+    per_client = 4 if args.quick else 12
+    print(f"\n2. continuous vs static batching, 32 concurrent submitters ({best_dtype}, act)")
+    batching = [closed_loop(model, inputs, args.slots, best_dtype, chosen, b, 32, per_client) for b in ("static", "continuous")]
+    report["batching"] = batching
+    print(f"{'batching':<11} {'puzzles/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'mean batch':>10}")
+    for r in batching:
+        print(f"{r['batching']:<11} {r['puzzles_per_second']:>10.1f} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} {r['mean_batch']:>10.1f}")
+    print(f"continuous / static throughput: {batching[1]['puzzles_per_second'] / batching[0]['puzzles_per_second']:.2f}x")
+
+    print("\n3. latency by concurrency (continuous, act)")
+    latency = [closed_loop(model, inputs, args.slots, best_dtype, chosen, "continuous", c, per_client if c > 1 else 3 * per_client) for c in (1, 8, 32)]
+    report["latency"] = latency
+    print(f"{'clients':>7} {'puzzles/s':>10} {'p50 ms':>8} {'p99 ms':>8}")
+    for r in latency:
+        print(f"{r['clients']:>7} {r['puzzles_per_second']:>10.1f} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f}")
+
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2))
+    print(f"\nwrote {out}")
+
+
+if __name__ == "__main__":
+    main()
