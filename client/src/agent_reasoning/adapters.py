@@ -35,7 +35,7 @@ __all__ = [
 
 # <number><suffix>, as k8s.io/apimachinery/pkg/api/resource parses it. The exponent form comes first so
 # that "1e3" is 1000 while "1E" alone is an exa.
-_QUANTITY = re.compile(r"([+-]?(?:\d+(?:\.\d*)?|\.\d+))([eE][+-]?\d+|[KMGTPE]i|[numkMGTPE])?")
+_QUANTITY = re.compile(r"([+-]?(?:\d+(?:\.\d*)?|\.\d+))(?:[eE]([+-]?\d+)|([KMGTPE]i|[numkMGTPE])?)")
 _MULTIPLIER = {
     "n": Fraction(1, 10**9),
     "u": Fraction(1, 10**6),
@@ -62,10 +62,10 @@ def parse_quantity(value: str | int | float) -> Fraction:
     match = _QUANTITY.fullmatch(text)
     if match is None:
         raise ValueError(f"{value!r} is not a Kubernetes quantity (e.g. '250m', '1.5', '128Mi', '1G', '1e3')")
-    number, suffix = match.group(1), match.group(2) or ""
-    if suffix[:1] in ("e", "E") and suffix != "E":
-        return Fraction(number) * Fraction(10) ** int(suffix[1:])
-    return Fraction(number) * _MULTIPLIER[suffix]
+    number, exponent, suffix = match.groups()
+    if exponent is not None:
+        return Fraction(number) * Fraction(10) ** int(exponent)
+    return Fraction(number) * _MULTIPLIER[suffix or ""]
 
 
 # Requests round up and capacities down, so that a placement that fits the numbers fits the node.
