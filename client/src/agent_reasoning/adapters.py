@@ -354,9 +354,10 @@ def upgrade_from_kubectl(
     with all_nodes. Services: one per PodDisruptionBudget, named "namespace/name", over the unfinished pods
     its selector matches in its namespace (a missing selector matches none, {} all). replicas_on: the nodes
     of those pods that run on a listed node. max_unavailable: the budget Kubernetes derives from the spec
-    (maxUnavailable, or matched pods minus minAvailable; percentages of the matched pods, rounded up), less
-    the matched pods already down (pending, or on a node left out), floored at 0; status.disruptionsAllowed
-    is not read. Pods that no PodDisruptionBudget covers are not constrained.
+    (maxUnavailable, or matched pods minus minAvailable; percentages rounded up, of the matched pods where
+    Kubernetes takes the owners' replica counts), less the matched pods already down (pending, or on a node
+    left out), floored at 0; status.disruptionsAllowed is not read. Pods that no PodDisruptionBudget covers
+    are not constrained.
     """
     node_names = [_name(n) for n in _items(nodes_json, "nodes_json", "kubectl get nodes -o json") if all_nodes or _schedulable(n)]
     if not node_names:
