@@ -81,6 +81,7 @@ _STATUS_BY_KIND: dict[str, int] = {
     "unknown_model": 404,
     "too_large": 413,
     "invalid_problem": 422,
+    "invalid_request": 422,
     "overloaded": 503,
     "deadline_exceeded": 504,
 }
