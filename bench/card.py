@@ -1,0 +1,93 @@
+"""Measure a model for its model card: exact accuracy per bucket in act and fixed halting, mean
+steps, and CPU latency (one puzzle at a time, and per puzzle in a full engine batch).
+
+    python bench/card.py --model models/sudoku --data data/sudoku/test [--limit 3000] [--latency-n 100]
+
+Writes the markdown table to stdout and the numbers to bench/results/card-<model>.json. With
+`--write-inference`, also stores the chosen halting threshold in the model's config.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+
+from trm.checkpoint import load_checkpoint  # noqa: E402
+from trm.data import TokenDataset  # noqa: E402
+from trm.engine import Engine  # noqa: E402
+from trm.evaluate import evaluate  # noqa: E402
+from trm.inference import recurse  # noqa: E402
+
+
+def latency(model, data: TokenDataset, bucket: int, n: int, threshold: float, dtype: str, slots: int) -> dict:
+    index = np.nonzero(np.concatenate([np.asarray(s) for s in data.shards["buckets"]]) == bucket)[0][:n]
+    batch = data.take(index)
+    inputs = torch.from_numpy(batch.inputs)
+    recurse(model, inputs[:1], threshold=threshold, dtype=dtype)  # warm-up
+    single = []
+    for x in inputs:
+        t = time.perf_counter()
+        recurse(model, x[None], threshold=threshold, dtype=dtype)
+        single.append(time.perf_counter() - t)
+    with Engine(model, slots=slots, queue_size=len(inputs), halt_threshold=threshold, dtype=dtype) as engine:
+        t = time.perf_counter()
+        for f in [engine.submit(x) for x in inputs]:
+            f.result()
+        batched = (time.perf_counter() - t) / len(inputs)
+    return {"batch1_ms_median": 1000 * float(np.median(single)), "batch1_ms_p99": 1000 * float(np.percentile(single, 99)), "engine_ms_per_item": 1000 * batched}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--data", required=True, help="a test split directory")
+    parser.add_argument("--limit", type=int)
+    parser.add_argument("--threshold", type=float, help="act halting threshold (default: the model's)")
+    parser.add_argument("--latency-n", type=int, default=100)
+    parser.add_argument("--slots", type=int, default=32)
+    parser.add_argument("--dtype", default="auto")
+    parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--write-inference", action="store_true", help="store --threshold in config.json")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    model, config = load_checkpoint(args.model)
+    threshold = args.threshold if args.threshold is not None else config.get("inference", {}).get("halt_threshold", 0.0)
+    data = TokenDataset(args.data)
+    result = evaluate(model, data, threshold=threshold, limit=args.limit, dtype=args.dtype, batch_size=64).summary()
+    buckets = [b for b in data.bucket_names if b in result["act"]]
+    lat = {b: latency(model, data, data.bucket_names.index(b), args.latency_n, threshold, args.dtype, args.slots) for b in buckets}
+    print(f"| bucket | n | act exact | act mean steps | fixed ({model.config.halt_max_steps}) exact | token acc (act) | latency batch 1 (median / p99) | latency in a {args.slots}-slot batch |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for b in buckets:
+        a, f = result["act"][b], result["fixed"][b]
+        print(
+            f"| {b} | {a['n']} | {100 * a['exact_accuracy']:.1f}% | {a['mean_steps']:.2f} | {100 * f['exact_accuracy']:.1f}% | {100 * a['token_accuracy']:.2f}% "
+            f"| {lat[b]['batch1_ms_median']:.1f} / {lat[b]['batch1_ms_p99']:.1f} ms | {lat[b]['engine_ms_per_item']:.1f} ms |"
+        )
+    meta = {"machine": platform.processor() or platform.machine(), "threads": torch.get_num_threads(), "torch": torch.__version__, "threshold": threshold, "dtype": args.dtype}
+    print(f"\n{meta}")
+    name = Path(args.model).name
+    out = Path("bench/results") / f"card-{name}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"model": args.model, "data": args.data, "meta": meta, "results": result, "latency": lat}, indent=2))
+    if args.write_inference:
+        path = Path(args.model) / "config.json"
+        cfg = json.loads(path.read_text())
+        cfg["inference"] = cfg.get("inference", {}) | {"halt_threshold": threshold}
+        cfg["metrics"] = result
+        path.write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
