@@ -325,27 +325,16 @@ class UpgradeTask(Task):
         return out
 
     def augment(self, rng: np.random.Generator, inputs: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Per sample: a random order of the nodes (columns) and of the services (rows 1..16); waves are
-        renumbered by their first node again. The plan stays optimal, though for the new order the
-        search might have picked another optimal plan where several exist."""
+        """Per sample: a random order of the services (rows 1..16); the label stays as it is.
+
+        Node order is not permuted: the canonical plan depends on it (lexicographically first in
+        node order), and for most generated problems several optimal plans exist, so a permuted
+        copy would mostly teach a second answer for the same problem.
+        """
         B = len(inputs)
-        x, y = inputs.reshape(B, SIZE, SIZE), labels.reshape(B, SIZE, SIZE)
-        zero = np.zeros((B, 1), dtype=np.int64)
-        cols = np.concatenate([zero, 1 + _permutations(rng, x[:, 0, 1:] == NODE_SLOT)], axis=1)
-        rows = np.concatenate([zero, 1 + _permutations(rng, x[:, 1:, 0] != EMPTY)], axis=1)
-
-        def apply(a: np.ndarray) -> np.ndarray:
-            a = np.take_along_axis(a, rows[:, :, None], axis=1)
-            return np.take_along_axis(a, np.broadcast_to(cols[:, None, :], a.shape), axis=2)
-
-        x, y = apply(x), apply(y)
-        waves = y[:, 0, 1:]  # [B, 16]: 0 or WAVE0 + w
-        hit = waves[:, :, None] == WAVE0 + np.arange(MAX_WAVES)  # [B, 16, 8]
-        first = np.where(hit.any(1), hit.argmax(1), SIZE)  # first node slot of each wave
-        rank = np.argsort(np.argsort(first, axis=1, kind="stable"), axis=1)  # new number of each wave
-        renumbered = WAVE0 + np.take_along_axis(rank, np.clip(waves - WAVE0, 0, MAX_WAVES - 1), axis=1)
-        y[:, 0, 1:] = np.where(waves >= WAVE0, renumbered, waves)
-        return x.reshape(B, -1), y.reshape(B, -1)
+        x = inputs.reshape(B, SIZE, SIZE)
+        rows = np.concatenate([np.zeros((B, 1), dtype=np.int64), 1 + _permutations(rng, x[:, 1:, 0] != EMPTY)], axis=1)
+        return np.take_along_axis(x, rows[:, :, None], axis=1).reshape(B, -1), labels
 
 
 def _permutations(rng: np.random.Generator, present: np.ndarray) -> np.ndarray:
