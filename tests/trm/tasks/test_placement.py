@@ -1,0 +1,199 @@
+import time
+
+import numpy as np
+import pytest
+
+from trm.tasks import InvalidProblem, get_task
+from trm.tasks.placement import EMPTY_SLOT, GROUP0, LEVEL0, MAX_NODES, NO_GROUP, NODE_INDEX0, POD, canonical_key, levels
+
+task = get_task("placement")
+
+
+@pytest.fixture(scope="module")
+def examples():
+    rng = np.random.default_rng(0)
+    return task.generate(rng, 30, "small") + task.generate(rng, 4, "large")
+
+
+def problem(nodes, pods):
+    return task.parse(
+        {
+            "nodes": [{"name": n, "cpu_millicores": c, "memory_mib": m} for n, c, m in nodes],
+            "pods": [{"name": p, "cpu_millicores": c, "memory_mib": m, "group": g} for p, c, m, g in pods],
+        }
+    )
+
+
+SMALL = problem(
+    [("nuc-01", 4000, 8192), ("nuc-02", 4000, 8192), ("pi-01", 2000, 4096)],
+    [("db-0", 2000, 4096, None), ("web-0", 1000, 1024, "web"), ("web-1", 1000, 1024, "web"), ("cache-0", 500, 512, None)],
+)
+
+
+def test_encoding_layout():
+    grid = task.encode(SMALL).reshape(-1, 4)
+    assert grid.shape == (64, 4)
+    assert grid[0].tolist() == [1, LEVEL0 + 16, LEVEL0 + 16, 0]
+    assert grid[2].tolist() == [1, LEVEL0 + 8, LEVEL0 + 8, 0]
+    assert (grid[3:MAX_NODES, 0] == EMPTY_SLOT).all()
+    # pods largest first: db (1/2 of the largest node), then the two web pods, then cache
+    assert grid[MAX_NODES].tolist() == [POD, LEVEL0 + 8, LEVEL0 + 8, NO_GROUP]
+    assert grid[MAX_NODES + 1].tolist() == [POD, LEVEL0 + 4, LEVEL0 + 2, GROUP0]
+    assert grid[MAX_NODES + 2, 3] == GROUP0
+    assert grid[MAX_NODES + 3].tolist() == [POD, LEVEL0 + 2, LEVEL0 + 1, NO_GROUP]
+    assert (grid[MAX_NODES + 4 :, 0] == EMPTY_SLOT).all()
+
+
+def test_levels_round_conservatively():
+    p = problem([("a", 1600, 1600), ("b", 1599, 100)], [("x", 0, 1, None), ("y", 101, 1600, None)])
+    nodes, pods = levels(p)
+    assert nodes == [(16, 16), (15, 1)]
+    assert pods == [(0, 1), (2, 16)]
+
+
+def test_label_is_optimal_and_decodes_to_a_valid_placement(examples):
+    for ex in examples:
+        solution = task.decode(ex.labels, ex.problem)
+        assert task.verify(ex.problem, solution) == []
+        assert solution.repaired == 0 and solution.nodes_used == ex.info["optimal_nodes"]
+        assert task.label(ex.problem).tolist() == ex.labels.tolist()
+
+
+def test_label_of_a_small_problem():
+    # the web pods must split; db and one web pod fill one nuc, the other web pod and cache share the second
+    solution = task.decode(task.label(SMALL), SMALL)
+    assert solution.nodes_used == 2 and task.verify(SMALL, solution) == []
+    assert solution.assignments == {"db-0": "nuc-01", "web-0": "nuc-01", "web-1": "nuc-02", "cache-0": "nuc-01"}
+
+
+def test_baseline_is_valid_and_never_better_than_the_label(examples):
+    worse = 0
+    for ex in examples:
+        base = task.baseline(ex.problem)
+        assert task.verify(ex.problem, base) == []
+        assert base.nodes_used >= ex.info["optimal_nodes"]
+        assert base.nodes_used == ex.info["ffd_nodes"]
+        worse += base.nodes_used > ex.info["optimal_nodes"]
+    print(f"\nfirst-fit decreasing uses more nodes than optimal on {worse}/{len(examples)} instances")
+    assert worse > 0
+
+
+def test_verify_catches_each_kind_of_wrong_answer():
+    ok = {"db-0": "nuc-01", "web-0": "nuc-01", "web-1": "nuc-02", "cache-0": "nuc-02"}
+    Solution = task.Solution
+    assert task.verify(SMALL, Solution(assignments=ok, nodes_used=2)) == []
+
+    def errors(assignments, nodes_used=2, unplaced=()):
+        return " | ".join(task.verify(SMALL, Solution(assignments=assignments, nodes_used=nodes_used, unplaced=list(unplaced))))
+
+    assert "CPU" in errors({**ok, "db-0": "pi-01", "cache-0": "pi-01"}, 3)
+    assert "memory" in errors({**ok, "db-0": "pi-01", "cache-0": "pi-01"}, 3)
+    assert "anti-affinity group 'web'" in errors({**ok, "web-1": "nuc-01"}, 2)
+    assert "missing" in errors({k: v for k, v in ok.items() if k != "cache-0"})
+    assert "not placed" in errors({k: v for k, v in ok.items() if k != "cache-0"}, unplaced=["cache-0"])
+    assert "unknown nodes: nuc-09" in errors({**ok, "cache-0": "nuc-09"})
+    assert "unknown pods" in errors({**ok, "ghost-0": "nuc-01"})
+    assert "nodes_used is 3" in errors(ok, 3)
+    assert "both placed and unplaced" in errors(ok, unplaced=["db-0"])
+
+
+def test_decode_repairs_what_does_not_fit():
+    tokens = task.encode(SMALL).copy()
+    grid = tokens.reshape(-1, 4)
+    grid[MAX_NODES : MAX_NODES + 4, 3] = NODE_INDEX0 + 2  # everything on the pi: only db fits there
+    solution = task.decode(tokens, SMALL)
+    assert task.verify(SMALL, solution) == []
+    assert solution.repaired == 3 and solution.assignments["db-0"] == "pi-01"
+    grid[MAX_NODES : MAX_NODES + 4, 3] = 5  # not a node token at all
+    solution = task.decode(tokens, SMALL)
+    assert task.verify(SMALL, solution) == [] and solution.repaired == 4
+
+
+def test_decode_leaves_pods_that_fit_nowhere_unplaced():
+    # passes the cheap checks, yet no placement exists: decode says which pod is left over
+    p = problem([("a", 1000, 1000), ("b", 1000, 1000)], [("x-0", 600, 10, None), ("y-0", 600, 10, None), ("z-0", 500, 10, None)])
+    tokens = task.encode(p)
+    tokens.reshape(-1, 4)[MAX_NODES : MAX_NODES + 3, 3] = NODE_INDEX0  # all on node a
+    solution = task.decode(tokens, p)
+    assert solution.assignments == {"x-0": "a", "y-0": "b"} and solution.unplaced == ["z-0"] and solution.repaired == 2
+    assert any("not placed" in v for v in task.verify(p, solution))
+
+
+@pytest.mark.parametrize(
+    ("nodes", "pods", "field", "words"),
+    [
+        (17, 4, "problem.nodes", "17 nodes; this model takes at most 16"),
+        (4, 49, "problem.pods", "49 pods; this model takes at most 48"),
+    ],
+)
+def test_size_limits(nodes, pods, field, words):
+    raw = {
+        "nodes": [{"name": f"n{i}", "cpu_millicores": 10_000, "memory_mib": 10_000} for i in range(nodes)],
+        "pods": [{"name": f"p{i}", "cpu_millicores": 10, "memory_mib": 10} for i in range(pods)],
+    }
+    with pytest.raises(InvalidProblem) as e:
+        task.parse(raw)
+    assert e.value.field == field and words in e.value.message
+
+
+def test_unsolvable_problems_are_rejected():
+    nodes = [("a", 1000, 1000), ("b", 1000, 1000)]
+    with pytest.raises(InvalidProblem, match="17 anti-affinity groups; this model takes at most 16"):
+        problem(nodes, [(f"p{i}", 1, 1, f"g{i // 2}") for i in range(34)])
+    with pytest.raises(InvalidProblem, match="only 2 nodes"):
+        problem(nodes, [(f"w-{i}", 10, 10, "web") for i in range(3)])
+    with pytest.raises(InvalidProblem, match="fits on no node") as e:
+        problem(nodes, [("big-0", 2000, 10, None)])
+    assert e.value.field == "problem.pods.0"
+    with pytest.raises(InvalidProblem, match="1000m free"):
+        problem(nodes[:1], [("a-0", 600, 10, None), ("b-0", 600, 10, None)])
+
+
+def test_augment_renames_groups_only(examples):
+    rng = np.random.default_rng(1)
+    inputs = np.stack([ex.inputs for ex in examples])
+    labels = np.stack([ex.labels for ex in examples])
+    new_inputs, new_labels = task.augment(rng, inputs, labels)
+    assert (new_labels == labels).all()
+    is_group = (inputs >= GROUP0) & (inputs < NODE_INDEX0)
+    assert (new_inputs[~is_group] == inputs[~is_group]).all()
+    assert ((new_inputs >= GROUP0) & (new_inputs < NODE_INDEX0))[is_group].all()
+    for a, b in zip(inputs, new_inputs, strict=True):  # the same partition of pods into groups
+        pairs = {(int(x), int(y)) for x, y in zip(a, b, strict=True) if GROUP0 <= x < NODE_INDEX0}
+        assert len(pairs) == len({x for x, _ in pairs}) == len({y for _, y in pairs})
+    assert (new_inputs != inputs).any()
+
+
+def test_group_key_ignores_names_and_order(examples):
+    rng = np.random.default_rng(2)
+    for ex in examples[:10]:
+        p = ex.problem
+        renamed = {g: f"grp-{k}" for k, g in enumerate(sorted({q.group for q in p.pods if q.group}))}
+        shuffled = p.model_copy(
+            update={
+                "nodes": [p.nodes[j].model_copy(update={"name": f"node-{j}"}) for j in rng.permutation(len(p.nodes))],
+                "pods": [
+                    p.pods[i].model_copy(update={"name": f"pod-{i}", "group": renamed.get(p.pods[i].group)}) for i in rng.permutation(len(p.pods))
+                ],
+            }
+        )
+        assert canonical_key(shuffled) == ex.group
+    assert len({ex.group for ex in examples}) == len(examples)
+
+
+def test_generate_is_deterministic_for_a_seed():
+    a = task.generate(np.random.default_rng(7), 5, "small")
+    b = task.generate(np.random.default_rng(7), 5, "small")
+    assert [x.problem for x in a] == [x.problem for x in b]
+    assert all((x.labels == y.labels).all() and x.group == y.group for x, y in zip(a, b, strict=True))
+
+
+@pytest.mark.parametrize(("bucket", "n"), [("small", 20), ("large", 4)])
+def test_generation_speed(bucket, n):
+    started = time.perf_counter()
+    examples = task.generate(np.random.default_rng(3), n, bucket)
+    per = (time.perf_counter() - started) / n
+    skipped = sum(ex.info["skipped"] for ex in examples)
+    print(f"\nplacement {bucket}: {per * 1000:.1f} ms per instance, ~{per * 200:.1f} s for 200; search gave up on {skipped}/{skipped + n}")
+    lo, hi = {"small": (4, 8), "large": (9, 16)}[bucket]
+    assert all(lo <= len(ex.problem.nodes) <= hi for ex in examples)

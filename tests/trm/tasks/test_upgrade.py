@@ -1,0 +1,179 @@
+import time
+
+import numpy as np
+import pytest
+
+from trm.tasks import InvalidProblem, get_task
+from trm.tasks.upgrade import EMPTY, HEADER, MU0, NODE_SLOT, REPLICA0, SIZE, WAVE0, canonical_key
+
+task = get_task("upgrade")
+
+
+@pytest.fixture(scope="module")
+def examples():
+    rng = np.random.default_rng(0)
+    return task.generate(rng, 20, "small") + task.generate(rng, 30, "large")
+
+
+EXAMPLE = task.parse(task.example())
+
+
+def test_encoding_layout():
+    grid = task.encode(EXAMPLE).reshape(SIZE, SIZE)
+    assert grid[0, 0] == HEADER and (grid[0, 1:6] == NODE_SLOT).all() and (grid[0, 6:] == EMPTY).all()
+    assert grid[1, :7].tolist() == [MU0 + 1, REPLICA0 + 1, REPLICA0 + 1, REPLICA0 + 1, REPLICA0, REPLICA0, 0]
+    assert grid[3, 5] == REPLICA0 + 2  # nextcloud has two replicas on k3s-05
+    assert (grid[5:, 0] == EMPTY).all() and (grid[5:, 1:] == 0).all()
+    capped = task.parse({"nodes": ["a", "b"], "services": [{"name": "web", "replicas_on": ["a"] * 5, "max_unavailable": 7}]})
+    assert task.encode(capped).reshape(SIZE, SIZE)[1, :3].tolist() == [MU0 + 4, REPLICA0 + 3, REPLICA0]
+
+
+def test_label_of_the_example():
+    solution = task.decode(task.label(EXAMPLE), EXAMPLE)
+    assert solution.waves == [["k3s-01", "k3s-05"], ["k3s-02", "k3s-04"], ["k3s-03"]]
+    assert task.verify(EXAMPLE, solution) == [] and solution.repaired == 0
+
+
+def test_label_is_optimal_and_decodes_to_a_valid_plan(examples):
+    for ex in examples:
+        solution = task.decode(ex.labels, ex.problem)
+        assert task.verify(ex.problem, solution) == []
+        assert solution.repaired == 0 and len(solution.waves) == ex.info["optimal_waves"]
+        waves = ex.labels.reshape(SIZE, SIZE)[0, 1 : 1 + len(ex.problem.nodes)] - WAVE0
+        assert waves[0] == 0 and all(w <= max(waves[:j], default=0) + 1 for j, w in enumerate(waves))  # numbered by first node
+
+
+def test_baseline_is_valid_and_never_better_than_the_label(examples):
+    worse = 0
+    for ex in examples:
+        base = task.baseline(ex.problem)
+        assert task.verify(ex.problem, base) == []
+        assert len(base.waves) >= ex.info["optimal_waves"]
+        worse += len(base.waves) > ex.info["optimal_waves"]
+    print(f"\ngreedy takes more waves than optimal on {worse}/{len(examples)} instances")
+    assert worse > 0
+
+
+def test_verify_catches_each_kind_of_wrong_answer():
+    Solution = task.Solution
+
+    def errors(waves):
+        return " | ".join(task.verify(EXAMPLE, Solution(waves=waves)))
+
+    assert errors([["k3s-01", "k3s-05"], ["k3s-02", "k3s-04"], ["k3s-03"]]) == ""
+    assert "takes down 2 replicas of postgres" in errors([["k3s-01", "k3s-02"], ["k3s-04", "k3s-05"], ["k3s-03"]])
+    assert "in no wave: k3s-03" in errors([["k3s-01", "k3s-05"], ["k3s-02", "k3s-04"]])
+    assert "in wave 1 and again in wave 3" in errors([["k3s-01", "k3s-05"], ["k3s-02", "k3s-04"], ["k3s-03", "k3s-01"]])
+    assert "wave 3 is empty" in errors([["k3s-01", "k3s-05"], ["k3s-02", "k3s-04"], [], ["k3s-03"]])
+    assert "not in nodes" in errors([["k3s-01", "k3s-05"], ["k3s-02", "k3s-04"], ["k3s-03", "k3s-99"]])
+
+
+def test_decode_repairs_budget_breaks():
+    tokens = task.encode(EXAMPLE).copy()
+    tokens.reshape(SIZE, SIZE)[0, 1:6] = WAVE0  # everything in wave 1
+    solution = task.decode(tokens, EXAMPLE)
+    assert task.verify(EXAMPLE, solution) == [] and solution.repaired == 3
+    tokens.reshape(SIZE, SIZE)[0, 1:6] = 0  # no wave tokens at all
+    solution = task.decode(tokens, EXAMPLE)
+    assert task.verify(EXAMPLE, solution) == [] and solution.repaired == 5
+
+
+def test_limits_and_infeasible_budgets():
+    def raises(raw, field, words):
+        with pytest.raises(InvalidProblem) as e:
+            task.parse(raw)
+        assert e.value.field == field and words in e.value.message
+
+    nodes = [f"n{i}" for i in range(17)]
+    raises({"nodes": nodes}, "problem.nodes", "17 nodes; this model takes at most 16")
+    services = [{"name": f"s{i}", "replicas_on": [], "max_unavailable": 1} for i in range(17)]
+    raises({"nodes": ["a"], "services": services}, "problem.services", "17 services; this model takes at most 16")
+    zero = [{"name": "etcd", "replicas_on": ["a", "b"], "max_unavailable": 0}]
+    raises({"nodes": ["a", "b"], "services": zero}, "problem.services.0.max_unavailable", "'etcd' has replicas but max_unavailable 0")
+    stacked = [{"name": "ok", "replicas_on": ["a"], "max_unavailable": 1}, {"name": "db", "replicas_on": ["a", "b", "b"], "max_unavailable": 1}]
+    raises({"nodes": ["a", "b"], "services": stacked}, "problem.services.1", "'db' has 2 replicas on node 'b' but max_unavailable 1")
+
+
+def test_plans_beyond_eight_waves_fall_to_the_baseline():
+    nodes = [f"n{i}" for i in range(10)]
+    problem = task.parse({"nodes": nodes, "services": [{"name": "quorum", "replicas_on": nodes, "max_unavailable": 1}]})
+    assert len(task.baseline(problem).waves) == 10
+    with pytest.raises(ValueError, match="10 waves"):
+        task.label(problem)
+    tokens = task.encode(problem)
+    tokens.reshape(SIZE, SIZE)[0, 1:11] = WAVE0 + np.arange(10) % 8
+    solution = task.decode(tokens, problem)
+    assert task.verify(problem, solution) == [] and len(solution.waves) == 10 and solution.repaired == 2
+
+
+def problem_from_tokens(inputs):
+    """The problem the tokens describe (exact where no value is capped)."""
+    grid = inputs.reshape(SIZE, SIZE)
+    nodes = [f"n{j}" for j in range(int((grid[0, 1:] == NODE_SLOT).sum()))]
+    services = []
+    for s in range(1, SIZE):
+        if grid[s, 0] == EMPTY:
+            break
+        on = [n for j, n in enumerate(nodes) for _ in range(int(grid[s, 1 + j] - REPLICA0))]
+        services.append({"name": f"s{s}", "replicas_on": on, "max_unavailable": int(grid[s, 0] - MU0)})
+    return task.parse({"nodes": nodes, "services": services})
+
+
+def test_augment_reorders_services_and_keeps_the_canonical_plan(examples):
+    exact = [ex for ex in examples if all(s.max_unavailable < 4 for s in ex.problem.services)]  # no capped tokens
+    inputs, labels = np.stack([ex.inputs for ex in exact]), np.stack([ex.labels for ex in exact])
+    new_inputs, new_labels = task.augment(np.random.default_rng(1), inputs, labels)
+    assert (new_inputs != inputs).any() and (new_labels == labels).all()
+    for x, y in zip(new_inputs[:10], new_labels[:10], strict=True):
+        assert (task.label(problem_from_tokens(x)) == y).all()
+
+
+def test_reordering_nodes_often_changes_the_canonical_plan(examples):
+    """Why augment leaves node order alone: the search's pick for a reordered problem differs."""
+    rng = np.random.default_rng(4)
+    changed = 0
+    for ex in examples:
+        p = ex.problem
+        order = rng.permutation(len(p.nodes))
+        reordered = p.model_copy(update={"nodes": [p.nodes[j] for j in order]})
+        moved = task.decode(task.label(reordered), reordered).waves
+        plan = task.decode(ex.labels, p).waves
+        changed += sorted(map(sorted, moved)) != sorted(map(sorted, plan))
+    print(f"\nreordered nodes give another optimal plan on {changed}/{len(examples)} instances")
+
+
+def test_group_key_ignores_names_and_order(examples):
+    rng = np.random.default_rng(2)
+    for ex in examples[:10]:
+        p = ex.problem
+        names = {n: f"node-{k}" for k, n in enumerate(rng.permutation(p.nodes))}
+        shuffled = p.model_copy(
+            update={
+                "nodes": [names[n] for n in rng.permutation(p.nodes)],
+                "services": [
+                    p.services[i].model_copy(update={"name": f"svc-{i}", "replicas_on": [names[n] for n in reversed(p.services[i].replicas_on)]})
+                    for i in rng.permutation(len(p.services))
+                ],
+            }
+        )
+        assert canonical_key(shuffled) == ex.group
+    assert len({ex.group for ex in examples}) == len(examples)
+
+
+def test_generate_is_deterministic_for_a_seed():
+    a = task.generate(np.random.default_rng(7), 5, "large")
+    b = task.generate(np.random.default_rng(7), 5, "large")
+    assert [x.problem for x in a] == [x.problem for x in b]
+    assert all((x.labels == y.labels).all() and x.group == y.group for x, y in zip(a, b, strict=True))
+
+
+@pytest.mark.parametrize("bucket", ["small", "large"])
+def test_generation_speed(bucket):
+    n = 20
+    started = time.perf_counter()
+    examples = task.generate(np.random.default_rng(3), n, bucket)
+    per = (time.perf_counter() - started) / n
+    skipped = sum(ex.info["skipped"] + ex.info["too_many_waves"] for ex in examples)
+    print(f"\nupgrade {bucket}: {per * 1000:.1f} ms per instance, ~{per * 200:.1f} s for 200; skipped {skipped}/{skipped + n}")
+    lo, hi = {"small": (4, 8), "large": (9, 16)}[bucket]
+    assert all(lo <= len(ex.problem.nodes) <= hi for ex in examples)
