@@ -15,10 +15,11 @@ it to map rows back to pods).
     pod row:  [POD, cpu level, mem level, group]        label: column 3 = node-index token
     unused:   [EMPTY_SLOT, PAD, PAD, PAD]                every other label position is 0
 
-Labels are optimal (fewest nodes, by exact search) and canonical: of all optimal placements, the
-lexicographically first one with pods in size order and nodes by index. Levels round in the
-conservative direction (nodes down, pods up), so the model sees the problem approximately; decode
-works on exact values and repairs what does not fit.
+Labels are optimal (fewest nodes, by exact search) and canonical: the first optimal placement in
+the search's order, pods in size order each on the lowest-index node that still allows one, among
+node sets that leave no larger node unused (see `_pack`). Levels round in the conservative
+direction (nodes down, pods up), so the model sees the problem approximately; decode works on
+exact values and repairs what does not fit.
 """
 
 from __future__ import annotations
@@ -360,7 +361,7 @@ class PlacementTask(Task):
         return grid.reshape(-1)
 
     def label(self, problem: PlacementProblem) -> np.ndarray:
-        caps, pods, order = _numbers(problem)
+        caps, pods, _ = _numbers(problem)
         assign, _ = optimal(caps, pods)
         if assign is None:
             raise ValueError("the exact search ran out of budget")

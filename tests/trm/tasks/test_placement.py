@@ -1,10 +1,23 @@
+import itertools
 import time
 
 import numpy as np
 import pytest
 
 from trm.tasks import InvalidProblem, get_task
-from trm.tasks.placement import EMPTY_SLOT, GROUP0, LEVEL0, MAX_NODES, NO_GROUP, NODE_INDEX0, POD, canonical_key, levels
+from trm.tasks.placement import (
+    EMPTY_SLOT,
+    GROUP0,
+    LEVEL0,
+    MAX_NODES,
+    NO_GROUP,
+    NODE_INDEX0,
+    POD,
+    _dominators,
+    canonical_key,
+    levels,
+    optimal,
+)
 
 task = get_task("placement")
 
@@ -197,3 +210,41 @@ def test_generation_speed(bucket, n):
     print(f"\nplacement {bucket}: {per * 1000:.1f} ms per instance, ~{per * 200:.1f} s for 200; search gave up on {skipped}/{skipped + n}")
     lo, hi = {"small": (4, 8), "large": (9, 16)}[bucket]
     assert all(lo <= len(ex.problem.nodes) <= hi for ex in examples)
+
+
+def _valid(caps, pods, a):
+    for j, (cpu, mem) in enumerate(caps):
+        on = [p for p, node in zip(pods, a, strict=True) if node == j]
+        groups = [p[2] for p in on if p[2] >= 0]
+        if sum(p[0] for p in on) > cpu or sum(p[1] for p in on) > mem or len(groups) != len(set(groups)):
+            return False
+    return True
+
+
+def _closure_size(dominators, a):
+    mask = 0
+    for j in set(a):
+        mask |= 1 << j | dominators[j]
+    return bin(mask).count("1")
+
+
+def test_exact_search_finds_the_canonical_optimum_of_tiny_problems():
+    """Against brute force: the fewest nodes, and the lexicographically first placement among those
+    whose node set leaves no larger node unused (what `_pack` promises)."""
+    rng = np.random.default_rng(1)
+    for _ in range(60):
+        n, m = int(rng.integers(2, 5)), int(rng.integers(2, 6))
+        caps = [(int(rng.choice([2, 3, 4, 6])), int(rng.choice([2, 3, 4, 6]))) for _ in range(n)]
+        pods = sorted(
+            ((int(rng.choice([1, 2])), int(rng.choice([1, 2])), int(rng.choice([-1, -1, 0]))) for _ in range(m)),
+            key=lambda p: (-max(p[0], p[1]), -(p[0] + p[1]), -p[0], -p[1], p[2]),
+        )
+        placements = [a for a in itertools.product(range(n), repeat=m) if _valid(caps, pods, a)]
+        if not placements:
+            with pytest.raises(ValueError):
+                optimal(caps, pods)
+            continue
+        k = min(len(set(a)) for a in placements)
+        dominators = _dominators(caps)
+        assign, _ = optimal(caps, pods)
+        assert tuple(assign) == min(a for a in placements if len(set(a)) == k and _closure_size(dominators, a) <= k)

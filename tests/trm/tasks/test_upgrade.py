@@ -1,10 +1,11 @@
+import itertools
 import time
 
 import numpy as np
 import pytest
 
 from trm.tasks import InvalidProblem, get_task
-from trm.tasks.upgrade import EMPTY, HEADER, MU0, NODE_SLOT, REPLICA0, SIZE, WAVE0, canonical_key
+from trm.tasks.upgrade import EMPTY, HEADER, MU0, NODE_SLOT, REPLICA0, SIZE, WAVE0, canonical_key, canonical_waves, optimal
 
 task = get_task("upgrade")
 
@@ -177,3 +178,20 @@ def test_generation_speed(bucket):
     print(f"\nupgrade {bucket}: {per * 1000:.1f} ms per instance, ~{per * 200:.1f} s for 200; skipped {skipped}/{skipped + n}")
     lo, hi = {"small": (4, 8), "large": (9, 16)}[bucket]
     assert all(lo <= len(ex.problem.nodes) <= hi for ex in examples)
+
+
+def test_exact_search_finds_the_canonical_optimum_of_tiny_problems():
+    """Against brute force: the fewest waves, and the lexicographically first plan numbered by first node."""
+    rng = np.random.default_rng(1)
+    for _ in range(60):
+        n, s = int(rng.integers(2, 7)), int(rng.integers(1, 4))
+        budget = tuple(int(rng.integers(1, 3)) for _ in range(s))
+        counts = [tuple(int(rng.integers(0, b + 1)) for b in budget) for _ in range(n)]
+        plans = [
+            a
+            for a in itertools.product(range(n), repeat=n)
+            if list(a) == canonical_waves(list(a)) and all(sum(counts[i][t] for i in range(n) if a[i] == w) <= budget[t] for w in set(a) for t in range(s))
+        ]
+        k = min(max(a) + 1 for a in plans)
+        wave, _ = optimal(counts, budget)
+        assert tuple(wave) == min(a for a in plans if max(a) + 1 == k)
