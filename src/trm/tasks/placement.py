@@ -131,6 +131,14 @@ def first_fit(caps: Caps, pods: Pods) -> list[int]:
     return out
 
 
+def ffd(caps: Caps, pods: Pods) -> list[int]:
+    """First-fit decreasing (pods come largest first): the nodes tried largest first, since
+    opening big nodes first is what keeps the count low. Node per pod (given indices); -1 where none."""
+    max_c, max_m = max(c for c, _ in caps) or 1, max(m for _, m in caps) or 1
+    nodes = sorted(range(len(caps)), key=lambda j: (-max(caps[j][0] / max_c, caps[j][1] / max_m), -(caps[j][0] / max_c + caps[j][1] / max_m), j))
+    return [nodes[j] if j >= 0 else -1 for j in first_fit([caps[j] for j in nodes], pods)]
+
+
 class _OutOfBudget(Exception):
     pass
 
@@ -288,9 +296,9 @@ def optimal(caps: Caps, pods: Pods, budget: int = SEARCH_BUDGET) -> tuple[list[i
     placement is optimal, and `_pack`'s placement on it is the canonical one. None when the
     budget runs out first. Raises ValueError when no placement exists.
     """
-    ffd = first_fit(caps, pods)
-    ffd_used = len(set(ffd)) if -1 not in ffd else len(caps)
-    info = {"ffd_nodes": ffd_used if -1 not in ffd else len(caps) + 1, "expanded": 0}
+    upper = ffd(caps, pods)
+    ffd_used = len(set(upper)) if -1 not in upper else len(caps)
+    info = {"ffd_nodes": ffd_used if -1 not in upper else len(caps) + 1, "expanded": 0}
     for k in range(_min_nodes(caps, pods), ffd_used + 1):
         try:
             assign, expanded = _pack(caps, pods, k, budget - info["expanded"])
@@ -468,10 +476,10 @@ class PlacementTask(Task):
         return "\n".join(lines)
 
     def baseline(self, problem: PlacementProblem) -> PlacementSolution:
-        """First-fit decreasing: pods largest first, each on the first node where it fits."""
+        """First-fit decreasing: pods largest first, each on the first node where it fits, the
+        nodes tried largest first (opening big nodes first is what keeps the count low)."""
         caps, pods, order = _numbers(problem)
-        assign = first_fit(caps, pods)
-        return self._solution(problem, {order[r]: j for r, j in enumerate(assign) if j >= 0})
+        return self._solution(problem, {order[r]: j for r, j in enumerate(ffd(caps, pods)) if j >= 0})
 
     def example(self) -> dict[str, Any]:
         return {
@@ -648,4 +656,4 @@ def random_problem(rng: np.random.Generator, n_nodes: int, n_pods: int, load: tu
     # the given order carries no hint
     problem = PlacementProblem(nodes=[nodes[j] for j in rng.permutation(n_nodes)], pods=[pods[i] for i in rng.permutation(n_pods)])
     caps, numbers, _ = _numbers(problem)
-    return None if -1 in first_fit(caps, numbers) else problem
+    return None if -1 in ffd(caps, numbers) else problem
