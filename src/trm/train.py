@@ -230,18 +230,17 @@ class Trainer:
         info = json.loads(json_file.read_text())
         self.model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
         self.ema.load_state_dict({k[4:]: v.to(self.device) for k, v in tensors.items() if k.startswith("ema.")})
-        for group in self.optimizer.param_groups:
-            for n, p in self.model.named_parameters():
-                state: dict[str, Any] = {}
-                prefix = f"opt.{n}."
-                for k, v in tensors.items():
-                    if k.startswith(prefix):
-                        state[k[len(prefix) :]] = v.to(self.device) if k[len(prefix) :] != "step" else v
-                for k, v in info["optimizer_scalars"].items():
-                    if k.startswith(prefix):
-                        state[k[len(prefix) :]] = v
-                if state:
-                    self.optimizer.state[p] = state
+        for n, p in self.model.named_parameters():
+            state: dict[str, Any] = {}
+            prefix = f"opt.{n}."
+            for k, v in tensors.items():
+                if k.startswith(prefix):
+                    state[k[len(prefix) :]] = v.to(self.device) if k[len(prefix) :] != "step" else v
+            for k, v in info["optimizer_scalars"].items():
+                if k.startswith(prefix):
+                    state[k[len(prefix) :]] = v
+            if state:
+                self.optimizer.state[p] = state
         self.carry = Carry(**{k: tensors[f"carry.{k}"].to(self.device) for k in ("y", "z", "steps", "halted", "inputs", "labels", "puzzle_ids")})
         self.generator.set_state(tensors["rng.torch"])
         torch.set_rng_state(tensors["rng.torch_global"])
@@ -305,7 +304,7 @@ class Trainer:
             metrics["grad_norm"] = grad_norm
         if n_done:
             metrics["exact_accuracy"] = float(losses.seq_correct[done].float().mean())
-            metrics["token_accuracy"] = float((losses.token_correct[done].sum() / losses.token_count[done].sum().clamp(min=1)))
+            metrics["token_accuracy"] = float(losses.token_correct[done].sum() / losses.token_count[done].sum().clamp(min=1))
             metrics["steps"] = float(steps[done].float().mean())
         return metrics
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from agent_reasoning import DeadlineExceededError as ClientDeadline
 from agent_reasoning import (
     InvalidProblemError,
     NotFoundError,
@@ -11,7 +12,6 @@ from agent_reasoning import (
     SyncReasoningClient,
     TaskType,
 )
-from agent_reasoning import DeadlineExceededError as ClientDeadline
 
 from .conftest import MAZE, SUDOKU_EASY, needs_maze, needs_sudoku
 

@@ -81,7 +81,7 @@ class Task(ABC):
         self.check(problem)
         return problem
 
-    def check(self, problem: Any) -> None:
+    def check(self, problem: Any) -> None:  # noqa: B027 - an optional hook: most tasks need no extra checks
         """Task-level checks beyond the schema (size limits, contradictions). Raise InvalidProblem."""
 
     @abstractmethod

@@ -28,8 +28,8 @@ import hashlib
 from typing import Any
 
 import numpy as np
-from agent_reasoning.types import PlacementNode, PlacementPod, PlacementProblem, PlacementSolution, TaskType
 
+from agent_reasoning.types import PlacementNode, PlacementPod, PlacementProblem, PlacementSolution, TaskType
 from trm.tasks.base import Example, InvalidProblem, Task
 
 MAX_NODES, MAX_PODS, MAX_GROUPS = 16, 48, 16

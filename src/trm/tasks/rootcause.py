@@ -23,8 +23,8 @@ import math
 from typing import Any
 
 import numpy as np
-from agent_reasoning.types import RootCauseProblem, RootCauseSolution, ServiceSignal, TaskType
 
+from agent_reasoning.types import RootCauseProblem, RootCauseSolution, ServiceSignal, TaskType
 from trm.tasks.base import Example, InvalidProblem, Task
 
 MAX_SERVICES = 16

@@ -22,8 +22,8 @@ import hashlib
 from typing import Any
 
 import numpy as np
-from agent_reasoning.types import TaskType, UpgradeProblem, UpgradeService, UpgradeSolution
 
+from agent_reasoning.types import TaskType, UpgradeProblem, UpgradeService, UpgradeSolution
 from trm.tasks.base import Example, InvalidProblem, Task
 
 MAX_NODES, MAX_SERVICES, MAX_WAVES = 16, 16, 8
