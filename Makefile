@@ -30,7 +30,7 @@ $(VENV)/.installed: pyproject.toml client/pyproject.toml | $(BIN)/python
 install: $(VENV)/.installed ## create .venv and install the project (CPU torch)
 
 serve: install ## start the service on $PORT (default 8080) with the models in models/
-	PORT=$(PORT) MODELS_DIR=$(MODELS_DIR) $(BIN)/python -m reasoning_service
+	PORT=$(PORT) REASONING_MODELS_DIR=$(MODELS_DIR) $(BIN)/python -m reasoning_service
 
 test: install ## run the test suite
 	$(BIN)/python -m pytest -q
@@ -123,12 +123,26 @@ render: ## print the rendered studio and air overlays (kustomize, kubectl, else 
 	  r="$$(test -x $(BIN)/python && echo $(BIN)/python || echo $(PY)) tests/deploy/kustomize_lite.py"; fi; \
 	for o in studio air; do echo "# ---- $(KUSTOMIZE_DIR)/overlays/$$o"; $$r $(KUSTOMIZE_DIR)/overlays/$$o || exit 1; done
 
-train-sudoku: install ## train the sudoku model: trm train --config configs/sudoku.yaml TRAIN_ARGS
-	@test -f configs/sudoku.yaml || { echo "make $@: configs/sudoku.yaml is missing" >&2; exit 1; }
-	$(BIN)/trm train --config configs/sudoku.yaml $(TRAIN_ARGS)
+# Datasets the default models train on (`make data-<task>`; train-<task> builds them when missing).
+DATA_sudoku := sudoku --n 4000,8000,8000 --test-n 1000 --bucket easy,medium,hard --split train,test --workers 2 --seed 1
+DATA_maze := maze --task-opt size=15 --n 10000,30000 --test-n 1000 --bucket small,full --split train,test --seed 1
+DATA_rootcause := rootcause --n 15000 --test-n 500 --bucket layered,fanout,shared_db --split train,test --seed 1
+DATA_upgrade := upgrade --n 8000,16000 --test-n 1000 --bucket small,large --split train,test --seed 1
+DATA_placement := placement --n 12000,6000 --test-n 1000 --bucket small,large --split train,test --seed 1
+TASKS := sudoku maze rootcause upgrade placement
 
-train-maze: install ## train the maze model: trm train --config configs/maze.yaml TRAIN_ARGS
-	@test -f configs/maze.yaml || { echo "make $@: configs/maze.yaml is missing" >&2; exit 1; }
-	$(BIN)/trm train --config configs/maze.yaml $(TRAIN_ARGS)
+data/%/train/meta.json: | install
+	@test -n "$(DATA_$*)" || { echo "make: no dataset recipe for task '$*' (known: $(TASKS))" >&2; exit 1; }
+	$(BIN)/trm data build $(DATA_$*) --out data/$*
 
-.PHONY: build build-cuda push push-cuda deploy-studio deploy-air render train-sudoku train-maze
+train-sudoku: ## train the default sudoku model (configs/sudoku.yaml; builds data/sudoku first); TRAIN_ARGS="steps=..."
+train-maze: ## train the default maze model (configs/maze.yaml)
+train-rootcause: ## train the default rootcause model (configs/rootcause.yaml)
+train-upgrade: ## train the default upgrade model (configs/upgrade.yaml)
+train-placement: ## train the default placement model (configs/placement.yaml)
+$(addprefix train-,$(TASKS)): train-%: data/%/train/meta.json
+	$(BIN)/trm train --config configs/$*.yaml $(TRAIN_ARGS)
+
+$(addprefix data-,$(TASKS)): data-%: data/%/train/meta.json
+
+.PHONY: build build-cuda push push-cuda deploy-studio deploy-air render $(addprefix train-,$(TASKS)) $(addprefix data-,$(TASKS))

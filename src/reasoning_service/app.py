@@ -102,8 +102,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         err = errors[0] if errors else {"loc": (), "msg": "invalid request", "type": ""}
         loc = [str(p) for p in err.get("loc", ()) if p != "body"]
         field = ".".join(loc) or None
-        # malformed JSON is a 400; a body that parses but breaks the schema is a 422 naming the field
+        # malformed JSON is a 400 (its "location" is a byte offset, not a field); a body that
+        # parses but breaks the schema is a 422 naming the field
         status, kind = (400, "bad_request") if err.get("type") == "json_invalid" else (422, "invalid_request")
+        if status == 400:
+            field = None
         state.metrics.requests.labels("unknown", "invalid").inc()
         detail = f"{field}: {err.get('msg')}" if field else str(err.get("msg"))
         return JSONResponse({"error": kind, "detail": detail, "field": field}, status_code=status)
@@ -120,7 +123,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"], allow_headers=["*"])
-    app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes, on_reject=state.metrics.requests.labels("unknown", "too_large").inc)
     app.add_middleware(RequestContext)
     _maybe_tracing(app)
     return app

@@ -29,4 +29,10 @@ def require_token(request: Request, state: State) -> None:
         raise ServiceError(401, "unauthorized", "a valid 'Authorization: Bearer <token>' header is required", headers={"WWW-Authenticate": "Bearer"})
 
 
+def require_token_for_events(request: Request, state: State) -> None:
+    if state.settings.events_require_token:
+        require_token(request, state)
+
+
 Authorized = Depends(require_token)
+AuthorizedEvents = Depends(require_token_for_events)

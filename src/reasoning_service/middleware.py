@@ -6,6 +6,7 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -60,10 +61,12 @@ class _TooLarge(Exception):
 class BodyLimit:
     """413 for bodies over the limit, by Content-Length or by counting a streamed body."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app, self.max_bytes = app, max_bytes
+    def __init__(self, app: ASGIApp, max_bytes: int, on_reject: Callable[[], None] | None = None) -> None:
+        self.app, self.max_bytes, self.on_reject = app, max_bytes, on_reject
 
     async def _reject(self, send: Send) -> None:
+        if self.on_reject is not None:
+            self.on_reject()
         body = json.dumps({"error": "too_large", "detail": f"the request body exceeds {self.max_bytes} bytes", "field": None}).encode()
         await send({"type": "http.response.start", "status": 413, "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})

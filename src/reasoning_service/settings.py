@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -24,8 +24,10 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(1_048_576, ge=1024)
     log_format: Literal["json", "text"] = "json"
     log_level: str = "INFO"
-    cors_origins: list[str] = Field(default_factory=list)  # none by default
-    api_token: str | None = None  # when set, every /v1, /reason and /events call needs "Bearer <token>"
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)  # comma separated; none by default
+    api_token: str | None = None  # when set, every /v1 and /reason call needs "Bearer <token>"
+    # Knative brokers send no token: /events stays open unless this is set (then only token-sending callers can post events)
+    events_require_token: bool = False
     shutdown_grace_seconds: float = Field(30.0, ge=0)
     keepalive_seconds: int = Field(75, ge=1)  # above the Knative queue-proxy's idle timeout
     event_cache_size: int = Field(1024, ge=0)  # replies remembered for duplicate (source, id) events

@@ -213,7 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("eval", help="exact accuracy per difficulty bucket, act and fixed halting")
     e.add_argument("--model", required=True, help="checkpoint directory")
     e.add_argument("--data", required=True, help="split directory, e.g. data/sudoku/test")
-    e.add_argument("--limit", type=int, help="evaluate the first N examples only")
+    e.add_argument("--limit", type=int, help="evaluate N examples spread evenly over the split (every bucket keeps its share)")
     e.add_argument("--modes", default="act,fixed")
     e.add_argument("--threshold", type=float, help="act: halt when q_halt > this (default: the model's setting)")
     e.add_argument("--min-steps", type=int, default=1)

@@ -112,9 +112,10 @@ def test_client_errors_name_the_field(server, body, status, kind, field):
 
 def test_malformed_json_is_400_and_too_large_is_413(server):
     r = httpx.post(server + "/v1/reason", content=b"{not json", headers={"content-type": "application/json"})
-    assert r.status_code == 400 and r.json()["error"] == "bad_request"
+    assert r.status_code == 400 and r.json()["error"] == "bad_request" and r.json()["field"] is None
     r = httpx.post(server + "/v1/reason", content=b"[" + b"1," * 600_000 + b"1]", headers={"content-type": "application/json"})
     assert r.status_code == 413 and r.json()["error"] == "too_large"
+    assert 'agent_reasoning_requests_total{outcome="too_large",task="unknown"}' in httpx.get(server + "/metrics").text
 
 
 def test_request_id_is_echoed(server):
@@ -189,3 +190,26 @@ def test_503_while_models_load(models_dir, monkeypatch):
 
             time.sleep(0.05)
         assert httpx.post(url + "/v1/reason", json=TOY).status_code == 200
+
+
+def test_settings_from_the_environment(monkeypatch):
+    from reasoning_service.settings import Settings
+
+    monkeypatch.setenv("PORT", "9099")
+    monkeypatch.setenv("REASONING_CORS_ORIGINS", "https://a.example, https://b.example")
+    monkeypatch.setenv("REASONING_ENGINE_SLOTS", "16")
+    s = Settings()
+    assert s.port == 9099 and s.cors_origins == ["https://a.example", "https://b.example"] and s.engine_slots == 16
+
+
+def test_events_stay_open_to_the_broker_unless_told(models_dir):
+    from cloudevents.core.bindings.http import to_binary
+    from cloudevents.core.formats.json import JSONFormat
+    from cloudevents.core.v1.event import CloudEvent
+
+    event = CloudEvent(attributes={"type": "io.homelab.reasoning.requested", "source": "/t", "datacontenttype": "application/json"}, data=TOY)
+    message = to_binary(event, JSONFormat())
+    with running_server(settings_for(models_dir, api_token="s3cret", warmup=False)) as url:
+        assert httpx.post(url + "/events", content=message.body, headers=message.headers).status_code == 200
+    with running_server(settings_for(models_dir, api_token="s3cret", events_require_token=True, warmup=False)) as url:
+        assert httpx.post(url + "/events", content=message.body, headers=message.headers).status_code == 401

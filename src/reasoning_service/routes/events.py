@@ -6,9 +6,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from reasoning_service import events
-from reasoning_service.deps import Authorized, State
+from reasoning_service.deps import AuthorizedEvents, State
 
-router = APIRouter(dependencies=[Authorized], tags=["events"])
+router = APIRouter(dependencies=[AuthorizedEvents], tags=["events"])
 
 
 @router.post(
