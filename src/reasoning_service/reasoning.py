@@ -88,7 +88,6 @@ async def _reason(state: ServiceState, request: ReasoningRequest) -> ReasoningRe
     deadline_ms = request.deadline_ms or settings.default_deadline_ms
     deadline = time.monotonic() + deadline_ms / 1000
     try:
-        # parsing may run an exact solver (unsolvable Sudoku): keep it off the event loop
         model, problem = await run_in_threadpool(
             state.registry.resolve, task=request.task, task_type=request.task_type, model=request.model, problem=request.problem
         )
@@ -131,7 +130,10 @@ async def _reason(state: ServiceState, request: ReasoningRequest) -> ReasoningRe
         raise ServiceError(504, "deadline_exceeded", f"no answer within deadline_ms={deadline_ms} ({result.steps} steps done)", field="deadline_ms")
     state.metrics.queue_wait.labels(task.name).observe(result.queue_seconds)
     state.metrics.compute.labels(task.name).observe(result.compute_seconds)
-    answer = await run_in_threadpool(finish, task, problem, result, request.fallback)
+    try:
+        answer = await run_in_threadpool(finish, task, problem, result, request.fallback)
+    except InvalidProblem as e:  # found unsolvable once the model's answer failed its check
+        raise ServiceError(422, "invalid_problem", str(e), field=e.field) from None
     return ReasoningResponse(
         answer=answer.answer,
         solution=answer.solution,

@@ -110,6 +110,8 @@ def finish(task: Task, problem: Any, prediction: Prediction, fallback: bool = Fa
     solution = task.decode(prediction.tokens, problem, prediction.probs)
     violations = task.verify(problem, solution)
     verified = None if violations is None else not violations
+    if verified is False:
+        task.ensure_solvable(problem)  # an unsolvable problem is the caller's error, not a wrong answer
     solved_by: Literal["trm", "baseline"] = "trm"
     if fallback and verified is False:
         solution = task.baseline(problem)

@@ -83,6 +83,7 @@ def test_tasks_lists_schemas_models_and_examples(server):
         ({"task": "sudoku", "problem": {"puzzle": "12"}}, 422, None, "problem.puzzle"),
         ({"task": "sudoku", "problem": {"puzzle": "11" + "." * 79}}, 422, None, "problem.puzzle"),
         ({"task": "sudoku", "problem": {"puzzle": "x" * 81}}, 422, None, "problem.puzzle"),
+        ({"task": "sudoku", "problem": {"puzzle": "12345678." + "........9" + "." * 63}}, 422, "invalid_problem", "problem.puzzle"),
         ({"task": "sudoku", "problem": {}}, 422, None, "problem"),
         ({"task": "maze", "problem": {"grid": ["#S#", "#S#", "#G#"]}}, 422, None, "problem.grid"),
         ({"task": "maze", "problem": {"grid": ["S#G"]}}, 422, None, "problem.grid"),

@@ -84,6 +84,10 @@ class Task(ABC):
     def check(self, problem: Any) -> None:  # noqa: B027 - an optional hook: most tasks need no extra checks
         """Task-level checks beyond the schema (size limits, contradictions). Raise InvalidProblem."""
 
+    def ensure_solvable(self, problem: Any) -> None:  # noqa: B027 - an optional hook
+        """Raise InvalidProblem if the problem has no solution. Called only when the model's answer
+        fails `verify`, so an expensive proof (a search) is paid for by failures alone."""
+
     @abstractmethod
     def encode(self, problem: Any) -> np.ndarray:
         """Problem -> input tokens [seq_len] (int)."""

@@ -109,12 +109,14 @@ class SudokuTask(Task):
 
     def check(self, problem: SudokuProblem) -> None:
         field = "problem.puzzle" if problem.puzzle is not None else "problem.grid"
-        cells = problem.cells()
-        clash = consistent(cells)
+        clash = consistent(problem.cells())
         if clash:
             raise InvalidProblem(field, f"contradictory givens: {clash}")
-        result = solve(cells, limit=1, max_nodes=200_000)
+
+    def ensure_solvable(self, problem: SudokuProblem) -> None:
+        result = solve(problem.cells(), limit=1, max_nodes=200_000)
         if not result.solutions and result.nodes <= 200_000:
+            field = "problem.puzzle" if problem.puzzle is not None else "problem.grid"
             raise InvalidProblem(field, "the puzzle has no solution")
 
     def encode(self, problem: SudokuProblem) -> np.ndarray:
