@@ -73,8 +73,8 @@ def test_freed_slot_is_refilled_before_the_next_iteration(model):
 def test_deadline_cuts_and_reports(model):
     x = problems(1)[0]
     with Engine(model, slots=2) as engine:
-        r = engine.submit(x, max_steps=64, mode="fixed", deadline=time.monotonic() + 0.05).result(timeout=30)
-        assert r.cut_reason == "deadline" and not r.halted and 1 <= r.steps < 64
+        r = engine.submit(x, max_steps=10**9, mode="fixed", deadline=time.monotonic() + 0.05).result(timeout=30)
+        assert r.cut_reason == "deadline" and not r.halted and r.steps >= 1
         assert len(r.tokens) == 8  # the best answer so far comes back
         late = engine.submit(x, deadline=time.monotonic() - 1)
         with pytest.raises(DeadlineExceededError):
