@@ -126,6 +126,7 @@ render: ## print the rendered studio and air overlays (kustomize, kubectl, else 
 # Datasets the default models train on (`make data-<task>`; train-<task> builds them when missing).
 DATA_sudoku := sudoku --n 4000,8000,8000 --test-n 1000 --bucket easy,medium,hard --split train,test --workers 2 --seed 1
 DATA_maze := maze --task-opt size=15 --n 10000,30000 --test-n 1000 --bucket small,full --split train,test --seed 1
+DATA_maze-curriculum := maze --task-opt size=15 --n 20000 --test-n 300 --bucket small --split train,test --seed 3 --opt "sizes=[7,9,11]"
 DATA_rootcause := rootcause --n 15000 --test-n 500 --bucket layered,fanout,shared_db --split train,test --seed 1
 DATA_upgrade := upgrade --n 8000,16000 --test-n 1000 --bucket small,large --split train,test --seed 1
 DATA_placement := placement --n 12000,6000 --test-n 1000 --bucket small,large --split train,test --seed 1
@@ -140,8 +141,13 @@ train-maze: ## train the default maze model (configs/maze.yaml)
 train-rootcause: ## train the default rootcause model (configs/rootcause.yaml)
 train-upgrade: ## train the default upgrade model (configs/upgrade.yaml)
 train-placement: ## train the default placement model (configs/placement.yaml)
-$(addprefix train-,$(TASKS)): train-%: data/%/train/meta.json
+$(addprefix train-,$(filter-out maze,$(TASKS))): train-%: data/%/train/meta.json
 	$(BIN)/trm train --config configs/$*.yaml $(TRAIN_ARGS)
+
+# The maze trains in two stages: small mazes first (a curriculum out of the "copy the grid" plateau).
+train-maze: data/maze-curriculum/train/meta.json data/maze/train/meta.json
+	$(BIN)/trm train --config configs/maze-curriculum.yaml $(TRAIN_ARGS)
+	$(BIN)/trm train --config configs/maze.yaml init_from=runs/maze-stage1 $(TRAIN_ARGS)
 
 $(addprefix data-,$(TASKS)): data-%: data/%/train/meta.json
 
