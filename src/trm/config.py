@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 Mixer = Literal["attention", "mlp_t"]
-Positions = Literal["rope", "learned", "none"]
+Positions = Literal["rope", "rope2d", "learned", "none"]
 
 
 @dataclass
@@ -29,6 +29,9 @@ class TRMConfig:
     ffn_multiple: int = 256  # the reference rounds SwiGLU widths up to a multiple of 256
     mixer: Mixer = "attention"  # "mlp_t": a SwiGLU across the sequence axis instead of attention
     positions: Positions = "rope"  # mlp_t needs none: its weights are per position already
+    # "rope2d" (not in the reference): half of each head rotates by the row, half by the column of a
+    # grid_width-wide grid, so "the cell above" is the same relative position everywhere on a grid.
+    grid_width: int = 0  # rope2d only; 0 = sqrt(seq_len)
     rope_theta: float = 10000.0
     rms_norm_eps: float = 1e-5
 
@@ -53,8 +56,12 @@ class TRMConfig:
             raise ValueError(f"hidden_size {self.hidden_size} is not divisible by num_heads {self.num_heads}")
         if self.mixer not in ("attention", "mlp_t"):
             raise ValueError(f"mixer must be 'attention' or 'mlp_t', not {self.mixer!r}")
-        if self.positions not in ("rope", "learned", "none"):
-            raise ValueError(f"positions must be 'rope', 'learned' or 'none', not {self.positions!r}")
+        if self.positions not in ("rope", "rope2d", "learned", "none"):
+            raise ValueError(f"positions must be 'rope', 'rope2d', 'learned' or 'none', not {self.positions!r}")
+        if self.positions == "rope2d":
+            width = self.grid_width or int(round(math.sqrt(self.seq_len)))
+            if self.seq_len % width or self.head_dim % 4:
+                raise ValueError(f"rope2d needs seq_len divisible by grid_width ({width}) and head_dim divisible by 4")
         if self.puzzle_emb_dim > self.prefix_len * self.hidden_size:
             raise ValueError("puzzle_emb_dim does not fit in prefix_len * hidden_size")
         if self.puzzle_emb_dim and not self.num_puzzle_ids:

@@ -53,16 +53,41 @@ def rms_norm(x: Tensor, eps: float) -> Tensor:
     return x.to(dtype)
 
 
-class Rotary(nn.Module):
-    """RoPE tables for S positions: cos, sin of shape [S, head_dim] (halves repeated, Llama style)."""
+def rope_angles(dim: int, positions: torch.Tensor, theta: float) -> torch.Tensor:
+    """Angles [S, dim] for 1-D positions [S]: frequencies theta^(-2i/dim), halves repeated (Llama style)."""
+    inv_freq = 1.0 / (theta ** (torch.arange(0, dim, 2, dtype=torch.float32) / dim))
+    freqs = torch.outer(positions.float(), inv_freq)  # [S, dim/2]
+    return torch.cat((freqs, freqs), dim=-1)
 
-    def __init__(self, head_dim: int, positions: int, theta: float) -> None:
+
+class Rotary(nn.Module):
+    """RoPE tables cos, sin [S, head_dim] over prefix + tokens.
+
+    1-D (the reference): position = index in the sequence. 2-D: the first half of each head turns
+    with the row, the second half with the column; the prefix slots sit on a row of their own above
+    the grid.
+    """
+
+    def __init__(self, head_dim: int, positions: int, theta: float, grid: tuple[int, int] | None = None) -> None:
         super().__init__()
-        inv_freq = 1.0 / (theta ** (torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim))
-        freqs = torch.outer(torch.arange(positions, dtype=torch.float32), inv_freq)  # [S, hd/2]
-        emb = torch.cat((freqs, freqs), dim=-1)  # [S, hd]
+        self.two_d = grid is not None
+        if grid is None:
+            emb = rope_angles(head_dim, torch.arange(positions), theta)
+        else:
+            prefix, width = grid
+            index = torch.arange(positions) - prefix
+            rows = torch.where(index < 0, 0, index // width + 1)
+            cols = torch.where(index < 0, index + prefix, index % width)
+            emb = torch.cat((rope_angles(head_dim // 2, rows, theta), rope_angles(head_dim // 2, cols, theta)), dim=-1)
         self.register_buffer("cos", emb.cos(), persistent=False)
         self.register_buffer("sin", emb.sin(), persistent=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Rotate queries or keys [B, S, H, hd]."""
+        if not self.two_d:
+            return apply_rope(x, self.cos, self.sin)
+        h = x.shape[-1] // 2
+        return torch.cat((apply_rope(x[..., :h], self.cos[:, :h], self.sin[:, :h]), apply_rope(x[..., h:], self.cos[:, h:], self.sin[:, h:])), dim=-1)
 
 
 def rotate_half(x: Tensor) -> Tensor:
@@ -102,7 +127,7 @@ class Attention(nn.Module):
         qkv = self.qkv_proj(x).view(B, S, 3 * self.num_heads, self.head_dim)
         q, k, v = qkv.split(self.num_heads, dim=2)  # each [B, S, H, hd]
         if rope is not None:
-            q, k = apply_rope(q, rope.cos, rope.sin), apply_rope(k, rope.cos, rope.sin)
+            q, k = rope(q), rope(k)
         out = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2))
         return self.o_proj(out.transpose(1, 2).reshape(B, S, D))
 
@@ -201,7 +226,13 @@ class TRM(nn.Module):
         if c.positions == "learned":
             self.embed_pos = nn.Embedding(c.total_len, c.hidden_size)
             trunc_normal_(self.embed_pos.weight, std=1.0 / self.embed_scale)
-        self.rope = Rotary(c.head_dim, c.total_len, c.rope_theta) if c.positions == "rope" else None
+        if c.positions == "rope":
+            self.rope: Rotary | None = Rotary(c.head_dim, c.total_len, c.rope_theta)
+        elif c.positions == "rope2d":
+            width = c.grid_width or int(round(math.sqrt(c.seq_len)))
+            self.rope = Rotary(c.head_dim, c.total_len, c.rope_theta, grid=(c.prefix_len, width))
+        else:
+            self.rope = None
         self.layers = nn.ModuleList(Block(c) for _ in range(c.num_layers))
         self.lm_head = lecun_linear(c.hidden_size, c.vocab_size)
         self.q_head = nn.Linear(c.hidden_size, 2)  # [q_halt, q_continue]

@@ -17,6 +17,7 @@ VARIANTS = [
     dict(mixer="attention", positions="rope"),
     dict(mixer="attention", positions="learned"),
     dict(mixer="attention", positions="none"),
+    dict(mixer="attention", positions="rope2d", grid_width=4),
     dict(mixer="mlp_t", positions="none"),
     dict(mixer="attention", positions="rope", prefix_len=2, puzzle_emb_dim=48, num_puzzle_ids=5),
     dict(mixer="mlp_t", positions="none", prefix_len=0),
@@ -151,3 +152,22 @@ def test_config_round_trip_and_validation():
         TRMConfig.from_dict(cfg.to_dict() | {"bogus": 1})
     with pytest.raises(ValueError, match="mixer"):
         tiny(mixer="conv")
+
+
+def test_rope2d_scores_depend_only_on_the_grid_offset():
+    from trm.model import Rotary
+
+    width, prefix = 5, 2
+    rope = Rotary(8, prefix + 25, 10000.0, grid=(prefix, width))
+    q = torch.randn(8).expand(1, prefix + 25, 1, 8)
+    k = torch.randn(8).expand(1, prefix + 25, 1, 8)
+    rq, rk = rope(q)[0, :, 0], rope(k)[0, :, 0]
+
+    def score(a, b):  # cells (row, col) of the grid
+        return rq[prefix + a[0] * width + a[1]] @ rk[prefix + b[0] * width + b[1]]
+
+    # one row down, same column: the same score wherever it happens, also across row ends
+    assert torch.allclose(score((0, 4), (1, 4)), score((3, 0), (4, 0)), atol=1e-5)
+    # one column right: the same score in every row; unlike 1-D RoPE, (0,4)->(1,0) is not "one right"
+    assert torch.allclose(score((0, 1), (0, 2)), score((4, 3), (4, 4)), atol=1e-5)
+    assert not torch.allclose(score((0, 4), (1, 0)), score((0, 1), (0, 2)), atol=1e-3)
