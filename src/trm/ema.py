@@ -10,15 +10,21 @@ from torch import Tensor, nn
 
 
 class EMA:
-    def __init__(self, model: nn.Module, decay: float = 0.999) -> None:
+    def __init__(self, model: nn.Module, decay: float = 0.999, *, warmup: bool = False) -> None:
         self.decay = decay
+        self.warmup = warmup
         self.shadow: dict[str, Tensor] = {n: p.detach().clone() for n, p in model.named_parameters()}
 
     @torch.no_grad()
-    def update(self, model: nn.Module) -> None:
-        """shadow <- decay * shadow + (1 - decay) * param"""
+    def update(self, model: nn.Module, step: int) -> None:
+        """shadow <- d * shadow + (1 - d) * param, after optimizer step `step` (1-based)."""
+        d = self.decay_at(step)
         for name, p in model.named_parameters():
-            self.shadow[name].lerp_(p.detach(), 1.0 - self.decay)
+            self.shadow[name].lerp_(p.detach(), 1.0 - d)
+
+    def decay_at(self, step: int) -> float:
+        """The decay, ramped as min(decay, (1 + t) / (10 + t)) with warm-up: an average over ~t/10 steps."""
+        return min(self.decay, (1 + step) / (10 + step)) if self.warmup else self.decay
 
     @contextlib.contextmanager
     def applied(self, model: nn.Module) -> Iterator[nn.Module]:

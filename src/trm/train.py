@@ -54,6 +54,10 @@ class TrainConfig:
     puzzle_emb_weight_decay: float = 0.1
     grad_clip: float = 0.0  # max gradient norm; 0 = off
     ema_decay: float = 0.999
+    # Ramp the EMA decay as min(ema_decay, (1 + t) / (10 + t)): a few thousand CPU steps would otherwise
+    # export weights still partly at their initialisation (0.999^1500 = 22%). The reference (50k+ steps)
+    # uses a flat 0.999: set false to match it exactly.
+    ema_warmup: bool = True
     loss: str = "stablemax"  # or "softmax"
     augment: bool = True
     train_min_steps: int = 1  # in training a sample may halt on q_halt only after this many steps
@@ -167,7 +171,7 @@ class Trainer:
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None
             )
         self.optimizer = build_optimizer(cfg.optimizer, self.model.parameters(), cfg.lr, cfg.weight_decay, tuple(cfg.betas))
-        self.ema = EMA(self.model, cfg.ema_decay)
+        self.ema = EMA(self.model, cfg.ema_decay, warmup=cfg.ema_warmup)
         self.local_batch = cfg.batch_size // self.dist.world_size
         if self.local_batch * self.dist.world_size != cfg.batch_size:
             raise ValueError(f"batch_size {cfg.batch_size} is not divisible by {self.dist.world_size} ranks")
@@ -277,7 +281,7 @@ class Trainer:
         if model.config.puzzle_emb_dim:
             model.puzzle_emb.sign_sgd_step(cfg.puzzle_emb_lr * lr / cfg.lr, cfg.puzzle_emb_weight_decay)
         self.optimizer.zero_grad(set_to_none=True)
-        self.ema.update(model)
+        self.ema.update(model, self.step + 1)
         steps = carry.steps + 1
         halted = halt_decision(
             steps,

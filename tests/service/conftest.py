@@ -46,3 +46,7 @@ def server(models_dir):
 
 needs_sudoku = pytest.mark.skipif(shipped("sudoku") is None, reason="models/sudoku is not trained yet")
 needs_maze = pytest.mark.skipif(shipped("maze") is None, reason="models/maze is not trained yet")
+
+
+def needs(name: str) -> pytest.MarkDecorator:
+    return pytest.mark.skipif(shipped(name) is None, reason=f"models/{name} is not trained yet")

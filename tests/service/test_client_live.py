@@ -12,8 +12,9 @@ from agent_reasoning import (
     SyncReasoningClient,
     TaskType,
 )
+from agent_reasoning.adapters import placement_from_kubectl, rootcause_from_prometheus, upgrade_from_kubectl
 
-from .conftest import MAZE, SUDOKU_EASY, needs_maze, needs_sudoku
+from .conftest import MAZE, REPO, SUDOKU_EASY, needs, needs_maze, needs_sudoku
 
 TOY = {"sequence": [1, 2, 3, 4, 4, 3, 2, 1]}
 
@@ -65,3 +66,57 @@ def test_solve_maze_helper(server):
     with SyncReasoningClient(server) as client:
         r = client.solve_maze(MAZE, fallback=True)
         assert r.verified is True
+
+
+# The homelab helpers end to end: cluster JSON shaped as kubectl and Prometheus print it, through the
+# client's adapters, to the shipped models over a real socket.
+FIXTURES = REPO / "client" / "tests" / "fixtures"
+DEPENDENCIES = [
+    ["node-red", "home-assistant"],
+    ["node-red", "mosquitto"],
+    ["home-assistant", "mosquitto"],
+    ["home-assistant", "zigbee2mqtt"],
+    ["home-assistant", "postgres"],
+    ["zigbee2mqtt", "mosquitto"],
+    ["frigate", "mosquitto"],
+    ["home-assistant", "frigate"],
+]
+
+
+def fixture(name: str) -> str:
+    return (FIXTURES / name).read_text()
+
+
+@needs("placement")
+def test_place_helper_from_kubectl(server):
+    problem = placement_from_kubectl(fixture("kubectl-nodes.json"), fixture("kubectl-pods.json"))
+    with SyncReasoningClient(server) as client:
+        r = client.place(problem, fallback=True)
+    assert r.task == "placement" and r.verified is True
+    assert set(r.solution["assignments"]) == {p.name for p in problem.pods}
+
+
+@needs("upgrade")
+def test_plan_upgrade_helper_from_kubectl(server):
+    problem = upgrade_from_kubectl(fixture("kubectl-nodes.json"), fixture("kubectl-pods.json"), fixture("kubectl-pdb.json"))
+    blocked = [i for i, s in enumerate(problem.services) if s.max_unavailable == 0]
+    assert blocked, "the fixture has a PodDisruptionBudget that allows no disruption"
+    with SyncReasoningClient(server, max_retries=0) as client:
+        with pytest.raises(InvalidProblemError) as e:  # no plan can drain its node: said, not guessed
+            client.plan_upgrade(problem)
+        assert e.value.field == f"problem.services.{blocked[0]}.max_unavailable"
+        problem.services = [s for s in problem.services if s.max_unavailable > 0]
+        r = client.plan_upgrade(problem, fallback=True)
+    assert r.task == "upgrade" and r.verified is True
+    assert sorted(n for wave in r.solution["waves"] for n in wave) == sorted(problem.nodes)
+
+
+@needs("rootcause")
+async def test_diagnose_helper_from_prometheus(server):
+    problem = rootcause_from_prometheus(fixture("prometheus-error-ratio.json"), fixture("prometheus-latency-p99.json"), DEPENDENCIES)
+    async with ReasoningClient(server) as client:
+        r = await client.diagnose(problem)
+    # zigbee2mqtt fails while its only dependency (mosquitto) is healthy; its callers fail with it.
+    assert r.task == "rootcause" and r.verified is None and r.confidence is not None
+    assert "zigbee2mqtt" in r.solution["ranking"][:3]
+    assert set(r.solution["ranking"]) <= {s.name for s in problem.services}

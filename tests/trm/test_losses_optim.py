@@ -78,8 +78,16 @@ def test_ema_tracks_and_swaps_back():
     ema = EMA(model, decay=0.9)
     with torch.no_grad():
         model.weight.fill_(2.0)
-    ema.update(model)
+    ema.update(model, step=1)
     assert torch.allclose(ema.shadow["weight"], torch.full((2, 2), 1.1))
     with ema.applied(model):
         assert torch.allclose(model.weight, torch.full((2, 2), 1.1))
     assert torch.allclose(model.weight, torch.full((2, 2), 2.0))
+
+
+def test_ema_warmup_ramps_the_decay_to_its_ceiling():
+    ema = EMA(torch.nn.Linear(2, 2), decay=0.999, warmup=True)
+    assert math.isclose(ema.decay_at(1), 2 / 11)  # the first steps mostly take the new weights
+    assert math.isclose(ema.decay_at(100), 101 / 110)
+    assert ema.decay_at(100_000) == 0.999
+    assert EMA(torch.nn.Linear(2, 2), decay=0.999).decay_at(1) == 0.999  # the reference's flat decay
