@@ -36,7 +36,7 @@ test: install ## run the test suite
 	$(BIN)/python -m pytest -q
 
 lint: install ## ruff
-	$(BIN)/ruff check src client/src tests bench
+	$(BIN)/ruff check src client tests bench
 
 bench: install ## run the benchmarks (model speed, engine, load); writes bench/results/*.json
 	$(BIN)/python bench/model_speed.py
@@ -128,6 +128,7 @@ DATA_sudoku := sudoku --n 4000,8000,8000 --test-n 1000 --bucket easy,medium,hard
 DATA_maze := maze --task-opt size=15 --n 10000,30000 --test-n 1000 --bucket small,full --split train,test --seed 1
 DATA_maze-curriculum := maze --task-opt size=15 --n 20000 --test-n 300 --bucket small --split train,test --seed 3 --opt "sizes=[7,9,11]"
 DATA_rootcause := rootcause --n 15000 --test-n 500 --bucket layered,fanout,shared_db --split train,test --seed 1
+DATA_rootcause-unseen := rootcause --test-n 1000 --bucket chain,mixed --split test --seed 2
 DATA_upgrade := upgrade --n 8000,16000 --test-n 1000 --bucket small,large --split train,test --seed 1
 DATA_placement := placement --n 12000,6000 --test-n 1000 --bucket small,large --split train,test --seed 1
 TASKS := sudoku maze rootcause upgrade placement
@@ -151,4 +152,9 @@ train-maze: data/maze-curriculum/train/meta.json data/maze/train/meta.json
 
 $(addprefix data-,$(TASKS)): data-%: data/%/train/meta.json
 
-.PHONY: build build-cuda push push-cuda deploy-studio deploy-air render $(addprefix train-,$(TASKS)) $(addprefix data-,$(TASKS))
+# Root-cause test graphs of shapes the model never trained on (chains and mixes), for its model card.
+data-rootcause-unseen: data/rootcause-unseen/test/meta.json
+data/rootcause-unseen/test/meta.json: | install
+	$(BIN)/trm data build $(DATA_rootcause-unseen) --out data/rootcause-unseen
+
+.PHONY: build build-cuda push push-cuda deploy-studio deploy-air render data-rootcause-unseen $(addprefix train-,$(TASKS)) $(addprefix data-,$(TASKS))

@@ -8,10 +8,11 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
-from agent_reasoning import ReasoningClient, SyncReasoningClient
 from cloudevents.core.bindings.http import HTTPMessage, from_http, to_binary, to_structured
 from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
+
+from agent_reasoning import ReasoningClient, SyncReasoningClient
 
 Handler = Callable[[httpx.Request], httpx.Response]
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from client_harness import BASE, Harness, response_body
+from pydantic import ValidationError
+
 from agent_reasoning import (
     MazeProblem,
     ReasoningClient,
@@ -16,8 +19,6 @@ from agent_reasoning import (
     TaskType,
     __version__,
 )
-from client_harness import BASE, Harness, response_body
-from pydantic import ValidationError
 
 PUZZLE = "53..7....6..195....98....6.8...6...34..8.3..17...2...6.6....28....419..5....8..79"
 MAZE = ["#######", "#S  # #", "# # # #", "# #   #", "# ### #", "#    G#", "#######"]

@@ -6,6 +6,8 @@ import builtins
 
 import httpx
 import pytest
+from client_harness import Harness, error
+
 from agent_reasoning import (
     APIError,
     AuthenticationError,
@@ -18,7 +20,6 @@ from agent_reasoning import (
     TaskType,
     TimeoutError,
 )
-from client_harness import Harness, error
 
 
 async def test_422_is_an_invalid_problem_naming_the_field(harness: Harness) -> None:

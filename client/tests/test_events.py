@@ -6,8 +6,9 @@ from typing import Any
 
 import httpx
 import pytest
-from agent_reasoning import InvalidProblemError, NotFoundError, OverloadedError, ReasoningError, ReasoningResponse, TaskType
 from client_harness import BASE, Harness, posted_event, reply, response_body
+
+from agent_reasoning import InvalidProblemError, NotFoundError, OverloadedError, ReasoningError, ReasoningResponse, TaskType
 
 PROBLEM = {"puzzle": "5" * 81}
 

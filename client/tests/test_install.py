@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from agent_reasoning import __version__
 
 CLIENT = Path(__file__).resolve().parents[1]

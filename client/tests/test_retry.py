@@ -8,9 +8,10 @@ from email.utils import format_datetime
 
 import httpx
 import pytest
+from client_harness import Handler, Harness, error, response_body
+
 from agent_reasoning import OverloadedError, ReasoningResponse, TaskType
 from agent_reasoning._retry import RetryPolicy, parse_retry_after
-from client_harness import Handler, Harness, error, response_body
 
 
 def flaky(*failures: httpx.Response) -> Handler:

@@ -7,6 +7,9 @@ from typing import Any
 
 import httpx
 import pytest
+from client_harness import Harness, response_body
+from pydantic import ValidationError
+
 from agent_reasoning import (
     PlacementNode,
     PlacementPod,
@@ -21,8 +24,6 @@ from agent_reasoning import (
     UpgradeSolution,
     placement_from_kubectl,
 )
-from client_harness import Harness, response_body
-from pydantic import ValidationError
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
