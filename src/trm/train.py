@@ -354,7 +354,7 @@ class Trainer:
         log_file = open(self.out / "metrics.jsonl", "a") if self.dist.main else None
         writer = _tensorboard(self.out) if self.dist.main else None
         progress = _progress(cfg.steps, self.step) if self.dist.main else None
-        started = time.perf_counter()
+        run_started = started = time.perf_counter()  # `started` restarts at each checkpoint; the time limit counts from run_started
         window: list[dict[str, float]] = []
         window_start, window_samples = time.perf_counter(), self.samples_done
         final: dict[str, Any] = {}
@@ -380,7 +380,7 @@ class Trainer:
                     )
             if progress:
                 progress.update(1)
-            timed_out = cfg.time_limit_minutes > 0 and (time.perf_counter() - started) / 60 > cfg.time_limit_minutes
+            timed_out = cfg.time_limit_minutes > 0 and (time.perf_counter() - run_started) / 60 > cfg.time_limit_minutes
             last = self.step == cfg.steps or timed_out
             if cfg.eval_every and (self.step % cfg.eval_every == 0 or last):
                 summary = self.evaluate()

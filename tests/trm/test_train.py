@@ -95,3 +95,12 @@ def test_config_file_and_overrides(tmp_path, toy_data):
         assert "stpes" in str(e)
     trainer = Trainer(TrainConfig.from_sources(str(path), ["model.mixer=mlp_t", "model.positions=none", "model.ffn_multiple=32"]))
     assert trainer.model.config.seq_len == 8 and trainer.model.config.task == "toy_reverse"
+
+
+def test_time_limit_stops_the_run_even_across_checkpoints(toy_data, tmp_path):
+    """The limit counts from the start of the run, not from the last checkpoint (ckpt_every=1 here)."""
+    cfg = toy_train_config(toy_data, tmp_path / "t", steps=100_000, eval_every=0, ckpt_every=1, time_limit_minutes=0.02)
+    result = train(cfg)
+    assert result["stopped_early"] and result["step"] < 100_000
+    info = json.loads((tmp_path / "t" / "train_state.json").read_text())
+    assert info["step"] == result["step"]  # the last step was checkpointed
