@@ -8,6 +8,7 @@ import time
 import uuid
 from collections.abc import Callable
 
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from reasoning_service.logging_setup import request_id
@@ -54,8 +55,12 @@ class RequestContext:
             request_id.reset(token)
 
 
-class _TooLarge(Exception):
-    pass
+class _TooLarge(StarletteHTTPException):
+    """Raised from inside receive() when a streamed body passes the limit. An HTTPException, because
+    FastAPI re-raises those from body parsing (any other error there becomes a 400)."""
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(413, f"the request body exceeds {max_bytes} bytes")
 
 
 class BodyLimit:
@@ -91,7 +96,7 @@ class BodyLimit:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise _TooLarge
+                    raise _TooLarge(self.max_bytes)
             return message
 
         async def tracking_send(message: Message) -> None:

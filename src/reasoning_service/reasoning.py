@@ -55,10 +55,19 @@ def _unavailable(state: ServiceState, task: str) -> ServiceError | None:
     return None
 
 
+def _label(state: ServiceState, request: ReasoningRequest) -> str:
+    """The metrics label for a request: a loaded task's name or a task type, never a free string a
+    caller chose (that would let any client grow the series without bound)."""
+    known = {m.task.name for m in state.registry.models.values()}
+    if request.task:
+        return request.task if request.task in known else "unknown"
+    return request.task_type.value if request.task_type else "unknown"
+
+
 async def reason(state: ServiceState, request: ReasoningRequest) -> ReasoningResponse:
     """Solve one request. Raises ServiceError; records the request metrics either way."""
     started = time.perf_counter()
-    label = request.task or (request.task_type.value if request.task_type else "unknown")
+    label = _label(state, request)
     try:
         response = await _reason(state, request)
     except ServiceError as e:
@@ -81,7 +90,7 @@ async def reason(state: ServiceState, request: ReasoningRequest) -> ReasoningRes
 
 
 async def _reason(state: ServiceState, request: ReasoningRequest) -> ReasoningResponse:
-    unavailable = _unavailable(state, request.task or "unknown")
+    unavailable = _unavailable(state, _label(state, request))
     if unavailable:
         raise unavailable
     settings = state.settings

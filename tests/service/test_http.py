@@ -118,6 +118,13 @@ def test_malformed_json_is_400_and_too_large_is_413(server):
     assert r.status_code == 413 and r.json()["error"] == "too_large"
     assert 'agent_reasoning_requests_total{outcome="too_large",task="unknown"}' in httpx.get(server + "/metrics").text
 
+    def chunks():  # no Content-Length: the limit is enforced while the body streams in
+        for _ in range(20):
+            yield b" " * 100_000
+
+    r = httpx.post(server + "/v1/reason", content=chunks(), headers={"content-type": "application/json"})
+    assert r.status_code == 413 and r.json()["error"] == "too_large", r.text
+
 
 def test_request_id_is_echoed(server):
     r = httpx.get(server + "/healthz", headers={"x-request-id": "abc-123"})
@@ -214,3 +221,14 @@ def test_events_stay_open_to_the_broker_unless_told(models_dir):
         assert httpx.post(url + "/events", content=message.body, headers=message.headers).status_code == 200
     with running_server(settings_for(models_dir, api_token="s3cret", events_require_token=True, warmup=False)) as url:
         assert httpx.post(url + "/events", content=message.body, headers=message.headers).status_code == 401
+
+
+def test_caller_chosen_names_never_become_metric_labels(server):
+    """Unknown task names and event types are counted under one label: a client can't grow the series."""
+    r = httpx.post(server + "/v1/reason", json={"task": "no-such-task-7f3a", "problem": {}})
+    assert r.status_code == 404
+    headers = {"ce-specversion": "1.0", "ce-id": "1", "ce-source": "test", "ce-type": "com.example.odd-type-9c2e", "content-type": "application/json"}
+    assert httpx.post(server + "/events", content=b"{}", headers=headers).status_code == 400
+    text = httpx.get(server + "/metrics").text
+    assert "no-such-task-7f3a" not in text and "odd-type-9c2e" not in text
+    assert 'task="unknown"' in text
