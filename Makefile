@@ -4,7 +4,8 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8080
-MODELS_DIR ?= models
+# `make serve MODELS_DIR=dir` or `REASONING_MODELS_DIR=dir make serve`
+MODELS_DIR ?= $(or $(REASONING_MODELS_DIR),models)
 REGISTRY ?= registry.homelab.local
 IMAGE_TAG ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 IMAGE ?= $(REGISTRY)/agent-reasoning:$(IMAGE_TAG)

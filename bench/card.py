@@ -1,5 +1,6 @@
 """Measure a model for its model card: exact accuracy per bucket in act and fixed halting, mean
-steps, and CPU latency (one puzzle at a time, and per puzzle in a full engine batch).
+steps, and latency (one puzzle at a time, and per puzzle in a full engine batch) on the CPU or,
+with --device cuda, a GPU.
 
     python bench/card.py --model models/sudoku --data data/sudoku/test [--limit 3000] [--latency-n 100]
 
@@ -28,6 +29,11 @@ from trm.evaluate import evaluate  # noqa: E402
 from trm.inference import recurse  # noqa: E402
 
 
+def _sync() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
 def latency(model, data: TokenDataset, bucket: int, n: int, threshold: float, dtype: str, slots: int) -> dict:
     index = np.nonzero(np.concatenate([np.asarray(s) for s in data.shards["buckets"]]) == bucket)[0][:n]
     batch = data.take(index)
@@ -37,6 +43,7 @@ def latency(model, data: TokenDataset, bucket: int, n: int, threshold: float, dt
     for x in inputs:
         t = time.perf_counter()
         recurse(model, x[None], threshold=threshold, dtype=dtype)
+        _sync()
         single.append(time.perf_counter() - t)
     with Engine(model, slots=slots, queue_size=len(inputs), halt_threshold=threshold, dtype=dtype) as engine:
         t = time.perf_counter()
@@ -56,11 +63,14 @@ def main() -> None:
     parser.add_argument("--slots", type=int, default=32)
     parser.add_argument("--dtype", default="auto")
     parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--out", help="JSON path (default bench/results/card-<model>[-<device>].json)")
     parser.add_argument("--write-inference", action="store_true", help="store --threshold in config.json")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     model, config = load_checkpoint(args.model)
+    model = model.to(args.device)
     threshold = args.threshold if args.threshold is not None else config.get("inference", {}).get("halt_threshold", 0.0)
     data = TokenDataset(args.data)
     result = evaluate(model, data, threshold=threshold, limit=args.limit, dtype=args.dtype, batch_size=64).summary()
@@ -74,10 +84,11 @@ def main() -> None:
             f"| {b} | {a['n']} | {100 * a['exact_accuracy']:.1f}% | {a['mean_steps']:.2f} | {100 * f['exact_accuracy']:.1f}% | {100 * a['token_accuracy']:.2f}% "
             f"| {lat[b]['batch1_ms_median']:.1f} / {lat[b]['batch1_ms_p99']:.1f} ms | {lat[b]['engine_ms_per_item']:.1f} ms |"
         )
-    meta = {"machine": platform.processor() or platform.machine(), "threads": torch.get_num_threads(), "torch": torch.__version__, "threshold": threshold, "dtype": args.dtype}
+    meta = {"machine": platform.processor() or platform.machine(), "threads": torch.get_num_threads(), "device": torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu", "torch": torch.__version__, "threshold": threshold, "dtype": args.dtype}
     print(f"\n{meta}")
     name = Path(args.model).name
-    out = Path("bench/results") / f"card-{name}.json"
+    suffix = "" if args.device == "cpu" else f"-{args.device.split(':')[0]}"
+    out = Path(args.out) if args.out else Path("bench/results") / f"card-{name}{suffix}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"model": args.model, "data": args.data, "meta": meta, "results": result, "latency": lat}, indent=2))
     if args.write_inference:

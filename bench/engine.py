@@ -2,9 +2,9 @@
 
     python bench/engine.py [--model models/sudoku] [--n 300] [--quick]
 
-Workload: a mix of easy and medium Sudoku puzzles generated with a fixed seed (the model never saw
-them: they are drawn afresh and filtered to the test side of the canonical-form split). Prints
-tables and writes bench/results/engine.json.
+Workload: problems of the model's task generated afresh with a fixed seed (the model never saw them:
+test side of the split). Sudoku: half easy, half medium puzzles; other tasks: all their buckets in
+equal shares. Prints tables and writes bench/results/engine.json (or --out).
 """
 
 from __future__ import annotations
@@ -28,10 +28,13 @@ from trm.engine import Engine  # noqa: E402
 from trm.tasks import get_task  # noqa: E402
 
 
-def workload(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    task = get_task("sudoku")
-    examples = generate_split(task, "test", {"easy": n // 2, "medium": n - n // 2}, seed=seed)
-    order = np.random.default_rng(seed).permutation(len(examples))  # interleave easy and medium
+def workload(task_name: str, task_options: dict, n: int, seed: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    task = get_task(task_name, **task_options)
+    # Sudoku's hard bucket is for accuracy, not serving mixes; other tasks use every bucket
+    buckets = ["easy", "medium"] if task_name == "sudoku" else list(task.buckets)
+    counts = {b: n // len(buckets) + (i < n % len(buckets)) for i, b in enumerate(buckets)}
+    examples = generate_split(task, "test", counts, seed=seed)
+    order = np.random.default_rng(seed).permutation(len(examples))  # interleave the buckets
     examples = [examples[i] for i in order]
     return np.stack([e.inputs for e in examples]), np.stack([e.labels for e in examples]), [e.bucket for e in examples]
 
@@ -125,10 +128,12 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     model, config = load_checkpoint(args.model)
     n = 96 if args.quick else args.n
-    inputs, labels, _ = workload(n, args.seed)
+    task_name, task_options = model.config.task, model.config.task_options
+    inputs, labels, _ = workload(task_name, task_options, n, args.seed)
     report: dict = {"model": args.model, "n": n, "slots": args.slots, "threads": torch.get_num_threads(), "machine": platform.processor() or platform.machine()}
 
-    print(f"workload: {n} Sudoku puzzles (half easy 36-45 givens, half medium 28-35), {torch.get_num_threads()} threads, {args.slots} slots")
+    mix = "half easy 36-45 givens, half medium 28-35" if task_name == "sudoku" else "buckets in equal shares"
+    print(f"workload: {n} {task_name} problems ({mix}), {torch.get_num_threads()} threads, {args.slots} slots")
     halting = halting_table(model, inputs, labels, args.slots, "fp32", [0.0, 1.0, 2.0, 3.0, 4.0, 6.0])
     report["halting"] = halting
     print("\n1a. halting threshold (act answer = first step with q_halt > threshold), from one traced run")
