@@ -37,7 +37,6 @@ RUNBOOKS = REPO / "docs" / "runbooks"
 
 # The service's contract (issue "Deploy and docs"); used where the service's own code can't say.
 APP_DEFAULT_PORT = 8080
-APP_DEFAULT_ENGINE_SLOTS = 32
 APP_ROUTES = {"/v1/reason", "/reason", "/events", "/v1/tasks", "/healthz", "/readyz", "/health", "/ready", "/metrics"}
 APP_ENV = {
     "REASONING_MODELS_DIR",
@@ -197,30 +196,22 @@ def overlay(request) -> tuple[str, list[dict[str, Any]]]:
 
 
 def _settings_class():
-    try:
-        from reasoning_service.settings import Settings
-    except ImportError:
-        return None
+    from reasoning_service.settings import Settings
+
     return Settings
 
 
 def app_default_engine_slots() -> int:
-    settings = _settings_class()
-    if settings is None:
-        return APP_DEFAULT_ENGINE_SLOTS  # TODO: the service has no settings module yet
-    field = settings.model_fields.get("engine_slots")
+    field = _settings_class().model_fields.get("engine_slots")
     assert field is not None, "Settings has no engine_slots field; update the deploy tests"
     return field.default
 
 
 def _service_app(tmp_path: Path):
-    """The service's FastAPI app with an empty models dir; None while the service can't import."""
-    try:
-        from reasoning_service.app import create_app
-    except ImportError:
-        return None
-    settings = _settings_class()
-    return create_app(settings(models_dir=tmp_path)) if settings else create_app()
+    """The service's FastAPI app with an empty models dir."""
+    from reasoning_service.app import create_app
+
+    return create_app(_settings_class()(models_dir=tmp_path))
 
 
 def _metric_names_from_exposition(text: str) -> set[str]:
@@ -235,8 +226,6 @@ def _metric_names_from_exposition(text: str) -> set[str]:
 
 def test_contract_matches_the_service(tmp_path):
     app = _service_app(tmp_path)
-    if app is None:
-        pytest.skip("reasoning_service.app is not importable yet")
     from fastapi.testclient import TestClient
 
     client = TestClient(app)  # no `with`: the lifespan (model loading) does not run
@@ -350,11 +339,9 @@ def test_env_names_are_settings_of_the_app(overlay):
     _, docs = overlay
     env = env_of(container(ksvc(docs)))
     assert set(env) <= APP_ENV, set(env) - APP_ENV
-    settings = _settings_class()
-    if settings is not None:
-        fields = {f"REASONING_{name.upper()}" for name in settings.model_fields}
-        unknown = {e for e in env if e.startswith("REASONING_")} - fields
-        assert not unknown, f"env vars the Settings class does not read: {unknown}"
+    fields = {f"REASONING_{name.upper()}" for name in _settings_class().model_fields}
+    unknown = {e for e in env if e.startswith("REASONING_")} - fields
+    assert not unknown, f"env vars the Settings class does not read: {unknown}"
     assert env["REASONING_MODELS_DIR"] == "/app/models"  # where the Dockerfile puts them
 
 
