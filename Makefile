@@ -153,9 +153,12 @@ train-maze: data/maze-curriculum/train/meta.json data/maze/train/meta.json
 
 $(addprefix data-,$(TASKS)): data-%: data/%/train/meta.json
 
+# Small mazes only (7, 9 and 11 a side): stage 1 of the maze model.
+data-maze-curriculum: data/maze-curriculum/train/meta.json
+
 # Root-cause test graphs of shapes the model never trained on (chains and mixes), for its model card.
 data-rootcause-unseen: data/rootcause-unseen/test/meta.json
 data/rootcause-unseen/test/meta.json: | install
 	$(BIN)/trm data build $(DATA_rootcause-unseen) --out data/rootcause-unseen
 
-.PHONY: build build-cuda push push-cuda deploy-studio deploy-air render data-rootcause-unseen $(addprefix train-,$(TASKS)) $(addprefix data-,$(TASKS))
+.PHONY: build build-cuda push push-cuda deploy-studio deploy-air render data-rootcause-unseen data-maze-curriculum $(addprefix train-,$(TASKS)) $(addprefix data-,$(TASKS))

@@ -28,10 +28,14 @@ from trm.engine import Engine  # noqa: E402
 from trm.tasks import get_task  # noqa: E402
 
 
-def workload(task_name: str, task_options: dict, n: int, seed: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def workload(task_name: str, task_options: dict, n: int, seed: int, serving: bool = False) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Sudoku: easy+medium for the halting comparison; with `serving`, hard puzzles too (a third each),
+    the mix where some requests need many steps. Other tasks: every bucket."""
     task = get_task(task_name, **task_options)
-    # Sudoku's hard bucket is for accuracy, not serving mixes; other tasks use every bucket
-    buckets = ["easy", "medium"] if task_name == "sudoku" else list(task.buckets)
+    if task_name == "sudoku":
+        buckets = ["easy", "medium", "hard"] if serving else ["easy", "medium"]
+    else:
+        buckets = list(task.buckets)
     counts = {b: n // len(buckets) + (i < n % len(buckets)) for i, b in enumerate(buckets)}
     examples = generate_split(task, "test", counts, seed=seed)
     order = np.random.default_rng(seed).permutation(len(examples))  # interleave the buckets
@@ -159,8 +163,10 @@ def main() -> None:
     report["best_cpu_dtype"] = best_dtype
 
     per_client = 4 if args.quick else 12
-    print(f"\n2. continuous vs static batching, 32 concurrent submitters ({best_dtype}, act)")
-    batching = [closed_loop(model, inputs, args.slots, best_dtype, chosen, b, 32, per_client) for b in ("static", "continuous")]
+    mixed, _, _ = workload(task_name, task_options, n, args.seed + 1, serving=True)
+    serving_mix = "a third each easy, medium, hard" if task_name == "sudoku" else "all buckets"
+    print(f"\n2. continuous vs static batching, 32 concurrent submitters ({best_dtype}, act; {n} new problems, {serving_mix})")
+    batching = [closed_loop(model, mixed, args.slots, best_dtype, chosen, b, 32, per_client) for b in ("static", "continuous")]
     report["batching"] = batching
     print(f"{'batching':<11} {'puzzles/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'mean batch':>10}")
     for r in batching:
@@ -168,7 +174,7 @@ def main() -> None:
     print(f"continuous / static throughput: {batching[1]['puzzles_per_second'] / batching[0]['puzzles_per_second']:.2f}x")
 
     print("\n3. latency by concurrency (continuous, act)")
-    latency = [closed_loop(model, inputs, args.slots, best_dtype, chosen, "continuous", c, per_client if c > 1 else 3 * per_client) for c in (1, 8, 32)]
+    latency = [closed_loop(model, mixed, args.slots, best_dtype, chosen, "continuous", c, per_client if c > 1 else 3 * per_client) for c in (1, 8, 32)]
     report["latency"] = latency
     print(f"{'clients':>7} {'puzzles/s':>10} {'p50 ms':>8} {'p99 ms':>8}")
     for r in latency:

@@ -124,7 +124,7 @@ def main() -> None:
     from trm.checkpoint import load_checkpoint
 
     torch.set_num_threads(args.threads)
-    inputs, _labels, _ = workload(args.n, seed=321)
+    inputs, _labels, _ = workload("sudoku", {}, args.n, seed=321)
     tmp = Path(tempfile.mkdtemp())
     bodies = tmp / "bodies.jsonl"
     with open(bodies, "w") as f:
