@@ -147,12 +147,15 @@ def main() -> None:
         if proc is not None:
             proc.terminate()
             proc.wait(timeout=60)
+    from reasoning_service.settings import Settings
+
+    service_dtype = Settings.model_fields["dtype"].default  # the engine alone runs as the service does
     model, _ = load_checkpoint(args.model)
     threshold = json.loads((Path(args.model) / "config.json").read_text()).get("inference", {}).get("halt_threshold", 0.0)
     for row in rows:
         c = row["connections"]
         per_client = max(2, int(row["requests_per_second"] * args.duration / c))
-        alone = closed_loop(model, inputs, args.slots, "auto", threshold, "continuous", c, min(per_client, 40))
+        alone = closed_loop(model, inputs, args.slots, service_dtype, threshold, "continuous", c, min(per_client, 40))
         row["engine_puzzles_per_second"] = alone["puzzles_per_second"]
         row["engine_p50_ms"] = alone["p50_ms"]
         row["http_overhead"] = 1 - row["requests_per_second"] / alone["puzzles_per_second"]
