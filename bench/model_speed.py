@@ -21,6 +21,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
 from trm.config import TRMConfig, swiglu_width  # noqa: E402
+from trm.inference import recurse  # noqa: E402
 from trm.losses import act_loss  # noqa: E402
 from trm.model import TRM  # noqa: E402
 
@@ -83,19 +84,12 @@ def forward_step_time(model: TRM, batch: int, dtype: str, repeats: int) -> float
     return timeit(run, repeats)
 
 
-@torch.inference_mode()
 def solve16_time(model: TRM, dtype: str, repeats: int) -> float:
+    """One puzzle, all 16 supervision steps, through the inference path the engine and `trm solve` use."""
     c = model.config
+    model.eval()
     inputs = torch.randint(1, c.vocab_size, (1, c.seq_len))
-
-    def run():
-        y, z = model.initial_carry(1)
-        for _ in range(16):
-            with autocast(dtype):
-                out = model(y, z, inputs)
-            y, z = out.y, out.z
-
-    return timeit(run, repeats)
+    return timeit(lambda: recurse(model, inputs, max_steps=16, mode="fixed", dtype=dtype), repeats)
 
 
 def train_samples_per_second(model: TRM, batch: int, dtype: str, repeats: int) -> float:
