@@ -114,8 +114,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, e: StarletteHTTPException) -> JSONResponse:
         kind = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized", 413: "too_large"}.get(e.status_code, "bad_request")
-        if e.status_code == 413:
-            state.metrics.requests.labels("unknown", "too_large").inc()
         return JSONResponse({"error": kind, "detail": str(e.detail), "field": None}, status_code=e.status_code, headers=getattr(e, "headers", None))
 
     @app.exception_handler(Exception)

@@ -69,9 +69,11 @@ class BodyLimit:
     def __init__(self, app: ASGIApp, max_bytes: int, on_reject: Callable[[], None] | None = None) -> None:
         self.app, self.max_bytes, self.on_reject = app, max_bytes, on_reject
 
-    async def _reject(self, send: Send) -> None:
+    def _count(self) -> None:
         if self.on_reject is not None:
             self.on_reject()
+
+    async def _reject(self, send: Send) -> None:
         body = json.dumps({"error": "too_large", "detail": f"the request body exceeds {self.max_bytes} bytes", "field": None}).encode()
         await send({"type": "http.response.start", "status": 413, "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})
@@ -84,6 +86,7 @@ class BodyLimit:
         if length is not None:
             try:
                 if int(length) > self.max_bytes:
+                    self._count()
                     return await self._reject(send)
             except ValueError:
                 pass
@@ -96,6 +99,7 @@ class BodyLimit:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
+                    self._count()  # counted here, once: the app's HTTPException handler renders the 413
                     raise _TooLarge(self.max_bytes)
             return message
 

@@ -69,7 +69,7 @@ async def reason(state: ServiceState, request: ReasoningRequest) -> ReasoningRes
     started = time.perf_counter()
     label = _label(state, request)
     try:
-        response = await _reason(state, request)
+        response = await _reason(state, request, label)
     except ServiceError as e:
         state.metrics.requests.labels(label, outcome_of(e.kind)).inc()
         raise
@@ -89,8 +89,8 @@ async def reason(state: ServiceState, request: ReasoningRequest) -> ReasoningRes
     return response
 
 
-async def _reason(state: ServiceState, request: ReasoningRequest) -> ReasoningResponse:
-    unavailable = _unavailable(state, _label(state, request))
+async def _reason(state: ServiceState, request: ReasoningRequest, label: str) -> ReasoningResponse:
+    unavailable = _unavailable(state, label)
     if unavailable:
         raise unavailable
     settings = state.settings

@@ -26,6 +26,8 @@ from typing import Any
 import pytest
 import yaml
 
+from reasoning_service.settings import Settings
+
 REPO = Path(__file__).resolve().parents[2]
 KUSTOMIZE_DIR = REPO / "deploy" / "k8s" / "kustomize"
 OVERLAYS = ("studio", "air")
@@ -195,14 +197,8 @@ def overlay(request) -> tuple[str, list[dict[str, Any]]]:
 # --- what the service says about itself, where it can ---------------------------------------------
 
 
-def _settings_class():
-    from reasoning_service.settings import Settings
-
-    return Settings
-
-
 def app_default_engine_slots() -> int:
-    field = _settings_class().model_fields.get("engine_slots")
+    field = Settings.model_fields.get("engine_slots")
     assert field is not None, "Settings has no engine_slots field; update the deploy tests"
     return field.default
 
@@ -211,7 +207,7 @@ def _service_app(tmp_path: Path):
     """The service's FastAPI app with an empty models dir."""
     from reasoning_service.app import create_app
 
-    return create_app(_settings_class()(models_dir=tmp_path))
+    return create_app(Settings(models_dir=tmp_path))
 
 
 def _metric_names_from_exposition(text: str) -> set[str]:
@@ -239,8 +235,7 @@ def test_contract_matches_the_service(tmp_path):
     assert exposed == known_metric_names(), (
         f"only in the service: {exposed - known_metric_names()}; only in the tests: {known_metric_names() - exposed}"
     )
-    settings = _settings_class()
-    assert settings.model_fields["port"].default == APP_DEFAULT_PORT
+    assert Settings.model_fields["port"].default == APP_DEFAULT_PORT
 
 
 # --- rendered overlays ----------------------------------------------------------------------------
@@ -339,7 +334,7 @@ def test_env_names_are_settings_of_the_app(overlay):
     _, docs = overlay
     env = env_of(container(ksvc(docs)))
     assert set(env) <= APP_ENV, set(env) - APP_ENV
-    fields = {f"REASONING_{name.upper()}" for name in _settings_class().model_fields}
+    fields = {f"REASONING_{name.upper()}" for name in Settings.model_fields}
     unknown = {e for e in env if e.startswith("REASONING_")} - fields
     assert not unknown, f"env vars the Settings class does not read: {unknown}"
     assert env["REASONING_MODELS_DIR"] == "/app/models"  # where the Dockerfile puts them
