@@ -26,7 +26,7 @@ from trm.checkpoint import load_checkpoint  # noqa: E402
 from trm.data import TokenDataset  # noqa: E402
 from trm.engine import Engine  # noqa: E402
 from trm.evaluate import evaluate  # noqa: E402
-from trm.inference import recurse  # noqa: E402
+from trm.inference import for_inference, recurse  # noqa: E402
 
 
 def _sync() -> None:
@@ -38,11 +38,12 @@ def latency(model, data: TokenDataset, bucket: int, n: int, threshold: float, dt
     index = np.nonzero(np.concatenate([np.asarray(s) for s in data.shards["buckets"]]) == bucket)[0][:n]
     batch = data.take(index)
     inputs = torch.from_numpy(batch.inputs)
-    recurse(model, inputs[:1], threshold=threshold, dtype=dtype)  # warm-up
+    served = for_inference(model, dtype)
+    recurse(served, inputs[:1], threshold=threshold, dtype=dtype)  # warm-up
     single = []
     for x in inputs:
         t = time.perf_counter()
-        recurse(model, x[None], threshold=threshold, dtype=dtype)
+        recurse(served, x[None], threshold=threshold, dtype=dtype)
         _sync()
         single.append(time.perf_counter() - t)
     with Engine(model, slots=slots, queue_size=len(inputs), halt_threshold=threshold, dtype=dtype) as engine:

@@ -5,13 +5,19 @@
 Workload: problems of the model's task generated afresh with a fixed seed (the model never saw them:
 test side of the split). Sudoku: half easy, half medium puzzles; other tasks: all their buckets in
 equal shares. Prints tables and writes bench/results/engine.json (or --out).
+
+Every engine steps on its own compute thread with `--threads` torch threads; the main thread keeps
+one torch thread, as the service does (trm/compute.py says why). The host's speed drifts, so the
+batching comparison runs its configurations in alternating rounds and reports medians.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
+import statistics
 import sys
 import threading
 import time
@@ -54,9 +60,12 @@ def run_all(engine: Engine, inputs: np.ndarray, **kw) -> tuple[list, float]:
     return results, time.perf_counter() - started
 
 
+THREADS = os.cpu_count() or 1  # the engines' torch threads (--threads)
+
+
 def halting_table(model, inputs, labels, slots: int, dtype: str, thresholds: list[float]) -> dict:
     """One fixed run with traces gives every threshold's act answer; act and fixed are then timed for real."""
-    with Engine(model, slots=slots, queue_size=len(inputs), dtype=dtype) as engine:
+    with Engine(model, slots=slots, queue_size=len(inputs), dtype=dtype, threads=THREADS) as engine:
         traced, _ = run_all(engine, inputs, mode="fixed", trace=True)
     rows = []
     for thr in thresholds:
@@ -72,7 +81,7 @@ def halting_table(model, inputs, labels, slots: int, dtype: str, thresholds: lis
 
 
 def throughput(model, inputs, labels, slots: int, dtype: str, mode: str, threshold: float) -> dict:
-    with Engine(model, slots=slots, queue_size=len(inputs), dtype=dtype, halt_threshold=threshold) as engine:
+    with Engine(model, slots=slots, queue_size=len(inputs), dtype=dtype, halt_threshold=threshold, threads=THREADS) as engine:
         run_all(engine, inputs[: min(len(inputs), slots)], mode=mode)  # warm-up
         results, seconds = run_all(engine, inputs, mode=mode)
     return {
@@ -89,7 +98,7 @@ def closed_loop(model, inputs, slots: int, dtype: str, threshold: float, batchin
     """`clients` threads, each submitting one puzzle at a time and waiting for it."""
     latencies: list[float] = []
     lock = threading.Lock()
-    with Engine(model, slots=slots, queue_size=4 * clients + 64, dtype=dtype, halt_threshold=threshold, batching=batching) as engine:
+    with Engine(model, slots=slots, queue_size=4 * clients + 64, dtype=dtype, halt_threshold=threshold, batching=batching, threads=THREADS) as engine:
 
         def client(k: int) -> None:
             for i in range(per_client):
@@ -109,13 +118,40 @@ def closed_loop(model, inputs, slots: int, dtype: str, threshold: float, batchin
         steps_per_iter = engine.sample_steps / max(1, engine.iterations)
     return {
         "batching": batching,
+        "slots": slots,
         "clients": clients,
         "requests": len(latencies),
         "puzzles_per_second": len(latencies) / seconds,
         "p50_ms": 1000 * percentile(latencies, 50),
         "p99_ms": 1000 * percentile(latencies, 99),
         "mean_batch": steps_per_iter,
+        "latencies": latencies,
     }
+
+
+def rounds(configs: list[dict], n_rounds: int, **kw) -> list[dict]:
+    """Run each configuration once per round, alternating, so that drift in the host's speed hits
+    all alike; per configuration: median throughput over rounds, p50/p99 over all latencies."""
+    runs: list[list[dict]] = [[] for _ in configs]
+    for _ in range(n_rounds):
+        for i, c in enumerate(configs):
+            runs[i].append(closed_loop(**kw, **c))
+    out = []
+    for c, rs in zip(configs, runs):
+        pooled = [x for r in rs for x in r["latencies"]]
+        out.append(
+            c
+            | {
+                "rounds": n_rounds,
+                "requests": sum(r["requests"] for r in rs),
+                "puzzles_per_second": statistics.median(r["puzzles_per_second"] for r in rs),
+                "puzzles_per_second_rounds": [r["puzzles_per_second"] for r in rs],
+                "p50_ms": 1000 * percentile(pooled, 50),
+                "p99_ms": 1000 * percentile(pooled, 99),
+                "mean_batch": statistics.median(r["mean_batch"] for r in rs),
+            }
+        )
+    return out
 
 
 def main() -> None:
@@ -127,17 +163,19 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=123)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--out", default="bench/results/engine.json")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of the batching comparison")
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    global THREADS
+    THREADS = args.threads or THREADS
+    torch.set_num_threads(1)  # before the first op: the main thread gets no OpenMP team of its own
     model, config = load_checkpoint(args.model)
     n = 96 if args.quick else args.n
     task_name, task_options = model.config.task, model.config.task_options
     inputs, labels, _ = workload(task_name, task_options, n, args.seed)
-    report: dict = {"model": args.model, "n": n, "slots": args.slots, "threads": torch.get_num_threads(), "machine": platform.processor() or platform.machine()}
+    report: dict = {"model": args.model, "n": n, "slots": args.slots, "threads": THREADS, "machine": platform.processor() or platform.machine()}
 
     mix = "half easy 36-45 givens, half medium 28-35" if task_name == "sudoku" else "buckets in equal shares"
-    print(f"workload: {n} {task_name} problems ({mix}), {torch.get_num_threads()} threads, {args.slots} slots")
+    print(f"workload: {n} {task_name} problems ({mix}), {THREADS} threads, {args.slots} slots")
     halting = halting_table(model, inputs, labels, args.slots, "fp32", [0.0, 1.0, 2.0, 3.0, 4.0, 6.0])
     report["halting"] = halting
     print("\n1a. halting threshold (act answer = first step with q_halt > threshold), from one traced run")
@@ -165,16 +203,25 @@ def main() -> None:
     per_client = 4 if args.quick else 12
     mixed, _, _ = workload(task_name, task_options, n, args.seed + 1, serving=True)
     serving_mix = "a third each easy, medium, hard" if task_name == "sudoku" else "all buckets"
-    print(f"\n2. continuous vs static batching, 32 concurrent submitters ({best_dtype}, act; {n} new problems, {serving_mix})")
-    batching = [closed_loop(model, mixed, args.slots, best_dtype, chosen, b, 32, per_client) for b in ("static", "continuous")]
+    print(f"\n2. continuous vs static batching, 32 concurrent submitters ({best_dtype}, act; {n} new problems, {serving_mix}; {args.rounds} alternating rounds)")
+    sweep = sorted({8, 16, args.slots})
+    configs = [{"batching": b, "slots": s} for s in sweep for b in ("static", "continuous")]
+    batching = rounds(configs, args.rounds, model=model, inputs=mixed, dtype=best_dtype, threshold=chosen, clients=32, per_client=per_client)
     report["batching"] = batching
-    print(f"{'batching':<11} {'puzzles/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'mean batch':>10}")
+    print(f"{'slots':>5} {'batching':<11} {'puzzles/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'mean batch':>10}  cont/static")
     for r in batching:
-        print(f"{r['batching']:<11} {r['puzzles_per_second']:>10.1f} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} {r['mean_batch']:>10.1f}")
-    print(f"continuous / static throughput: {batching[1]['puzzles_per_second'] / batching[0]['puzzles_per_second']:.2f}x")
+        ratio = ""
+        if r["batching"] == "continuous":
+            static = next(x for x in batching if x["batching"] == "static" and x["slots"] == r["slots"])
+            ratio = f"{r['puzzles_per_second'] / static['puzzles_per_second']:.2f}x, p99 {r['p99_ms'] / static['p99_ms']:.2f}x"
+        print(f"{r['slots']:>5} {r['batching']:<11} {r['puzzles_per_second']:>10.1f} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} {r['mean_batch']:>10.1f}  {ratio}")
 
     print("\n3. latency by concurrency (continuous, act)")
     latency = [closed_loop(model, mixed, args.slots, best_dtype, chosen, "continuous", c, per_client if c > 1 else 3 * per_client) for c in (1, 8, 32)]
+    for r in latency:
+        del r["latencies"]
+    for r in batching:
+        r.pop("latencies", None)
     report["latency"] = latency
     print(f"{'clients':>7} {'puzzles/s':>10} {'p50 ms':>8} {'p99 ms':>8}")
     for r in latency:

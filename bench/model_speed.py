@@ -21,7 +21,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
 from trm.config import TRMConfig, swiglu_width  # noqa: E402
-from trm.inference import recurse  # noqa: E402
+from trm.inference import for_inference, recurse  # noqa: E402
 from trm.losses import act_loss  # noqa: E402
 from trm.model import TRM  # noqa: E402
 
@@ -73,23 +73,36 @@ def autocast(dtype: str):
 
 @torch.inference_mode()
 def forward_step_time(model: TRM, batch: int, dtype: str, repeats: int) -> float:
+    """One supervision step of the served model (bf16: weights cast once, as the engine runs it)."""
+    model = for_inference(model, dtype)
     c = model.config
     inputs = torch.randint(1, c.vocab_size, (batch, c.seq_len))
     y, z = model.initial_carry(batch)
-
-    def run():
-        with autocast(dtype):
-            model(y, z, inputs)
-
-    return timeit(run, repeats)
+    return timeit(lambda: model(y, z, inputs), repeats)
 
 
-def solve16_time(model: TRM, dtype: str, repeats: int) -> float:
-    """One puzzle, all 16 supervision steps, through the inference path the engine and `trm solve` use."""
+def solve16_times(model: TRM, dtype: str, repeats: int) -> tuple[float, float | None]:
+    """Median seconds for one puzzle, all 16 supervision steps, through `recurse` (the path of the engine
+    and `trm solve`). bf16 also times autocast over float32 weights, alternating run by run so that a
+    change in the host's speed hits both alike: (cast once, autocast)."""
     c = model.config
-    model.eval()
     inputs = torch.randint(1, c.vocab_size, (1, c.seq_len))
-    return timeit(lambda: recurse(model, inputs, max_steps=16, mode="fixed", dtype=dtype), repeats)
+    served = for_inference(model, dtype)
+
+    def solve(m: TRM) -> float:
+        t = time.perf_counter()
+        recurse(m, inputs, max_steps=16, mode="fixed", dtype=dtype)
+        return time.perf_counter() - t
+
+    solve(served)
+    if dtype != "bf16":
+        return statistics.median(solve(served) for _ in range(repeats)), None
+    solve(model)
+    cast, auto = [], []
+    for _ in range(repeats):
+        cast.append(solve(served))
+        auto.append(solve(model))
+    return statistics.median(cast), statistics.median(auto)
 
 
 def train_samples_per_second(model: TRM, batch: int, dtype: str, repeats: int) -> float:
@@ -111,6 +124,10 @@ def train_samples_per_second(model: TRM, batch: int, dtype: str, repeats: int) -
     t = timeit(run, repeats)
     model.eval()
     return batch / t
+
+
+def _maybe(x: float | None) -> str:
+    return "-" if x is None else f"{x:.3f}"
 
 
 def main() -> None:
@@ -136,18 +153,18 @@ def main() -> None:
                 row[f"step_ms_b{batch}"] = 1000 * t
                 row[f"gflops_b{batch}"] = step_flops(cfg, batch) / t / 1e9
             row["pct_peak_b64"] = 100 * row["gflops_b64"] / peaks[dtype]
-            row["solve16_s_b1"] = solve16_time(model, dtype, max(1, repeats // 2))
+            row["solve16_s_b1"], row["solve16_s_b1_autocast"] = solve16_times(model, dtype, repeats + 1)
             row["solve16_ms_per_puzzle_b64"] = 16 * row["step_ms_b64"] / 64
             row["train_samples_per_s_b64"] = train_samples_per_second(model, 64, dtype, max(2, repeats // 2))
             rows.append(row)
             print(f"  measured {name} {dtype}", file=sys.stderr, flush=True)
-    header = f"{'config':<16} {'params':>9} {'dtype':>5} {'step b1 ms':>10} {'step b64 ms':>11} {'GF/s b64':>9} {'%peak':>6} {'16-step b1 s':>12} {'ms/puz b64':>10} {'train smp/s':>11}"
+    header = f"{'config':<16} {'params':>9} {'dtype':>5} {'step b1 ms':>10} {'step b64 ms':>11} {'GF/s b64':>9} {'%peak':>6} {'16-step b1 s':>12} {'(autocast)':>10} {'ms/puz b64':>10} {'train smp/s':>11}"
     print(f"matmul peak: fp32 {peaks['fp32']:.1f} GFLOP/s, bf16 {peaks['bf16']:.1f} GFLOP/s ({torch.get_num_threads()} threads)")
     print(header)
     for r in rows:
         print(
             f"{r['config']:<16} {r['params']:>9,} {r['dtype']:>5} {r['step_ms_b1']:>10.1f} {r['step_ms_b64']:>11.1f} {r['gflops_b64']:>9.1f} "
-            f"{r['pct_peak_b64']:>5.0f}% {r['solve16_s_b1']:>12.3f} {r['solve16_ms_per_puzzle_b64']:>10.1f} {r['train_samples_per_s_b64']:>11.1f}"
+            f"{r['pct_peak_b64']:>5.0f}% {r['solve16_s_b1']:>12.3f} {_maybe(r['solve16_s_b1_autocast']):>10} {r['solve16_ms_per_puzzle_b64']:>10.1f} {r['train_samples_per_s_b64']:>11.1f}"
         )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -22,8 +22,10 @@ from reasoning_service.events import ReplyCache
 from reasoning_service.metrics import Metrics
 from reasoning_service.middleware import BodyLimit, RequestContext
 from reasoning_service.reasoning import ServiceState
+from reasoning_service.registry import ModelRegistry
 from reasoning_service.routes import events, health, metrics, reason, tasks
 from reasoning_service.settings import Settings
+from trm.compute import ComputeThread
 
 log = logging.getLogger(__name__)
 
@@ -31,14 +33,12 @@ log = logging.getLogger(__name__)
 def load_models(state: ServiceState) -> None:
     """Load and warm up every model in the models directory (runs in a worker thread)."""
     s = state.settings
-    if s.torch_threads:
-        torch.set_num_threads(s.torch_threads)
     paths = state.registry.discover(s.models_dir)
     if not paths:
         log.warning("no models found in %s: every reasoning request will get 404", s.models_dir)
     for path in paths:
         loaded = state.registry.load(
-            path, device=s.device, dtype=s.dtype, slots=s.engine_slots, queue_size=s.queue_size, threads=s.torch_threads, warmup=s.warmup
+            path, device=s.device, dtype=s.dtype, slots=s.engine_slots, queue_size=s.queue_size, warmup=s.warmup
         )
         if loaded is not None:
             state.metrics.model_loaded.labels(loaded.task.name, loaded.name).set(1)
@@ -83,7 +83,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Tiny Recursive Models for homelab agents: structured problems in, verified answers out.",
         lifespan=lifespan,
     )
-    state = ServiceState(settings=settings, metrics=Metrics())
+    # one thread steps every model (and loads them): see trm/compute.py
+    state = ServiceState(settings=settings, metrics=Metrics(), registry=ModelRegistry(compute=ComputeThread(settings.torch_threads)))
     state.metrics.build_info.labels(__version__, torch.__version__).set(1)
     state.metrics.watch_engines(state.registry.engines)
     app.state.service = state

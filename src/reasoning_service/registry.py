@@ -14,7 +14,10 @@ from pydantic import BaseModel
 
 from agent_reasoning.types import TaskType
 from trm.checkpoint import CheckpointError, load_checkpoint
+from trm.compute import ComputeThread
 from trm.engine import Engine
+from trm.inference import for_inference
+from trm.model import TRM
 from trm.tasks import InvalidProblem, Task, get_task, task_classes
 
 log = logging.getLogger(__name__)
@@ -54,6 +57,8 @@ class LoadedModel:
 class ModelRegistry:
     models: dict[str, LoadedModel] = field(default_factory=dict)
     failures: dict[str, str] = field(default_factory=dict)  # model dir -> why it did not load
+    # every model's engine steps on this one thread, and models load on it (see trm/compute.py)
+    compute: ComputeThread = field(default_factory=ComputeThread)
 
     # --- loading ---
 
@@ -63,10 +68,10 @@ class ModelRegistry:
             return []
         return sorted(p for p in models_dir.iterdir() if (p / "config.json").is_file())
 
-    def load(self, path: Path, *, device: str, dtype: str, slots: int, queue_size: int, threads: int, warmup: bool) -> LoadedModel | None:
+    def load(self, path: Path, *, device: str, dtype: str, slots: int, queue_size: int, warmup: bool) -> LoadedModel | None:
         started = time.perf_counter()
         try:
-            model, config = load_checkpoint(path, device=_device(device))
+            model, config = self.compute.call(_load_for_serving, path, _device(device), dtype).result()
             task = get_task(model.config.task, **model.config.task_options)
         except (CheckpointError, KeyError, ValueError, TypeError, OSError) as e:
             self.failures[path.name] = str(e)
@@ -80,8 +85,8 @@ class ModelRegistry:
             halt_threshold=float(inference.get("halt_threshold", 0.0)),
             min_steps=int(inference.get("min_steps", 1)),
             dtype=dtype,
-            threads=threads,
             name=path.name,
+            worker=self.compute,
         ).start()
         if warmup:
             example = task.parse(task.example())
@@ -108,6 +113,7 @@ class ModelRegistry:
         deadline = time.monotonic() + timeout
         for m in self.models.values():
             m.engine.stop(drain=True, timeout=max(0.0, deadline - time.monotonic()))
+        self.compute.stop()
 
     # --- lookup ---
 
@@ -155,6 +161,12 @@ class ModelRegistry:
 
     def engines(self) -> list[tuple[str, int, int, int]]:
         return [(m.task.name, m.engine.slots, m.engine.busy_slots(), m.engine.queue_depth()) for m in self.models.values()]
+
+
+def _load_for_serving(path: Path, device: str, dtype: str) -> tuple[TRM, dict[str, Any]]:
+    """Runs on the compute thread, so that loading and the bf16 cast add no OpenMP team of their own."""
+    model, config = load_checkpoint(path, device=device)
+    return for_inference(model, dtype), config
 
 
 def _device(setting: str) -> str:

@@ -6,8 +6,9 @@ halts (q_halt > threshold after min_steps), reaches max_steps, passes its deadli
 leaves at once and its slot is refilled from the queue in the same iteration. Easy problems leave
 after a step or two, hard ones stay, and nobody waits for the slowest sample of a static batch.
 
-One worker thread owns the model; callers `submit()` from any thread and get a Future, or
-`await engine.run(...)` from asyncio.
+The engine's steps run on a ComputeThread (trm/compute.py), shared by all the engines of a
+process so that their OpenMP teams do not fight over the cores; an engine given none makes its
+own. Callers `submit()` from any thread and get a Future, or `await engine.run(...)` from asyncio.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import asyncio
 import collections
 import concurrent.futures
 import logging
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Literal
@@ -24,8 +24,8 @@ from typing import Literal
 import numpy as np
 import torch
 
-from trm.evaluate import autocast_context
-from trm.inference import HaltMode, Prediction, StepRecord
+from trm.compute import ComputeThread
+from trm.inference import HaltMode, Prediction, StepRecord, for_inference, step_context
 from trm.model import TRM
 
 log = logging.getLogger(__name__)
@@ -85,27 +85,31 @@ class Engine:
         batching: Batching = "continuous",
         compile: bool = False,
         name: str = "trm",
+        worker: ComputeThread | None = None,
     ) -> None:
         if slots < 1 or queue_size < 0:
             raise ValueError("slots must be >= 1 and queue_size >= 0")
-        self.model = model.eval()
+        self.model = model = for_inference(model, dtype)  # bf16: weights cast once, not per matmul
         self.config = model.config
         self.slots, self.queue_size = slots, queue_size
         self.halt_threshold, self.min_steps = halt_threshold, min_steps
         self.dtype, self.batching, self.name = dtype, batching, name
         self.threads = threads
+        # the thread that steps this engine; without a shared one, a thread of its own
+        self._owns_worker = worker is None
+        self._worker = worker or ComputeThread(threads, name=f"engine-{name}")
         self.device = next(model.parameters()).device
         self._forward = torch.compile(model, dynamic=True) if compile else model
         self._queue: collections.deque[_Request] = collections.deque()
-        self._cond = threading.Condition()
+        self._cond = self._worker.cond
         self._slots: list[_Request | None] = [None] * slots
         self._accepting = False
         self._running = False
-        self._thread: threading.Thread | None = None
         # the carry of every slot; only the occupied rows are stepped
         L, S, D = self.config.seq_len, self.config.total_len, self.config.hidden_size
-        self._y = torch.zeros(slots, S, D, device=self.device)
-        self._z = torch.zeros(slots, S, D, device=self.device)
+        carry_dtype = next(model.parameters()).dtype
+        self._y = torch.zeros(slots, S, D, device=self.device, dtype=carry_dtype)
+        self._z = torch.zeros(slots, S, D, device=self.device, dtype=carry_dtype)
         self._inputs = torch.zeros(slots, L, dtype=torch.long, device=self.device)
         self._pids = torch.zeros(slots, dtype=torch.long, device=self.device)
         self._steps = [0] * slots
@@ -117,11 +121,11 @@ class Engine:
     # --- lifecycle ---
 
     def start(self) -> Engine:
-        if self._thread is not None:
-            return self
-        self._accepting = self._running = True
-        self._thread = threading.Thread(target=self._loop, name=f"engine-{self.name}", daemon=True)
-        self._thread.start()
+        with self._cond:
+            if self._running:
+                return self
+            self._accepting = self._running = True
+        self._worker.add(self)
         return self
 
     def stop(self, drain: bool = True, timeout: float | None = None) -> None:
@@ -132,7 +136,7 @@ class Engine:
                 self._fail_all(EngineStoppedError("the engine stopped"))
             self._cond.notify_all()
         deadline = None if timeout is None else time.monotonic() + timeout
-        while drain and self._thread is not None and self.pending() > 0:
+        while drain and self._running and self.pending() > 0:
             if deadline is not None and time.monotonic() > deadline:
                 break
             time.sleep(0.005)
@@ -140,9 +144,9 @@ class Engine:
             self._running = False
             self._fail_all(EngineStoppedError("the engine stopped before this request finished"))
             self._cond.notify_all()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        self._worker.remove(self)
+        if self._owns_worker:
+            self._worker.stop()
 
     def __enter__(self) -> Engine:
         return self.start()
@@ -207,7 +211,7 @@ class Engine:
             if len(self._queue) >= self.queue_size + free:
                 raise QueueFullError(f"queue full ({self.queue_size} waiting)")
             self._queue.append(request)
-            self._cond.notify()
+            self._cond.notify_all()
         request.future.add_done_callback(lambda f, r=request: self._on_done(r, f))
         return request.future
 
@@ -228,31 +232,21 @@ class Engine:
                 except ValueError:
                     pass  # already in a slot: the worker frees it at its next iteration
 
-    # --- the worker ---
+    # --- stepping (on the compute thread) ---
 
-    def _loop(self) -> None:
-        if self.threads:
-            torch.set_num_threads(self.threads)
-        try:
-            with torch.inference_mode():
-                while True:
-                    with self._cond:
-                        while self._running and not self._queue and self.busy_slots() == 0:
-                            self._cond.wait(timeout=0.5)
-                        if not self._running:
-                            return
-                        self._admit()
-                    if self.busy_slots():
-                        self._iterate()
-        except Exception as e:  # never leave callers hanging on a dead worker
-            log.exception("engine %s worker failed", self.name)
-            with self._cond:
-                self._accepting = self._running = False
-                self._fail_all(RuntimeError(f"engine worker failed: {e}"))
+    def has_work(self) -> bool:
+        """Called with the lock held."""
+        return self._running and (bool(self._queue) or self.busy_slots() > 0)
 
-    def _admit(self) -> None:
-        """Move queued requests into free slots (static batching: only when every slot is free)."""
-        if self.batching == "static" and self.busy_slots():
+    def crash(self, error: Exception) -> None:
+        with self._cond:
+            self._accepting = self._running = False
+            self._fail_all(RuntimeError(f"engine worker failed: {error}"))
+
+    def admit(self) -> None:
+        """Move queued requests into free slots (static batching: only when every slot is free).
+        Called with the lock held."""
+        if not self._running or (self.batching == "static" and self.busy_slots()):
             return
         now = time.monotonic()
         for s in range(self.slots):
@@ -276,10 +270,13 @@ class Engine:
             if not self._queue:
                 break
 
-    def _iterate(self) -> None:
+    def step(self) -> None:
+        """One supervision step for every occupied slot; finished samples leave, their slots refill."""
         occupied = [s for s, r in enumerate(self._slots) if r is not None]
+        if not occupied:
+            return
         index = torch.tensor(occupied, device=self.device)
-        with autocast_context(self.device, self.dtype):
+        with step_context(self.model, self.dtype):
             out = self._forward(self._y[index], self._z[index], self._inputs[index], self._pids[index])
         self._y[index] = out.y.to(self._y.dtype)
         self._z[index] = out.z.to(self._z.dtype)
@@ -292,7 +289,8 @@ class Engine:
         now = time.monotonic()
         for row, s in enumerate(occupied):
             request = self._slots[s]
-            assert request is not None
+            if request is None:  # failed by stop() meanwhile
+                continue
             if request.future.cancelled():
                 self._slots[s] = None
                 continue
@@ -328,7 +326,7 @@ class Engine:
                 _settle(request.future, result=result)
         # refill freed slots in this same iteration's wake, before the next step
         with self._cond:
-            self._admit()
+            self.admit()
 
     def _fail_all(self, error: Exception) -> None:
         """Fail everything queued and in slots (called with the lock held)."""

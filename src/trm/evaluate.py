@@ -66,10 +66,14 @@ class EvalResult:
         return out
 
 
+def wants_bf16(device: torch.device, dtype: str) -> bool:
+    """bfloat16 where asked (`bf16`) or by default on CUDA (`auto`); float32 otherwise."""
+    return dtype == "bf16" or (dtype == "auto" and device.type == "cuda")
+
+
 def autocast_context(device: torch.device, dtype: str) -> contextlib.AbstractContextManager:
-    """bfloat16 autocast where asked (`bf16`) or by default on CUDA (`auto`); float32 otherwise."""
-    use_bf16 = dtype == "bf16" or (dtype == "auto" and device.type == "cuda")
-    if use_bf16:
+    """bfloat16 autocast for float32 weights where bf16 is wanted (training and training-time eval)."""
+    if wants_bf16(device, dtype):
         return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
 

@@ -14,14 +14,14 @@ import numpy as np
 import torch
 
 from trm.checkpoint import load_checkpoint
-from trm.inference import Answer, HaltMode, finish, recurse
+from trm.inference import Answer, HaltMode, finish, for_inference, recurse
 from trm.model import TRM
 from trm.tasks import Task, get_task
 
 
 class Solver:
     def __init__(self, model: TRM, task: Task, config: dict[str, Any] | None = None, dtype: str = "auto") -> None:
-        self.model, self.task, self.config, self.dtype = model, task, config or {}, dtype
+        self.model, self.task, self.config, self.dtype = for_inference(model, dtype), task, config or {}, dtype
         inference = self.config.get("inference", {})
         self.halt_threshold: float = float(inference.get("halt_threshold", 0.0))
         self.min_steps: int = int(inference.get("min_steps", 1))

@@ -8,7 +8,7 @@ import torch
 
 from trm.checkpoint import load_checkpoint
 from trm.engine import DeadlineExceededError, Engine, EngineStoppedError, QueueFullError
-from trm.inference import recurse
+from trm.inference import for_inference, recurse
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +39,20 @@ def test_results_match_a_plain_per_sample_loop(model):
     for x, r in zip(xs[:8], fixed):
         ref = recurse(model, torch.as_tensor(x)[None], max_steps=5, mode="fixed")[0]
         assert r.steps == 5 and r.halted and np.array_equal(r.tokens, ref.tokens)
+
+
+def test_bf16_engine_matches_a_plain_loop_over_the_cast_model_and_leaves_the_original_alone(model):
+    xs = problems(16, seed=3)
+    with Engine(model, slots=4, dtype="bf16") as engine:
+        assert next(engine.model.parameters()).dtype == torch.bfloat16
+        got = [f.result(timeout=30) for f in [engine.submit(x, max_steps=5, mode="fixed") for x in xs]]
+    assert next(model.parameters()).dtype == torch.float32  # the engine cast a copy
+    served = for_inference(model, "bf16")
+    assert for_inference(served, "bf16") is served and for_inference(model, "fp32") is model
+    for x, r in zip(xs, got):
+        ref = recurse(served, torch.as_tensor(x)[None], max_steps=5, mode="fixed", dtype="bf16")[0]
+        assert np.array_equal(r.tokens, ref.tokens) and r.steps == ref.steps == 5
+        assert abs(r.confidence - ref.confidence) < 2e-2
 
 
 def test_early_halting_sample_leaves_while_others_continue(model):
