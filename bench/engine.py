@@ -14,6 +14,7 @@ batching comparison runs its configurations in alternating rounds and reports me
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import json
 import os
 import platform
@@ -29,8 +30,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
 from trm.checkpoint import load_checkpoint  # noqa: E402
+from trm.compute import ComputeThread  # noqa: E402
 from trm.data import generate_split  # noqa: E402
 from trm.engine import Engine  # noqa: E402
+from trm.inference import for_inference, recurse  # noqa: E402
 from trm.tasks import get_task  # noqa: E402
 
 
@@ -94,11 +97,65 @@ def throughput(model, inputs, labels, slots: int, dtype: str, mode: str, thresho
     }
 
 
+class WholeBatchServer:
+    """Static batching as the reference evaluates: take up to `slots` waiting requests, step the whole
+    batch until every sample is done (finished samples stay in the batch), answer, take the next.
+    Same submit/iterations/sample_steps surface as Engine, on a compute thread of its own."""
+
+    def __init__(self, model, slots: int, dtype: str, threshold: float) -> None:
+        self.model, self.slots, self.dtype, self.threshold = for_inference(model, dtype), slots, dtype, threshold
+        self.compute = ComputeThread(THREADS, name="whole-batch")
+        self.queue: list[tuple[np.ndarray, concurrent.futures.Future]] = []
+        self.cond = threading.Condition()
+        self.iterations = self.sample_steps = 0
+        self.running = True
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+
+    def __enter__(self) -> WholeBatchServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        with self.cond:
+            self.running = False
+            self.cond.notify_all()
+        self.thread.join()
+        self.compute.stop()
+
+    def submit(self, x: np.ndarray) -> concurrent.futures.Future:
+        future: concurrent.futures.Future = concurrent.futures.Future()
+        with self.cond:
+            self.queue.append((x, future))
+            self.cond.notify_all()
+        return future
+
+    def _loop(self) -> None:
+        while True:
+            with self.cond:
+                while self.running and not self.queue:
+                    self.cond.wait(0.5)
+                if not self.running:
+                    return
+                batch, self.queue = self.queue[: self.slots], self.queue[self.slots :]
+            inputs = torch.as_tensor(np.stack([x for x, _ in batch]))
+            preds = self.compute.call(recurse, self.model, inputs, threshold=self.threshold, dtype=self.dtype).result()
+            steps = max(p.steps for p in preds)
+            self.iterations += steps
+            self.sample_steps += steps * len(batch)
+            for (_, future), pred in zip(batch, preds):
+                future.set_result(pred)
+
+
 def closed_loop(model, inputs, slots: int, dtype: str, threshold: float, batching: str, clients: int, per_client: int) -> dict:
-    """`clients` threads, each submitting one puzzle at a time and waiting for it."""
+    """`clients` threads, each submitting one puzzle at a time and waiting for it. `batching`:
+    continuous or static (the engine), or whole (WholeBatchServer, the reference's loop)."""
     latencies: list[float] = []
     lock = threading.Lock()
-    with Engine(model, slots=slots, queue_size=4 * clients + 64, dtype=dtype, halt_threshold=threshold, batching=batching, threads=THREADS) as engine:
+    if batching == "whole":
+        server = WholeBatchServer(model, slots, dtype, threshold)
+    else:
+        server = Engine(model, slots=slots, queue_size=4 * clients + 64, dtype=dtype, halt_threshold=threshold, batching=batching, threads=THREADS)
+    with server as engine:
 
         def client(k: int) -> None:
             for i in range(per_client):
@@ -116,6 +173,7 @@ def closed_loop(model, inputs, slots: int, dtype: str, threshold: float, batchin
             t.join()
         seconds = time.perf_counter() - started
         steps_per_iter = engine.sample_steps / max(1, engine.iterations)
+        steps_per_request = engine.sample_steps / max(1, len(latencies))
     return {
         "batching": batching,
         "slots": slots,
@@ -125,8 +183,37 @@ def closed_loop(model, inputs, slots: int, dtype: str, threshold: float, batchin
         "p50_ms": 1000 * percentile(latencies, 50),
         "p99_ms": 1000 * percentile(latencies, 99),
         "mean_batch": steps_per_iter,
+        "sample_steps_per_request": steps_per_request,
         "latencies": latencies,
     }
+
+
+def step_costs(model, dtype: str, sizes: list[int]) -> dict[int, float]:
+    """Seconds per sample-step of one supervision step at each batch size (best of 5), run on a
+    compute thread as the engine runs it: what the machine can do, whatever the scheduler."""
+    served = for_inference(model, dtype)
+    c = served.config
+
+    def measure() -> dict[int, float]:
+        out = {}
+        with torch.inference_mode():
+            for b in sizes:
+                inputs = torch.randint(1, c.vocab_size, (b, c.seq_len))
+                y, z = served.initial_carry(b)
+                served(y, z, inputs)
+                times = []
+                for _ in range(5):
+                    t = time.perf_counter()
+                    served(y, z, inputs)
+                    times.append(time.perf_counter() - t)
+                out[b] = min(times) / b
+        return out
+
+    compute = ComputeThread(THREADS, name="step-costs")
+    try:
+        return compute.call(measure).result()
+    finally:
+        compute.stop()
 
 
 def rounds(configs: list[dict], n_rounds: int, **kw) -> list[dict]:
@@ -149,6 +236,7 @@ def rounds(configs: list[dict], n_rounds: int, **kw) -> list[dict]:
                 "p50_ms": 1000 * percentile(pooled, 50),
                 "p99_ms": 1000 * percentile(pooled, 99),
                 "mean_batch": statistics.median(r["mean_batch"] for r in rs),
+                "sample_steps_per_request": statistics.median(r["sample_steps_per_request"] for r in rs),
             }
         )
     return out
@@ -205,16 +293,33 @@ def main() -> None:
     serving_mix = "a third each easy, medium, hard" if task_name == "sudoku" else "all buckets"
     print(f"\n2. continuous vs static batching, 32 concurrent submitters ({best_dtype}, act; {n} new problems, {serving_mix}; {args.rounds} alternating rounds)")
     sweep = sorted({8, 16, args.slots})
-    configs = [{"batching": b, "slots": s} for s in sweep for b in ("static", "continuous")]
+    configs = [{"batching": b, "slots": s} for s in sweep for b in ("static", "continuous")] + [{"batching": "whole", "slots": args.slots}]
     batching = rounds(configs, args.rounds, model=model, inputs=mixed, dtype=best_dtype, threshold=chosen, clients=32, per_client=per_client)
     report["batching"] = batching
-    print(f"{'slots':>5} {'batching':<11} {'puzzles/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'mean batch':>10}  cont/static")
+    print("static: the engine fills its slots, steps until all are done (a finished sample leaves the batch), refills;")
+    print("whole: the reference's loop, the whole batch steps until its last sample is done; continuous: refill every step")
+    print(f"{'slots':>5} {'batching':<11} {'puzzles/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'mean batch':>10} {'steps/req':>9}  continuous vs this")
     for r in batching:
         ratio = ""
-        if r["batching"] == "continuous":
-            static = next(x for x in batching if x["batching"] == "static" and x["slots"] == r["slots"])
-            ratio = f"{r['puzzles_per_second'] / static['puzzles_per_second']:.2f}x, p99 {r['p99_ms'] / static['p99_ms']:.2f}x"
-        print(f"{r['slots']:>5} {r['batching']:<11} {r['puzzles_per_second']:>10.1f} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} {r['mean_batch']:>10.1f}  {ratio}")
+        if r["batching"] != "continuous":
+            cont = next(x for x in batching if x["batching"] == "continuous" and x["slots"] == r["slots"])
+            ratio = f"{cont['puzzles_per_second'] / r['puzzles_per_second']:.2f}x throughput, p99 {cont['p99_ms'] / r['p99_ms']:.2f}x"
+        print(
+            f"{r['slots']:>5} {r['batching']:<11} {r['puzzles_per_second']:>10.1f} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} "
+            f"{r['mean_batch']:>10.1f} {r['sample_steps_per_request']:>9.2f}  {ratio}"
+        )
+    costs = step_costs(model, best_dtype, [1, 2, 4, 8, 16, 32, 64])
+    best = min(costs, key=costs.get)
+    steps = next(r for r in batching if r["batching"] == "continuous")["sample_steps_per_request"]
+    ceiling = 1.0 / (costs[best] * steps)
+    report["step_cost_ms_per_sample"] = {b: 1000 * c for b, c in costs.items()}
+    report["ceiling_puzzles_per_second"] = ceiling
+    print("\nper-sample cost of one step by batch size (ms): " + ", ".join(f"{b}: {1000 * c:.1f}" for b, c in costs.items()))
+    print(f"ceiling for this mix: {ceiling:.1f} puzzles/s ({1000 * costs[best]:.1f} ms per sample-step at batch {best} x {steps:.2f} steps per puzzle);")
+    print("  " + ", ".join(f"{r['batching']} {r['slots']}: {100 * r['puzzles_per_second'] / ceiling:.0f}%" for r in batching))
+    with Engine(model, slots="auto", dtype=best_dtype, threads=THREADS) as engine:
+        report["auto_slots"] = engine.slots
+    print(f"slots='auto' (the service's default) chooses {engine.slots} here")
 
     print("\n3. latency by concurrency (continuous, act)")
     latency = [closed_loop(model, mixed, args.slots, best_dtype, chosen, "continuous", c, per_client if c > 1 else 3 * per_client) for c in (1, 8, 32)]

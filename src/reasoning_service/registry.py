@@ -68,7 +68,7 @@ class ModelRegistry:
             return []
         return sorted(p for p in models_dir.iterdir() if (p / "config.json").is_file())
 
-    def load(self, path: Path, *, device: str, dtype: str, slots: int, queue_size: int, warmup: bool) -> LoadedModel | None:
+    def load(self, path: Path, *, device: str, dtype: str, slots: int | str, queue_size: int, warmup: bool) -> LoadedModel | None:
         started = time.perf_counter()
         try:
             model, config = self.compute.call(_load_for_serving, path, _device(device), dtype).result()

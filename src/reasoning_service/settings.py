@@ -16,11 +16,14 @@ class Settings(BaseSettings):
     port: int = Field(8080, validation_alias=AliasChoices("PORT", "REASONING_PORT"), ge=1, le=65535)
     models_dir: Path = Path("models")  # one subdirectory per model (model.safetensors + config.json)
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    # bf16 autocast everywhere by default: on this 2-core CPU it served the Sudoku model 1.4x faster than
-    # fp32 at the same accuracy (bench/engine.py, section 1b). "auto": bf16 on CUDA, fp32 on CPU.
+    # bf16 everywhere by default (weights cast once at load): on this 2-core CPU it served the Sudoku
+    # model 2.3x faster than fp32 at the same accuracy (bench/engine.py, section 1b). "auto": bf16 on
+    # CUDA, fp32 on CPU.
     dtype: Literal["auto", "bf16", "fp32"] = "bf16"
     torch_threads: int = Field(0, ge=0)  # 0: torch's default
-    engine_slots: int = Field(32, ge=1, le=4096)  # samples stepped together per model
+    # samples stepped together per model; "auto": measured at load, the smallest batch whose cost per
+    # sample is within 15% of the best (8 for Sudoku on a 2-core CPU; up to 64 on a GPU)
+    engine_slots: Annotated[int, Field(ge=1, le=4096)] | Literal["auto"] = "auto"
     queue_size: int = Field(256, ge=0)  # waiting requests per model before 503
     default_deadline_ms: int = Field(30_000, ge=1)
     max_request_bytes: int = Field(1_048_576, ge=1024)

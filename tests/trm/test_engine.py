@@ -167,3 +167,37 @@ def test_drain_finishes_in_flight_work(model):
     engine.stop(drain=True, timeout=30)
     assert all(f.result(timeout=1).steps == 4 for f in futures)
     _ = concurrent.futures
+
+
+class _TimedModel(torch.nn.Module):
+    """Stands in for a model whose step takes 4 ms + 2 ms per sample (sleeps; no math)."""
+
+    def __init__(self, config):
+        super().__init__()
+        self.config = config
+        self.w = torch.nn.Parameter(torch.zeros(1))
+
+    def initial_carry(self, batch):
+        return torch.zeros(batch, 1), torch.zeros(batch, 1)
+
+    def forward(self, y, z, inputs, puzzle_ids=None):
+        time.sleep(0.004 + 0.002 * len(inputs))
+
+
+def test_choose_slots_picks_the_smallest_batch_near_the_best_cost_per_sample(model):
+    from trm.engine import choose_slots
+
+    timed = _TimedModel(model.config)
+    # per sample: 6, 4, 3, 2.5, 2.25, 2.125 ms at 1..32; within 15% of 2.125: 16 and 32
+    assert choose_slots(timed, max_slots=32) == 16
+    # the step-time limit stops the search: 8 (20 ms) is the last tried, and the best
+    assert choose_slots(timed, max_slots=64, max_step_seconds=0.015) == 8
+    assert choose_slots(timed, max_slots=4) == 4
+
+
+def test_auto_slots_measure_the_real_model(model):
+    with Engine(model, slots="auto") as engine:
+        assert engine.slots in (1, 2, 4, 8, 16, 32, 64)
+        assert engine.submit(problems(1)[0], max_steps=3).result(timeout=30).steps <= 3
+    with pytest.raises(ValueError, match="slots"):
+        Engine(model, slots=0)
