@@ -27,6 +27,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
+import engine as engine_bench  # noqa: E402
 from engine import closed_loop, workload  # noqa: E402
 
 LUA = r"""
@@ -60,7 +61,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(models: str, slots: int, threads: int) -> tuple[subprocess.Popen, str]:
+def start_server(models: str, slots: str, threads: int) -> tuple[subprocess.Popen, str]:
     port = free_port()
     env = os.environ | {
         "PORT": str(port),
@@ -112,7 +113,7 @@ def main() -> None:
     parser.add_argument("--url", help="an already running service (skips starting one)")
     parser.add_argument("--duration", type=int, default=20, help="seconds per concurrency level")
     parser.add_argument("--concurrency", default="1,8,32,128")
-    parser.add_argument("--slots", type=int, default=32)
+    parser.add_argument("--slots", default="auto", help="engine slots of the service and the engine run (an integer or auto)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads of the service and the engine run")
     parser.add_argument("--n", type=int, default=400)
     parser.add_argument("--out", default="bench/results/load.json")
@@ -123,7 +124,9 @@ def main() -> None:
 
     from trm.checkpoint import load_checkpoint
 
-    torch.set_num_threads(args.threads)
+    torch.set_num_threads(1)  # the main thread gets no OpenMP team; the engine's compute thread runs with --threads
+    engine_bench.THREADS = args.threads
+    slots: int | str = int(args.slots) if args.slots != "auto" else "auto"
     inputs, _labels, _ = workload("sudoku", {}, args.n, seed=321)
     tmp = Path(tempfile.mkdtemp())
     bodies = tmp / "bodies.jsonl"
@@ -155,7 +158,7 @@ def main() -> None:
     for row in rows:
         c = row["connections"]
         per_client = max(2, int(row["requests_per_second"] * args.duration / c))
-        alone = closed_loop(model, inputs, args.slots, service_dtype, threshold, "continuous", c, min(per_client, 40))
+        alone = closed_loop(model, inputs, slots, service_dtype, threshold, "continuous", c, min(per_client, 40))
         row["engine_puzzles_per_second"] = alone["puzzles_per_second"]
         row["engine_p50_ms"] = alone["p50_ms"]
         row["http_overhead"] = 1 - row["requests_per_second"] / alone["puzzles_per_second"]

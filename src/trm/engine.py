@@ -108,13 +108,14 @@ class Engine:
         self._slots: list[_Request | None] = [None] * slots
         self._accepting = False
         self._running = False
-        # the carry of every slot; only the occupied rows are stepped
+        # the carry of every slot; only the occupied rows are stepped, each set when a request takes
+        # its slot (empty, not zeros: filling would run a parallel op on the caller's thread)
         L, S, D = self.config.seq_len, self.config.total_len, self.config.hidden_size
         carry_dtype = next(model.parameters()).dtype
-        self._y = torch.zeros(slots, S, D, device=self.device, dtype=carry_dtype)
-        self._z = torch.zeros(slots, S, D, device=self.device, dtype=carry_dtype)
-        self._inputs = torch.zeros(slots, L, dtype=torch.long, device=self.device)
-        self._pids = torch.zeros(slots, dtype=torch.long, device=self.device)
+        self._y = torch.empty(slots, S, D, device=self.device, dtype=carry_dtype)
+        self._z = torch.empty(slots, S, D, device=self.device, dtype=carry_dtype)
+        self._inputs = torch.empty(slots, L, dtype=torch.long, device=self.device)
+        self._pids = torch.empty(slots, dtype=torch.long, device=self.device)
         self._steps = [0] * slots
         # counters for observers (read without the lock: plain ints)
         self.iterations = 0
