@@ -23,6 +23,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
 from trm.checkpoint import load_checkpoint  # noqa: E402
+from trm.compute import ComputeThread  # noqa: E402
 from trm.data import TokenDataset  # noqa: E402
 from trm.engine import Engine  # noqa: E402
 from trm.evaluate import evaluate  # noqa: E402
@@ -34,19 +35,24 @@ def _sync() -> None:
         torch.cuda.synchronize()
 
 
-def latency(model, data: TokenDataset, bucket: int, n: int, threshold: float, dtype: str, slots: int) -> dict:
+def latency(compute: ComputeThread, served, data: TokenDataset, bucket: int, n: int, threshold: float, dtype: str, slots: int) -> dict:
+    """Batch-1 solves on the compute thread, then the same puzzles through an engine on it."""
     index = np.nonzero(np.concatenate([np.asarray(s) for s in data.shards["buckets"]]) == bucket)[0][:n]
     batch = data.take(index)
     inputs = torch.from_numpy(batch.inputs)
-    served = for_inference(model, dtype)
-    recurse(served, inputs[:1], threshold=threshold, dtype=dtype)  # warm-up
-    single = []
-    for x in inputs:
-        t = time.perf_counter()
-        recurse(served, x[None], threshold=threshold, dtype=dtype)
-        _sync()
-        single.append(time.perf_counter() - t)
-    with Engine(model, slots=slots, queue_size=len(inputs), halt_threshold=threshold, dtype=dtype) as engine:
+
+    def singles() -> list[float]:
+        recurse(served, inputs[:1], threshold=threshold, dtype=dtype)  # warm-up
+        times = []
+        for x in inputs:
+            t = time.perf_counter()
+            recurse(served, x[None], threshold=threshold, dtype=dtype)
+            _sync()
+            times.append(time.perf_counter() - t)
+        return times
+
+    single = compute.call(singles).result()
+    with Engine(served, slots=slots, queue_size=len(inputs), halt_threshold=threshold, dtype=dtype, worker=compute) as engine:
         t = time.perf_counter()
         for f in [engine.submit(x) for x in inputs]:
             f.result()
@@ -68,16 +74,18 @@ def main() -> None:
     parser.add_argument("--out", help="JSON path (default bench/results/card-<model>[-<device>].json)")
     parser.add_argument("--write-inference", action="store_true", help="store --threshold in config.json")
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    # all torch work on one compute thread, as the service runs it (trm/compute.py says why)
+    torch.set_num_threads(1)
+    compute = ComputeThread(args.threads, name="card")
     model, config = load_checkpoint(args.model)
-    model = model.to(args.device)
+    served = compute.call(lambda: for_inference(model.to(args.device), args.dtype)).result()  # as the service runs it
     threshold = args.threshold if args.threshold is not None else config.get("inference", {}).get("halt_threshold", 0.0)
     data = TokenDataset(args.data)
-    result = evaluate(model, data, threshold=threshold, limit=args.limit, dtype=args.dtype, batch_size=64).summary()
+    result = compute.call(evaluate, served, data, threshold=threshold, limit=args.limit, dtype=args.dtype, batch_size=64).result().summary()
     buckets = [b for b in data.bucket_names if b in result["act"]]
-    lat = {b: latency(model, data, data.bucket_names.index(b), args.latency_n, threshold, args.dtype, args.slots) for b in buckets}
-    print(f"| bucket | n | act exact | act mean steps | fixed ({model.config.halt_max_steps}) exact | token acc (act) | latency batch 1 (median / p99) | latency in a {args.slots}-slot batch |")
+    lat = {b: latency(compute, served, data, data.bucket_names.index(b), args.latency_n, threshold, args.dtype, args.slots) for b in buckets}
+    compute.stop()
+    print(f"| bucket | n | act exact | act mean steps | fixed ({served.config.halt_max_steps}) exact | token acc (act) | latency batch 1 (median / p99) | latency in a {args.slots}-slot batch |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for b in buckets:
         a, f = result["act"][b], result["fixed"][b]
@@ -85,7 +93,7 @@ def main() -> None:
             f"| {b} | {a['n']} | {100 * a['exact_accuracy']:.1f}% | {a['mean_steps']:.2f} | {100 * f['exact_accuracy']:.1f}% | {100 * a['token_accuracy']:.2f}% "
             f"| {lat[b]['batch1_ms_median']:.1f} / {lat[b]['batch1_ms_p99']:.1f} ms | {lat[b]['engine_ms_per_item']:.1f} ms |"
         )
-    meta = {"machine": platform.processor() or platform.machine(), "threads": torch.get_num_threads(), "device": torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu", "torch": torch.__version__, "threshold": threshold, "dtype": args.dtype}
+    meta = {"machine": platform.processor() or platform.machine(), "threads": args.threads or "default", "device": torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu", "torch": torch.__version__, "threshold": threshold, "dtype": args.dtype}
     print(f"\n{meta}")
     name = Path(args.model).name
     suffix = "" if args.device == "cpu" else f"-{args.device.split(':')[0]}"

@@ -216,13 +216,16 @@ def step_costs(model, dtype: str, sizes: list[int]) -> dict[int, float]:
         compute.stop()
 
 
-def rounds(configs: list[dict], n_rounds: int, **kw) -> list[dict]:
+def rounds(configs: list[dict], n_rounds: int, between=None, **kw) -> list[dict]:
     """Run each configuration once per round, alternating, so that drift in the host's speed hits
-    all alike; per configuration: median throughput over rounds, p50/p99 over all latencies."""
+    all alike; per configuration: median throughput over rounds, p50/p99 over all latencies.
+    `between()`, if given, runs once per round too (the step costs)."""
     runs: list[list[dict]] = [[] for _ in configs]
     for _ in range(n_rounds):
         for i, c in enumerate(configs):
             runs[i].append(closed_loop(**kw, **c))
+        if between is not None:
+            between()
     out = []
     for c, rs in zip(configs, runs):
         pooled = [x for r in rs for x in r["latencies"]]
@@ -294,7 +297,12 @@ def main() -> None:
     print(f"\n2. continuous vs static batching, 32 concurrent submitters ({best_dtype}, act; {n} new problems, {serving_mix}; {args.rounds} alternating rounds)")
     sweep = sorted({8, 16, args.slots})
     configs = [{"batching": b, "slots": s} for s in sweep for b in ("static", "continuous")] + [{"batching": "whole", "slots": args.slots}]
-    batching = rounds(configs, args.rounds, model=model, inputs=mixed, dtype=best_dtype, threshold=chosen, clients=32, per_client=per_client)
+    sizes = [1, 2, 4, 8, 16, 32, 64]
+    measured: list[dict[int, float]] = []
+    batching = rounds(
+        configs, args.rounds, between=lambda: measured.append(step_costs(model, best_dtype, sizes)),
+        model=model, inputs=mixed, dtype=best_dtype, threshold=chosen, clients=32, per_client=per_client,
+    )  # fmt: skip
     report["batching"] = batching
     print("static: the engine fills its slots, steps until all are done (a finished sample leaves the batch), refills;")
     print("whole: the reference's loop, the whole batch steps until its last sample is done; continuous: refill every step")
@@ -308,7 +316,7 @@ def main() -> None:
             f"{r['slots']:>5} {r['batching']:<11} {r['puzzles_per_second']:>10.1f} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} "
             f"{r['mean_batch']:>10.1f} {r['sample_steps_per_request']:>9.2f}  {ratio}"
         )
-    costs = step_costs(model, best_dtype, [1, 2, 4, 8, 16, 32, 64])
+    costs = {b: statistics.median(m[b] for m in measured) for b in sizes}  # measured in every round
     best = min(costs, key=costs.get)
     steps = next(r for r in batching if r["batching"] == "continuous")["sample_steps_per_request"]
     ceiling = 1.0 / (costs[best] * steps)
@@ -318,11 +326,11 @@ def main() -> None:
     print(f"ceiling for this mix: {ceiling:.1f} puzzles/s ({1000 * costs[best]:.1f} ms per sample-step at batch {best} x {steps:.2f} steps per puzzle);")
     print("  " + ", ".join(f"{r['batching']} {r['slots']}: {100 * r['puzzles_per_second'] / ceiling:.0f}%" for r in batching))
     with Engine(model, slots="auto", dtype=best_dtype, threads=THREADS) as engine:
-        report["auto_slots"] = engine.slots
-    print(f"slots='auto' (the service's default) chooses {engine.slots} here")
+        auto = report["auto_slots"] = engine.slots
+    print(f"slots='auto' (the service's default) chooses {auto} here")
 
-    print("\n3. latency by concurrency (continuous, act)")
-    latency = [closed_loop(model, mixed, args.slots, best_dtype, chosen, "continuous", c, per_client if c > 1 else 3 * per_client) for c in (1, 8, 32)]
+    print(f"\n3. latency by concurrency (continuous, act, {auto} slots as 'auto' chose)")
+    latency = [closed_loop(model, mixed, auto, best_dtype, chosen, "continuous", c, per_client if c > 1 else 3 * per_client) for c in (1, 8, 32)]
     for r in latency:
         del r["latencies"]
     for r in batching:
