@@ -342,33 +342,36 @@ class Engine:
             self._slots[s] = None
 
 
-def choose_slots(model: TRM, *, max_slots: int = 64, tolerance: float = 0.15, max_step_seconds: float = 0.25) -> int:
+def choose_slots(model: TRM, *, max_slots: int = 64, tolerance: float = 0.15, max_step_seconds: float = 0.25, passes: int = 3) -> int:
     """The batch size past which a bigger batch stops paying: the smallest whose cost per sample of
     one supervision step is within `tolerance` of the best, trying 1, 2, 4, ... up to `max_slots` (or
     until one step takes `max_step_seconds`). More slots than that add no throughput, only step time,
     which every long-running sample pays at each of its steps. On the 2-core CPU here the Sudoku
-    model costs 12.4, 8.5, 6.1, 5.2, 4.8 and 4.6 ms per sample at 1 to 32 in a batch, so 8 slots run
+    model costs about 12, 8, 6, 5, 4.8 and 4.8 ms per sample at 1 to 32 in a batch, so 8 slots run
     as many puzzles per second as 32 with half the p99 (bench/engine.py); a GPU gets `max_slots`.
-    Call it on the thread that will step the model (it runs the model)."""
+    Each size is timed once per pass, the passes in turn, and its best time counts, so that a change
+    in the host's speed meanwhile hits every size alike. Call it on the thread that will step the
+    model (it runs the model)."""
     c = model.config
     device = next(model.parameters()).device
-    costs: dict[int, float] = {}
-    batch = 1
+    sizes = [1 << i for i in range(max_slots.bit_length()) if 1 << i <= max_slots]
+    best_time: dict[int, float] = {}
     with torch.inference_mode():
-        while batch <= max_slots:
-            inputs = torch.ones(batch, c.seq_len, dtype=torch.long, device=device)
-            y, z = model.initial_carry(batch)
-            times = []
-            for _ in range(4):  # the first is a warm-up
+        for pass_ in range(passes + 1):  # the first pass warms up
+            for batch in sizes:
+                inputs = torch.ones(batch, c.seq_len, dtype=torch.long, device=device)
+                y, z = model.initial_carry(batch)
                 started = time.perf_counter()
                 model(y, z, inputs)
                 if device.type == "cuda":
                     torch.cuda.synchronize()
-                times.append(time.perf_counter() - started)
-            costs[batch] = min(times[1:]) / batch
-            if min(times[1:]) > max_step_seconds:
-                break
-            batch *= 2
+                seconds = time.perf_counter() - started
+                if pass_ > 0:
+                    best_time[batch] = min(best_time.get(batch, seconds), seconds)
+                if seconds > max_step_seconds:
+                    sizes = sizes[: sizes.index(batch) + 1]  # no bigger batch from now on
+                    break
+    costs = {b: best_time[b] / b for b in sizes if b in best_time}
     best = min(costs.values())
     chosen = min(b for b, cost in costs.items() if cost <= best * (1 + tolerance))
     log.info("slots: %d (ms per sample by batch: %s)", chosen, ", ".join(f"{b}: {1000 * c:.1f}" for b, c in costs.items()))
