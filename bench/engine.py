@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 from trm.checkpoint import load_checkpoint  # noqa: E402
 from trm.compute import ComputeThread  # noqa: E402
 from trm.data import generate_split  # noqa: E402
-from trm.engine import Engine  # noqa: E402
+from trm.engine import Engine, step_costs  # noqa: E402
 from trm.inference import for_inference, recurse  # noqa: E402
 from trm.tasks import get_task  # noqa: E402
 
@@ -188,30 +188,13 @@ def closed_loop(model, inputs, slots: int, dtype: str, threshold: float, batchin
     }
 
 
-def step_costs(model, dtype: str, sizes: list[int]) -> dict[int, float]:
-    """Seconds per sample-step of one supervision step at each batch size (best of 5), run on a
-    compute thread as the engine runs it: what the machine can do, whatever the scheduler."""
+def machine_step_costs(model, dtype: str, max_slots: int) -> dict[int, float]:
+    """Seconds per sample of one step at batch 1, 2, 4, ... max_slots, on a compute thread as the
+    engine runs it (trm.engine.step_costs): what the machine can do, whatever the scheduler."""
     served = for_inference(model, dtype)
-    c = served.config
-
-    def measure() -> dict[int, float]:
-        out = {}
-        with torch.inference_mode():
-            for b in sizes:
-                inputs = torch.randint(1, c.vocab_size, (b, c.seq_len))
-                y, z = served.initial_carry(b)
-                served(y, z, inputs)
-                times = []
-                for _ in range(5):
-                    t = time.perf_counter()
-                    served(y, z, inputs)
-                    times.append(time.perf_counter() - t)
-                out[b] = min(times) / b
-        return out
-
     compute = ComputeThread(THREADS, name="step-costs")
     try:
-        return compute.call(measure).result()
+        return compute.call(step_costs, served, max_slots=max_slots, max_step_seconds=float("inf")).result()
     finally:
         compute.stop()
 
@@ -297,10 +280,9 @@ def main() -> None:
     print(f"\n2. continuous vs static batching, 32 concurrent submitters ({best_dtype}, act; {n} new problems, {serving_mix}; {args.rounds} alternating rounds)")
     sweep = sorted({8, 16, args.slots})
     configs = [{"batching": b, "slots": s} for s in sweep for b in ("static", "continuous")] + [{"batching": "whole", "slots": args.slots}]
-    sizes = [1, 2, 4, 8, 16, 32, 64]
     measured: list[dict[int, float]] = []
     batching = rounds(
-        configs, args.rounds, between=lambda: measured.append(step_costs(model, best_dtype, sizes)),
+        configs, args.rounds, between=lambda: measured.append(machine_step_costs(model, best_dtype, 64)),
         model=model, inputs=mixed, dtype=best_dtype, threshold=chosen, clients=32, per_client=per_client,
     )  # fmt: skip
     report["batching"] = batching
@@ -316,7 +298,7 @@ def main() -> None:
             f"{r['slots']:>5} {r['batching']:<11} {r['puzzles_per_second']:>10.1f} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} "
             f"{r['mean_batch']:>10.1f} {r['sample_steps_per_request']:>9.2f}  {ratio}"
         )
-    costs = {b: statistics.median(m[b] for m in measured) for b in sizes}  # measured in every round
+    costs = {b: statistics.median(m[b] for m in measured) for b in measured[0]}  # measured in every round
     best = min(costs, key=costs.get)
     steps = next(r for r in batching if r["batching"] == "continuous")["sample_steps_per_request"]
     ceiling = 1.0 / (costs[best] * steps)

@@ -100,7 +100,6 @@ class Engine:
         self.slots, self.queue_size = slots, queue_size
         self.halt_threshold, self.min_steps = halt_threshold, min_steps
         self.dtype, self.batching, self.name = dtype, batching, name
-        self.threads = threads
         self.device = next(model.parameters()).device
         self._forward = torch.compile(model, dynamic=True) if compile else model
         self._queue: collections.deque[_Request] = collections.deque()
@@ -342,16 +341,11 @@ class Engine:
             self._slots[s] = None
 
 
-def choose_slots(model: TRM, *, max_slots: int = 64, tolerance: float = 0.15, max_step_seconds: float = 0.25, passes: int = 3) -> int:
-    """The batch size past which a bigger batch stops paying: the smallest whose cost per sample of
-    one supervision step is within `tolerance` of the best, trying 1, 2, 4, ... up to `max_slots` (or
-    until one step takes `max_step_seconds`). More slots than that add no throughput, only step time,
-    which every long-running sample pays at each of its steps. On the 2-core CPU here the Sudoku
-    model costs about 12, 8, 6, 5, 4.8 and 4.8 ms per sample at 1 to 32 in a batch, so 8 slots run
-    as many puzzles per second as 32 with half the p99 (bench/engine.py); a GPU gets `max_slots`.
-    Each size is timed once per pass, the passes in turn, and its best time counts, so that a change
-    in the host's speed meanwhile hits every size alike. Call it on the thread that will step the
-    model (it runs the model)."""
+def step_costs(model: TRM, *, max_slots: int = 64, max_step_seconds: float = 0.25, passes: int = 3) -> dict[int, float]:
+    """Seconds per sample of one supervision step at batch 1, 2, 4, ... up to `max_slots` (or until
+    one step takes `max_step_seconds`). Each size is timed once per pass, the passes in turn, and its
+    best time counts, so that a change in the host's speed meanwhile hits every size alike. Call it
+    on the thread that will step the model (it runs the model)."""
     c = model.config
     device = next(model.parameters()).device
     sizes = [1 << i for i in range(max_slots.bit_length()) if 1 << i <= max_slots]
@@ -371,7 +365,17 @@ def choose_slots(model: TRM, *, max_slots: int = 64, tolerance: float = 0.15, ma
                 if seconds > max_step_seconds:
                     sizes = sizes[: sizes.index(batch) + 1]  # no bigger batch from now on
                     break
-    costs = {b: best_time[b] / b for b in sizes if b in best_time}
+    return {b: best_time[b] / b for b in sizes if b in best_time}
+
+
+def choose_slots(model: TRM, *, max_slots: int = 64, tolerance: float = 0.15, max_step_seconds: float = 0.25) -> int:
+    """The batch size past which a bigger batch stops paying: the smallest whose cost per sample of
+    one supervision step (step_costs) is within `tolerance` of the best. More slots than that add no
+    throughput, only step time, which every long-running sample pays at each of its steps. On the
+    2-core CPU here the Sudoku model costs about 12, 8, 6, 5, 4.8 and 4.8 ms per sample at 1 to 32 in
+    a batch, so 8 slots run as many puzzles per second as 32 with half the p99 (bench/engine.py); a
+    GPU gets `max_slots`. Call it on the thread that will step the model."""
+    costs = step_costs(model, max_slots=max_slots, max_step_seconds=max_step_seconds)
     best = min(costs.values())
     chosen = min(b for b, cost in costs.items() if cost <= best * (1 + tolerance))
     log.info("slots: %d (ms per sample by batch: %s)", chosen, ", ".join(f"{b}: {1000 * c:.1f}" for b, c in costs.items()))
