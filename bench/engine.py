@@ -1,6 +1,6 @@
 """Engine benchmark: ACT halting vs fixed steps, continuous vs static batching, latency under load.
 
-    python bench/engine.py [--model models/sudoku] [--n 300] [--quick]
+    python bench/engine.py [--model models/sudoku] [--n 300] [--quick] [--device cuda]
 
 Workload: problems of the model's task generated afresh with a fixed seed (the model never saw them:
 test side of the split). Sudoku: half easy, half medium puzzles; other tasks: all their buckets in
@@ -238,18 +238,21 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--out", default="bench/results/engine.json")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of the batching comparison")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (the engine steps the model where its weights are)")
     args = parser.parse_args()
     global THREADS
     THREADS = args.threads or THREADS
     torch.set_num_threads(1)  # before the first op: the main thread gets no OpenMP team of its own
     model, config = load_checkpoint(args.model)
+    model = model.to(args.device)
     n = 96 if args.quick else args.n
     task_name, task_options = model.config.task, model.config.task_options
     inputs, labels, _ = workload(task_name, task_options, n, args.seed)
-    report: dict = {"model": args.model, "n": n, "slots": args.slots, "threads": THREADS, "machine": platform.processor() or platform.machine()}
+    report: dict = {"model": args.model, "n": n, "slots": args.slots, "threads": THREADS, "device": args.device,
+              "machine": torch.cuda.get_device_name() if args.device == "cuda" else platform.processor() or platform.machine()}  # fmt: skip
 
     mix = "half easy 36-45 givens, half medium 28-35" if task_name == "sudoku" else "buckets in equal shares"
-    print(f"workload: {n} {task_name} problems ({mix}), {THREADS} threads, {args.slots} slots")
+    print(f"workload: {n} {task_name} problems ({mix}), {report['machine']}, {THREADS} threads, {args.slots} slots")
     halting = halting_table(model, inputs, labels, args.slots, "fp32", [0.0, 1.0, 2.0, 3.0, 4.0, 6.0])
     report["halting"] = halting
     print("\n1a. halting threshold (act answer = first step with q_halt > threshold), from one traced run")
@@ -272,7 +275,7 @@ def main() -> None:
     for r in rows:
         print(f"{r['mode']:<6} {r['dtype']:<5} {100 * r['exact_accuracy']:>7.2f}% {r['mean_steps']:>10.2f} {r['puzzles_per_second']:>10.1f}")
     best_dtype = max((r for r in rows if r["mode"] == "act"), key=lambda r: r["puzzles_per_second"])["dtype"]
-    report["best_cpu_dtype"] = best_dtype
+    report["best_dtype"] = best_dtype
 
     per_client = 4 if args.quick else 12
     mixed, _, _ = workload(task_name, task_options, n, args.seed + 1, serving=True)

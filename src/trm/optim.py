@@ -64,13 +64,19 @@ def build_optimizer(
     raise ValueError(f"unknown optimizer {name!r} (adam_atan2 or adamw)")
 
 
-def lr_at(step: int, base_lr: float, warmup_steps: int, total_steps: int, schedule: str, min_ratio: float = 0.1) -> float:
-    """Linear warm-up to base_lr, then constant, or cosine down to min_ratio * base_lr at total_steps."""
+def lr_at(
+    step: int, base_lr: float, warmup_steps: int, total_steps: int, schedule: str, min_ratio: float = 0.1, time_progress: float = 0.0
+) -> float:
+    """Linear warm-up to base_lr, then constant, or cosine down to min_ratio * base_lr at total_steps.
+
+    time_progress (the fraction of a wall-time budget used) lets the cosine end with the budget when that
+    runs out before total_steps: the schedule follows whichever of the two is further along.
+    """
     if step < warmup_steps:
         return base_lr * (step + 1) / warmup_steps
     if schedule == "constant":
         return base_lr
     if schedule == "cosine":
-        progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+        progress = min(1.0, max(time_progress, (step - warmup_steps) / max(1, total_steps - warmup_steps)))
         return base_lr * (min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
     raise ValueError(f"unknown schedule {schedule!r} (constant or cosine)")

@@ -45,7 +45,7 @@ class TrainConfig:
     batch_size: int = 64  # slots, across all ranks
     lr: float = 1e-3
     warmup_steps: int = 100
-    schedule: str = "constant"  # or "cosine"
+    schedule: str = "constant"  # or "cosine": over `steps`, or over time_limit_minutes if that ends first
     min_lr_ratio: float = 0.1  # cosine floor
     optimizer: str = "adamw"  # or "adam_atan2" (the paper's)
     betas: tuple[float, float] = (0.9, 0.95)
@@ -141,6 +141,8 @@ def pick_device(local_rank: int) -> torch.device:
 class Trainer:
     def __init__(self, cfg: TrainConfig) -> None:
         self.cfg = cfg
+        self.run_started = time.perf_counter()  # reset by run(); time_limit_minutes counts from it
+        self.time_used = 0.0  # fraction of time_limit_minutes used, as of the last step
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         local_rank = int(os.environ.get("LOCAL_RANK", 0))
@@ -267,7 +269,8 @@ class Trainer:
                 inputs, labels = self.task.augment(self.np_rng, inputs, labels)
             to = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(self.device)  # noqa: E731
             carry = refill(model, carry, to(inputs), to(labels), to(batch.puzzle_ids))
-        lr = lr_at(self.step, cfg.lr, cfg.warmup_steps, cfg.steps, cfg.schedule, cfg.min_lr_ratio)
+        self.time_used = self._time_fraction()
+        lr = lr_at(self.step, cfg.lr, cfg.warmup_steps, cfg.steps, cfg.schedule, cfg.min_lr_ratio, self.time_used)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         with autocast_context(self.device, cfg.dtype):
@@ -328,6 +331,18 @@ class Trainer:
             )
         return result.summary()
 
+    def _time_fraction(self) -> float:
+        """The fraction of time_limit_minutes this run has used, by rank 0's clock so that every rank
+        takes the same learning rate and stops at the same step (a rank stopping alone would hang the others)."""
+        if self.cfg.time_limit_minutes <= 0:
+            return 0.0
+        used = (time.perf_counter() - self.run_started) / (60 * self.cfg.time_limit_minutes)
+        if self.dist.world_size > 1:
+            shared = torch.tensor([used], dtype=torch.float64, device=self.device)
+            dist.broadcast(shared, src=0)
+            used = float(shared)
+        return used
+
     def save(self, metrics: dict[str, Any] | None = None) -> None:
         if not self.dist.main:
             return
@@ -354,7 +369,7 @@ class Trainer:
         log_file = open(self.out / "metrics.jsonl", "a") if self.dist.main else None
         writer = _tensorboard(self.out) if self.dist.main else None
         progress = _progress(cfg.steps, self.step) if self.dist.main else None
-        run_started = started = time.perf_counter()  # `started` restarts at each checkpoint; the time limit counts from run_started
+        self.run_started = started = time.perf_counter()  # `started` restarts at each checkpoint; the time limit counts from run_started
         window: list[dict[str, float]] = []
         window_start, window_samples = time.perf_counter(), self.samples_done
         final: dict[str, Any] = {}
@@ -380,7 +395,7 @@ class Trainer:
                     )
             if progress:
                 progress.update(1)
-            timed_out = cfg.time_limit_minutes > 0 and (time.perf_counter() - run_started) / 60 > cfg.time_limit_minutes
+            timed_out = self.time_used >= 1.0
             last = self.step == cfg.steps or timed_out
             if cfg.eval_every and (self.step % cfg.eval_every == 0 or last):
                 summary = self.evaluate()

@@ -69,6 +69,10 @@ def test_lr_schedule():
     assert lr_at(50, 1.0, 10, 100, "constant") == 1.0
     assert abs(lr_at(100, 1.0, 10, 100, "cosine", min_ratio=0.1) - 0.1) < 1e-9
     assert abs(lr_at(55, 1.0, 10, 100, "cosine", min_ratio=0.0) - 0.5) < 1e-9
+    # a wall-time budget that runs out first drives the cosine: half the time used = half way down
+    assert abs(lr_at(11, 1.0, 10, 10_000, "cosine", min_ratio=0.0, time_progress=0.5) - 0.5) < 1e-9
+    assert abs(lr_at(11, 1.0, 10, 10_000, "cosine", min_ratio=0.1, time_progress=1.3) - 0.1) < 1e-9
+    assert lr_at(50, 1.0, 10, 100, "constant", time_progress=0.9) == 1.0
 
 
 def test_ema_tracks_and_swaps_back():

@@ -104,3 +104,15 @@ def test_time_limit_stops_the_run_even_across_checkpoints(toy_data, tmp_path):
     assert result["stopped_early"] and result["step"] < 100_000
     info = json.loads((tmp_path / "t" / "train_state.json").read_text())
     assert info["step"] == result["step"]  # the last step was checkpointed
+
+
+def test_cosine_follows_the_time_budget_when_it_ends_before_the_steps(toy_data, tmp_path):
+    cfg = toy_train_config(
+        toy_data, tmp_path / "c", steps=100_000, eval_every=0, ckpt_every=10_000, log_every=1, time_limit_minutes=0.02,
+        schedule="cosine", warmup_steps=1, lr=1e-3, min_lr_ratio=0.1,
+    )  # fmt: skip
+    train(cfg)
+    lrs = [r["lr"] for r in map(json.loads, (tmp_path / "c" / "metrics.jsonl").read_text().splitlines()) if "lr" in r]
+    assert lrs[0] > 0.9e-3  # near the top at the start
+    assert lrs[-1] < 0.2e-3  # down at the floor (1e-4) when the time runs out, 99,9xx steps early
+    assert all(a >= b for a, b in zip(lrs, lrs[1:]))
