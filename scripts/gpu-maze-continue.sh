@@ -13,6 +13,9 @@ RUN=${RUN:-runs/maze-gpu-continue}
 CARD_LIMIT=${CARD_LIMIT:-}
 ENGINE_N=${ENGINE_N:-192}
 THREADS=${THREADS:-8}
+INIT=${INIT:-models/maze}
+LR=${LR:-1e-3}
+ENGINE=${ENGINE:-1}  # 0: skip the engine benchmark
 EVAL_SAMPLES=${EVAL_SAMPLES:-400}
 DEVICE=$(python3 -c 'import torch; print("cuda" if torch.cuda.is_available() else "cpu")' 2>/dev/null || echo cpu)
 mkdir -p "$OUT" "$RUN"
@@ -21,7 +24,7 @@ PY=${PYTHON:-python3}
 { nvidia-smi --query-gpu=name,memory.total --format=csv 2>/dev/null || echo "no GPU"; $PY -c 'import torch; print("torch", torch.__version__)'; } | tee "$RUN/machine.txt"
 
 # the eval inside training stays small (400 mazes); the card below measures all 2000 test mazes
-timeout $((${MINUTES%.*} * 60 + 150)) $PY -m trm.cli train --config configs/maze.yaml out="$RUN" init_from=models/maze \
+timeout $((${MINUTES%.*} * 60 + 150)) $PY -m trm.cli train --config configs/maze.yaml out="$RUN" init_from="$INIT" lr="$LR" \
     batch_size="$BATCH" threads="$THREADS" dtype=auto time_limit_minutes="$MINUTES" schedule=cosine min_lr_ratio=0.05 \
     warmup_steps=50 eval_every=2500 eval_samples="$EVAL_SAMPLES" ckpt_every=1000 > "$RUN/train.log" 2>&1
 echo "train exit $?"; tail -n 9 "$RUN/train.log"
@@ -30,9 +33,9 @@ timeout 75 $PY bench/card.py --model "$RUN" --data data/maze/test --threshold 0.
     ${CARD_LIMIT:+--limit $CARD_LIMIT} --out "$RUN/card-$DEVICE.json" > "$RUN/card.txt" 2>&1
 echo "card exit $?"; tail -n 8 "$RUN/card.txt"
 
-timeout 90 $PY bench/engine.py --model models/sudoku --device "$DEVICE" --n "$ENGINE_N" --rounds 3 --threads "$THREADS" \
+[ "$ENGINE" = 1 ] && timeout 90 $PY bench/engine.py --model models/sudoku --device "$DEVICE" --n "$ENGINE_N" --rounds 3 --threads "$THREADS" \
     --out "$RUN/engine-$DEVICE.json" > "$RUN/engine.txt" 2>&1
-echo "engine exit $?"; tail -n 30 "$RUN/engine.txt"
+echo "engine exit $?"; tail -n 30 "$RUN/engine.txt" 2>/dev/null
 
 tar czf "$OUT/results.tar.gz" "$RUN"/{model.safetensors,config.json,metrics.jsonl,train.log,machine.txt,card.txt,engine.txt} \
     "$RUN"/*.json 2>/dev/null
