@@ -27,7 +27,8 @@ from trm.compute import ComputeThread  # noqa: E402
 from trm.data import TokenDataset  # noqa: E402
 from trm.engine import Engine  # noqa: E402
 from trm.evaluate import evaluate  # noqa: E402
-from trm.inference import for_inference, recurse  # noqa: E402
+from trm.inference import for_inference, recurse, vote  # noqa: E402
+from trm.tasks import get_task  # noqa: E402
 
 
 def _sync() -> None:
@@ -60,6 +61,40 @@ def latency(compute: ComputeThread, served, data: TokenDataset, bucket: int, n: 
     return {"batch1_ms_median": 1000 * float(np.median(single)), "batch1_ms_p99": 1000 * float(np.percentile(single, 99)), "engine_ms_per_item": 1000 * batched}
 
 
+def voted(compute: ComputeThread, served, task, data: TokenDataset, n_views: int, threshold: float, dtype: str, slots: int, limit: int | None, latency_n: int) -> dict:
+    """Act with a vote over `n_views` symmetric views (Task.views, trm.inference.vote), through an
+    engine as the service runs it: exact accuracy per bucket, steps of all views together, the views
+    agreeing, and the latency of one problem whose views are solved together."""
+    views = task.views(n_views)
+    buckets = np.concatenate([np.asarray(s) for s in data.shards["buckets"]])
+    out: dict = {"views": len(views)}
+    with Engine(served, slots=slots, queue_size=len(buckets) * len(views) + 64, halt_threshold=threshold, dtype=dtype, worker=compute) as engine:
+        for b, name in enumerate(data.bucket_names):
+            index = np.nonzero(buckets == b)[0][: limit // len(data.bucket_names) if limit else None]
+            if not len(index):
+                continue
+            batch = data.take(index)
+            futures = [[engine.submit(v.apply(x)) for v in views] for x in batch.inputs]
+            results = [[f.result() for f in row] for row in futures]
+            answers = [vote(views, row) for row in results]
+            times = []
+            for x in batch.inputs[:latency_n]:
+                t = time.perf_counter()
+                for f in [engine.submit(v.apply(x)) for v in views]:
+                    f.result()
+                times.append(time.perf_counter() - t)
+            out[name] = {
+                "n": len(index),
+                "exact_accuracy": float(np.mean([np.array_equal(a.tokens, y) for a, y in zip(answers, batch.labels)])),
+                "mean_steps_all_views": float(np.mean([sum(r.steps for r in row) for row in results])),  # the work done
+                "mean_steps_slowest_view": float(np.mean([max(r.steps for r in row) for row in results])),  # the wait
+                "mean_votes": float(np.mean([a.votes for a in answers])),
+                "latency_ms_median": 1000 * float(np.median(times)),
+                "latency_ms_p99": 1000 * float(np.percentile(times, 99)),
+            }
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True)
@@ -73,6 +108,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--out", help="JSON path (default bench/results/card-<model>[-<device>].json)")
     parser.add_argument("--write-inference", action="store_true", help="store --threshold in config.json")
+    parser.add_argument("--views", type=int, default=1, help="also measure act with a vote over this many symmetric views")
     args = parser.parse_args()
     # all torch work on one compute thread, as the service runs it (trm/compute.py says why)
     torch.set_num_threads(1)
@@ -84,6 +120,8 @@ def main() -> None:
     result = compute.call(evaluate, served, data, threshold=threshold, limit=args.limit, dtype=args.dtype, batch_size=64).result().summary()
     buckets = [b for b in data.bucket_names if b in result["act"]]
     lat = {b: latency(compute, served, data, data.bucket_names.index(b), args.latency_n, threshold, args.dtype, args.slots) for b in buckets}
+    task = get_task(model.config.task, **model.config.task_options)
+    vote_result = voted(compute, served, task, data, args.views, threshold, args.dtype, args.slots, args.limit, args.latency_n) if args.views > 1 else None
     compute.stop()
     print(f"| bucket | n | act exact | act mean steps | fixed ({served.config.halt_max_steps}) exact | token acc (act) | latency batch 1 (median / p99) | latency in a {args.slots}-slot batch |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
@@ -93,13 +131,24 @@ def main() -> None:
             f"| {b} | {a['n']} | {100 * a['exact_accuracy']:.1f}% | {a['mean_steps']:.2f} | {100 * f['exact_accuracy']:.1f}% | {100 * a['token_accuracy']:.2f}% "
             f"| {lat[b]['batch1_ms_median']:.1f} / {lat[b]['batch1_ms_p99']:.1f} ms | {lat[b]['engine_ms_per_item']:.1f} ms |"
         )
+    if vote_result:
+        k = vote_result["views"]
+        print(f"\nact with a vote over {k} symmetric views (the {k} views of one problem solved together):")
+        print("| bucket | n | exact | steps, all views | views agreeing | latency batch 1 (median / p99) |")
+        print("|---|---:|---:|---:|---:|---:|")
+        for b in buckets:
+            v = vote_result[b]
+            print(
+                f"| {b} | {v['n']} | {100 * v['exact_accuracy']:.1f}% | {v['mean_steps_all_views']:.2f} | {v['mean_votes']:.2f} "
+                f"| {v['latency_ms_median']:.1f} / {v['latency_ms_p99']:.1f} ms |"
+            )
     meta = {"machine": platform.processor() or platform.machine(), "threads": args.threads or "default", "device": torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu", "torch": torch.__version__, "threshold": threshold, "dtype": args.dtype}
     print(f"\n{meta}")
     name = Path(args.model).name
     suffix = "" if args.device == "cpu" else f"-{args.device.split(':')[0]}"
     out = Path(args.out) if args.out else Path("bench/results") / f"card-{name}{suffix}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"model": args.model, "data": args.data, "meta": meta, "results": result, "latency": lat}, indent=2))
+    out.write_text(json.dumps({"model": args.model, "data": args.data, "meta": meta, "results": result, "latency": lat} | ({"voted": vote_result} if vote_result else {}), indent=2))
     if args.write_inference:
         path = Path(args.model) / "config.json"
         cfg = json.loads(path.read_text())

@@ -50,3 +50,16 @@ def test_sudoku_model_solves_known_puzzles():
 def test_maze_model_solves_a_known_maze():
     result = trm.load(MODELS / "maze").solve({"grid": MAZE})
     assert result.verified is True and result.solved_by == "trm", result.violations
+
+
+@pytest.mark.skipif(not (MODELS / "maze" / "config.json").exists(), reason="no maze model")
+def test_maze_model_votes_over_its_eight_views():
+    result = trm.load(MODELS / "maze").solve({"grid": MAZE}, views=8)
+    assert result.verified is True and result.views == 8 and result.votes >= 5, (result.violations, result.votes)
+
+
+@pytest.mark.skipif(not (MODELS / "sudoku" / "config.json").exists(), reason="no sudoku model")
+def test_sudoku_model_votes_over_relabelled_views():
+    puzzle, solution = next(iter(SUDOKU.items()))
+    result = trm.load(MODELS / "sudoku").solve({"puzzle": puzzle}, views=4)
+    assert result.verified is True and result.solution["solution"] == solution and result.views == 4 and result.votes >= 3

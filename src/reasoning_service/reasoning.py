@@ -19,7 +19,7 @@ from reasoning_service.metrics import Metrics
 from reasoning_service.registry import ModelRegistry, NotFound
 from reasoning_service.settings import Settings
 from trm.engine import DeadlineExceededError, EngineStoppedError, QueueFullError
-from trm.inference import finish
+from trm.inference import finish, vote
 from trm.tasks import InvalidProblem
 
 log = logging.getLogger(__name__)
@@ -107,35 +107,51 @@ async def _reason(state: ServiceState, request: ReasoningRequest, label: str) ->
     task = model.task
     if request.max_steps and request.min_steps and request.min_steps > request.max_steps:
         raise ServiceError(422, "invalid_request", "min_steps must not exceed max_steps", field="min_steps")
+    views = task.views(request.views or int(model.config.get("inference", {}).get("views", 1)))
+    if request.views and request.views > len(views):
+        raise ServiceError(422, "invalid_request", f"views: the {task.name} task has at most {len(views)}", field="views")
     tokens = task.encode(problem)
+    futures = []
     try:
-        future = model.engine.submit(
-            tokens,
-            max_steps=request.max_steps,
-            min_steps=request.min_steps,
-            threshold=request.halt_threshold,
-            deadline=deadline,
-            trace=request.trace,
-            probs=task.needs_probs,
-        )
+        for view in views:
+            futures.append(
+                model.engine.submit(
+                    view.apply(tokens),
+                    max_steps=request.max_steps,
+                    min_steps=request.min_steps,
+                    threshold=request.halt_threshold,
+                    deadline=deadline,
+                    trace=request.trace,
+                    probs=task.needs_probs,
+                )
+            )
     except QueueFullError:
+        for f in futures:
+            f.cancel()
         state.metrics.rejections.labels(task.name, "queue_full").inc()
         raise ServiceError(503, "overloaded", f"the {task.name} queue is full; retry later", headers={"Retry-After": str(settings.retry_after_seconds)}) from None
     except EngineStoppedError:
+        for f in futures:
+            f.cancel()
         state.metrics.rejections.labels(task.name, "draining").inc()
         raise ServiceError(503, "overloaded", "the service is shutting down", headers={"Retry-After": str(settings.retry_after_seconds)}) from None
     try:
         # the engine cuts at the deadline itself; the extra second only covers hand-over
-        result = await asyncio.wait_for(asyncio.wrap_future(future), timeout=deadline_ms / 1000 + 1.0)
+        results = await asyncio.wait_for(asyncio.gather(*(asyncio.wrap_future(f) for f in futures)), timeout=deadline_ms / 1000 + 1.0)
     except (DeadlineExceededError, asyncio.TimeoutError):
-        future.cancel()
+        for f in futures:
+            f.cancel()
         raise ServiceError(504, "deadline_exceeded", f"no answer within deadline_ms={deadline_ms}", field="deadline_ms") from None
     except asyncio.CancelledError:
-        future.cancel()  # the client went away: free the slot
+        for f in futures:
+            f.cancel()  # the client went away: free the slots
         raise
     except EngineStoppedError:
+        for f in futures:
+            f.cancel()
         raise ServiceError(503, "overloaded", "the service is shutting down", headers={"Retry-After": str(settings.retry_after_seconds)}) from None
-    if result.cut_reason == "deadline":
+    result = vote(views, results) if len(views) > 1 else results[0]
+    if any(r.cut_reason == "deadline" for r in results):
         raise ServiceError(504, "deadline_exceeded", f"no answer within deadline_ms={deadline_ms} ({result.steps} steps done)", field="deadline_ms")
     state.metrics.queue_wait.labels(task.name).observe(result.queue_seconds)
     state.metrics.compute.labels(task.name).observe(result.compute_seconds)
@@ -152,6 +168,8 @@ async def _reason(state: ServiceState, request: ReasoningRequest, label: str) ->
         steps=answer.steps,
         halted=answer.halted,
         confidence=round(answer.confidence, 6),
+        views=answer.views,
+        votes=answer.votes,
         reasoning_trace=[ReasoningStep(**s) for s in answer.trace],
         queue_ms=round(1000 * result.queue_seconds, 3),
         task_type=task.task_type,

@@ -129,7 +129,7 @@ def cmd_solve(args: argparse.Namespace) -> int:
         return 2
     try:
         started = time.perf_counter()
-        result = solver.solve(raw, max_steps=args.max_steps, mode=args.mode, trace=args.trace, fallback=args.fallback)
+        result = solver.solve(raw, max_steps=args.max_steps, mode=args.mode, trace=args.trace, fallback=args.fallback, views=args.views)
         elapsed = time.perf_counter() - started
     except InvalidProblem as e:
         print(f"error: invalid problem: {e}", file=sys.stderr)
@@ -143,7 +143,8 @@ def cmd_solve(args: argparse.Namespace) -> int:
         print("---")
     print(result.answer)
     verdict = {True: "verified", False: "NOT verified: " + "; ".join(result.violations), None: "no exact check"}[result.verified]
-    print(f"steps {result.steps} ({'halted' if result.halted else 'cut'}), confidence {result.confidence:.3f}, {verdict}, solved by {result.solved_by}, {1000 * elapsed:.1f} ms")
+    votes = f", {result.votes} of {result.views} views agree" if result.views > 1 else ""
+    print(f"steps {result.steps} ({'halted' if result.halted else 'cut'}), confidence {result.confidence:.3f}{votes}, {verdict}, solved by {result.solved_by}, {1000 * elapsed:.1f} ms")
     return 0 if result.verified is not False else 1
 
 
@@ -232,6 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--mode", default="act", choices=["act", "fixed"])
     s.add_argument("--trace", action="store_true", help="print the answer after every step")
     s.add_argument("--fallback", action="store_true", help="use the classical baseline if the answer fails the check")
+    s.add_argument("--views", type=int, help="solve this many symmetric views and answer what most agree on (default: the model's)")
     s.add_argument("--json", action="store_true", help="print the result as JSON")
     s.set_defaults(func=cmd_solve)
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 import torch
@@ -18,6 +19,7 @@ import torch
 from trm.evaluate import autocast_context, wants_bf16
 from trm.model import TRM
 from trm.tasks import Task
+from trm.tasks.base import View
 
 HaltMode = Literal["act", "fixed"]
 
@@ -39,6 +41,8 @@ class Prediction:
     q_halt: float
     trace: list[StepRecord] = field(default_factory=list)
     probs: np.ndarray | None = None  # [L, V] token probabilities of the final step, when asked for
+    views: int = 1  # symmetric views of the problem that were solved (vote)
+    votes: int = 1  # of those, how many gave this answer
 
 
 def for_inference(model: TRM, dtype: str = "auto") -> TRM:
@@ -121,6 +125,30 @@ def recurse(
     return [r for r in results if r is not None]
 
 
+P = TypeVar("P", bound="Prediction")
+
+
+def vote(views: list[View], predictions: list[P]) -> P:
+    """The answer most views agree on, mapped back to the problem (TRM's augmentation voting, as the
+    reference evaluates ARC). `predictions[i]` answers `views[i]`. Ties go to the larger summed
+    confidence; the result is the winning group's most confident prediction (its steps, confidence and
+    trace) with its tokens and trace mapped back and `views` and `votes` set."""
+    groups: dict[bytes, list[int]] = {}
+    answers = [view.undo(p.tokens) for view, p in zip(views, predictions)]
+    for i, tokens in enumerate(answers):
+        groups.setdefault(tokens.tobytes(), []).append(i)
+    members = max(groups.values(), key=lambda g: (len(g), sum(predictions[i].confidence for i in g)))
+    best = max(members, key=lambda i: predictions[i].confidence)
+    view, chosen = views[best], predictions[best]
+    return dataclasses.replace(
+        chosen,
+        tokens=answers[best],
+        trace=[dataclasses.replace(r, tokens=view.undo(r.tokens)) for r in chosen.trace],
+        views=len(predictions),
+        votes=len(members),
+    )
+
+
 @dataclass
 class Answer:
     """A checked answer, ready for an API response or an in-process caller."""
@@ -134,6 +162,8 @@ class Answer:
     halted: bool
     confidence: float
     trace: list[dict[str, Any]]
+    views: int = 1  # symmetric views solved for a vote
+    votes: int = 1  # views that gave this answer
 
 
 def finish(task: Task, problem: Any, prediction: Prediction, fallback: bool = False) -> Answer:
@@ -162,4 +192,6 @@ def finish(task: Task, problem: Any, prediction: Prediction, fallback: bool = Fa
         halted=prediction.halted,
         confidence=prediction.confidence,
         trace=trace,
+        views=prediction.views,
+        votes=prediction.votes,
     )

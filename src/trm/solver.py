@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from trm.checkpoint import load_checkpoint
-from trm.inference import Answer, HaltMode, finish, for_inference, recurse
+from trm.inference import Answer, HaltMode, finish, for_inference, recurse, vote
 from trm.model import TRM
 from trm.tasks import Task, get_task
 
@@ -25,6 +25,7 @@ class Solver:
         inference = self.config.get("inference", {})
         self.halt_threshold: float = float(inference.get("halt_threshold", 0.0))
         self.min_steps: int = int(inference.get("min_steps", 1))
+        self.views: int = int(inference.get("views", 1))  # symmetric views solved and voted on (Task.views)
 
     @property
     def name(self) -> str:
@@ -40,9 +41,12 @@ class Solver:
         mode: HaltMode = "act",
         trace: bool = False,
         fallback: bool = False,
+        views: int | None = None,
     ) -> Answer:
         """Solve one problem (a dict in the task's Problem schema). Raises InvalidProblem."""
-        return self.solve_many([problem], max_steps=max_steps, min_steps=min_steps, halt_threshold=halt_threshold, mode=mode, trace=trace, fallback=fallback)[0]
+        return self.solve_many(
+            [problem], max_steps=max_steps, min_steps=min_steps, halt_threshold=halt_threshold, mode=mode, trace=trace, fallback=fallback, views=views
+        )[0]
 
     def solve_many(
         self,
@@ -54,9 +58,14 @@ class Solver:
         mode: HaltMode = "act",
         trace: bool = False,
         fallback: bool = False,
+        views: int | None = None,
     ) -> list[Answer]:
+        """`views` > 1: solve that many symmetric views of each problem (at most the task has) in one
+        batch and answer what most of them agree on (trm.inference.vote)."""
         parsed = [self.task.parse(p) for p in problems]
-        inputs = torch.from_numpy(np.stack([self.task.encode(p) for p in parsed]))
+        symmetries = self.task.views(self.views if views is None else views)
+        encoded = [self.task.encode(p) for p in parsed]
+        inputs = torch.from_numpy(np.stack([v.apply(x) for x in encoded for v in symmetries]))  # problem-major
         predictions = recurse(
             self.model,
             inputs,
@@ -68,7 +77,9 @@ class Solver:
             probs=self.task.needs_probs,
             dtype=self.dtype,
         )
-        return [finish(self.task, p, pred, fallback) for p, pred in zip(parsed, predictions)]
+        k = len(symmetries)
+        voted = [vote(symmetries, predictions[i * k : (i + 1) * k]) if k > 1 else predictions[i] for i in range(len(parsed))]
+        return [finish(self.task, p, pred, fallback) for p, pred in zip(parsed, voted)]
 
 
 def load(path: str | os.PathLike, device: str = "cpu", dtype: str = "auto") -> Solver:

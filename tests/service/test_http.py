@@ -40,6 +40,16 @@ def test_maze_solved_and_verified(server):
     assert [s["step"] for s in body["reasoning_trace"]] == list(range(1, body["steps"] + 1))
 
 
+@needs_maze
+def test_maze_answer_voted_over_eight_views(server):
+    r = httpx.post(server + "/v1/reason", json={"task": "maze", "problem": {"grid": MAZE}, "views": 8, "trace": True}, timeout=60)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["verified"] is True and body["views"] == 8 and 5 <= body["votes"] <= 8, body
+    assert body["solution"]["path"][0] == [1, 1] and body["solution"]["path"][-1] == [5, 7]
+    assert [s["step"] for s in body["reasoning_trace"]] == list(range(1, body["steps"] + 1))
+
+
 def test_trace_and_model_info(server):
     r = httpx.post(server + "/v1/reason", json=TOY | {"trace": True, "max_steps": 3, "halt_threshold": 20})
     assert r.status_code == 200, r.text
@@ -91,6 +101,9 @@ def test_tasks_lists_schemas_models_and_examples(server):
         ({"problem": {"sequence": [1] * 8}}, 422, "invalid_request", None),
         ({"task": "toy_reverse", "problem": {"sequence": [1] * 8}, "max_steps": 0}, 422, "invalid_request", "max_steps"),
         ({"task": "toy_reverse", "problem": "nope"}, 422, "invalid_request", "problem"),
+        ({"task": "toy_reverse", "problem": {"sequence": [1] * 8}, "views": 0}, 422, "invalid_request", "views"),
+        ({"task": "toy_reverse", "problem": {"sequence": [1] * 8}, "views": 2}, 422, "invalid_request", "views"),  # no symmetries
+        ({"task": "maze", "problem": {"grid": MAZE}, "views": 9}, 422, "invalid_request", "views"),  # 8 at most
         ({"task": "no_such_task", "problem": {}}, 404, "unknown_task", None),
         ({"task": "toy_reverse", "model": "nope", "problem": {}}, 404, "unknown_model", None),
     ],

@@ -84,6 +84,7 @@ def build_request(
     conversation_id: str | None,
     model: str | None,
     deadline_ms: int | None,
+    views: int | None = None,
 ) -> ReasoningRequest:
     """Validate the arguments of reason() here, so mistakes fail before a round trip (pydantic ValidationError)."""
     if problem is None:
@@ -103,6 +104,7 @@ def build_request(
         conversation_id=conversation_id,
         model=model,
         deadline_ms=deadline_ms,
+        views=views,
     )
 
 
@@ -126,6 +128,7 @@ class ReasonOptions(TypedDict, total=False):
     conversation_id: str | None
     model: str | None
     deadline_ms: int | None
+    views: int | None
 
 
 Nodes = Union[PlacementProblem, Sequence[Union[PlacementNode, Mapping[str, Any]]]]

@@ -97,12 +97,13 @@ class SyncReasoningClient(BaseClient):
         conversation_id: str | None = None,
         model: str | None = None,
         deadline_ms: int | None = None,
+        views: int | None = None,
     ) -> ReasoningResponse:
         """Solve one problem (a dict or a pydantic Problem model) by task_type, task name, or both."""
         request = build_request(
             task_type, problem, task=task, question=question, max_steps=max_steps, min_steps=min_steps,
             halt_threshold=halt_threshold, trace=trace, fallback=fallback, conversation_id=conversation_id,
-            model=model, deadline_ms=deadline_ms,
+            model=model, deadline_ms=deadline_ms, views=views,
         )  # fmt: skip
         return self._run(self._reason_plan(request))
 
@@ -159,6 +160,7 @@ class SyncReasoningClient(BaseClient):
         conversation_id: str | None = None,
         model: str | None = None,
         deadline_ms: int | None = None,
+        views: int | None = None,
         url: str | None = None,
         source: str = DEFAULT_SOURCE,
         mode: Mode = "binary",
@@ -167,7 +169,7 @@ class SyncReasoningClient(BaseClient):
         request = build_request(
             task_type, problem, task=task, question=question, max_steps=max_steps, min_steps=min_steps,
             halt_threshold=halt_threshold, trace=trace, fallback=fallback, conversation_id=conversation_id,
-            model=model, deadline_ms=deadline_ms,
+            model=model, deadline_ms=deadline_ms, views=views,
         )  # fmt: skip
         return self._run(self._event_plan(request, url, source, mode))
 
@@ -186,6 +188,7 @@ class SyncReasoningClient(BaseClient):
         conversation_id: str | None = None,
         model: str | None = None,
         deadline_ms: int | None = None,
+        views: int | None = None,
         sink: str | None = None,
         source: str = DEFAULT_SOURCE,
         mode: Mode = "binary",
@@ -194,7 +197,7 @@ class SyncReasoningClient(BaseClient):
         request = build_request(
             task_type, problem, task=task, question=question, max_steps=max_steps, min_steps=min_steps,
             halt_threshold=halt_threshold, trace=trace, fallback=fallback, conversation_id=conversation_id,
-            model=model, deadline_ms=deadline_ms,
+            model=model, deadline_ms=deadline_ms, views=views,
         )  # fmt: skip
         return self._run(self._emit_plan(request, sink, source, mode))
 

@@ -41,6 +41,9 @@ class ReasoningRequest(BaseModel):
     model: str | None = Field(None, max_length=200, description="Model name (default: the task's default model)")
     conversation_id: str | None = Field(None, max_length=200, description="Echoed back, for the caller's bookkeeping")
     deadline_ms: int | None = Field(None, ge=1, le=600_000, description="Give up (504) after this many ms")
+    views: int | None = Field(
+        None, ge=1, le=64, description="Solve this many symmetric views of the problem and answer what most agree on (default: the model's)"
+    )
 
     @model_validator(mode="after")
     def _task_or_type(self) -> ReasoningRequest:
@@ -70,6 +73,8 @@ class ReasoningResponse(BaseModel):
     steps: int = 0
     halted: bool = True  # false: cut at max_steps or by the deadline
     confidence: float = 0.0
+    views: int = 1  # symmetric views of the problem solved for a vote (1: no vote)
+    votes: int = 1  # how many of them gave this answer
     reasoning_trace: list[ReasoningStep] = Field(default_factory=list)
     duration_ms: float = 0.0
     queue_ms: float = 0.0

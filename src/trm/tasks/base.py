@@ -38,6 +38,30 @@ class Example:
     info: dict[str, Any] = field(default_factory=dict)  # generator facts (givens, guesses, path length...)
 
 
+@dataclass(frozen=True)
+class View:
+    """One symmetry of a task, for voting at inference: the same problem seen moved and relabelled.
+
+    The view's token at position i is `values[tokens[positions[i]]]`; `undo` maps an answer in the
+    view back to the original problem's positions and token values.
+    """
+
+    positions: np.ndarray  # [seq_len] source position of each position of the view
+    values: np.ndarray  # [vocab_size] token relabelling (a permutation)
+
+    @classmethod
+    def identity(cls, seq_len: int, vocab_size: int) -> View:
+        return cls(np.arange(seq_len), np.arange(vocab_size))
+
+    def apply(self, tokens: np.ndarray) -> np.ndarray:
+        return self.values[tokens[self.positions]]
+
+    def undo(self, tokens: np.ndarray) -> np.ndarray:
+        out = np.empty_like(tokens)
+        out[self.positions] = np.argsort(self.values)[tokens]
+        return out
+
+
 class Task(ABC):
     name: ClassVar[str]
     task_type: ClassVar[TaskType]
@@ -124,6 +148,11 @@ class Task(ABC):
         """A random symmetry of the task applied to a batch [B, seq_len]; identity by default."""
         return inputs, labels
 
+    def views(self, n: int) -> list[View]:
+        """Up to `n` symmetries for voting at inference, the identity first; the same views at every
+        call. By default the identity alone: a task without symmetries gets no voting."""
+        return [View.identity(self.seq_len, self.vocab_size)]
+
     def example(self) -> dict[str, Any]:
         """A small problem for documentation and /v1/tasks."""
         return {}
@@ -139,4 +168,5 @@ class Task(ABC):
             "options": self.options(),
             "buckets": list(self.buckets),
             "exact_check": self.has_exact_check,
+            "max_views": len(self.views(64)),  # the most `views` a request may ask for
         }

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from agent_reasoning.types import MazeProblem, MazeSolution, TaskType
-from trm.tasks.base import Example, InvalidProblem, Task
+from trm.tasks.base import Example, InvalidProblem, Task, View
 
 CHARS = "# SGo"
 TOKEN = {ch: i + 1 for i, ch in enumerate(CHARS)}  # '#':1 ' ':2 'S':3 'G':4 'o':5
@@ -271,14 +271,19 @@ class MazeTask(Task):
             )
         return out
 
+    def _dihedral(self) -> np.ndarray:
+        """[8, s*s] source cell of each cell under the 8 rotations and reflections, identity first."""
+        idx = np.arange(self.size**2).reshape(self.size, self.size)
+        return np.stack([np.rot90(t, k).reshape(-1) for t in (idx, idx.T) for k in range(4)])
+
     def augment(self, rng: np.random.Generator, inputs: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """One of the 8 dihedral transforms of the canvas per sample."""
-        s = self.size
-        B = len(inputs)
-        idx = np.arange(s * s).reshape(s, s)
-        transforms = np.stack([np.rot90(t, k).reshape(-1) for t in (idx, idx.T) for k in range(4)])  # [8, s*s]
-        src = transforms[rng.integers(8, size=B)]
+        src = self._dihedral()[rng.integers(8, size=len(inputs))]
         return np.take_along_axis(inputs, src, axis=1), np.take_along_axis(labels, src, axis=1)
+
+    def views(self, n: int) -> list[View]:
+        """The 8 rotations and reflections of the canvas (at most 8)."""
+        return [View(src, np.arange(self.vocab_size)) for src in self._dihedral()[: max(1, min(n, 8))]]
 
 
 def _maze_key(grid: list[str]) -> str:

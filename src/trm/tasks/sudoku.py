@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from agent_reasoning.types import SudokuProblem, SudokuSolution, TaskType
-from trm.tasks.base import Example, InvalidProblem, Task
+from trm.tasks.base import Example, InvalidProblem, Task, View
 from trm.tasks.sudoku_solver import BOX, COL, ROW, consistent, count_solutions, random_grid, solve
 
 BLANK = 1  # token of an empty cell
@@ -225,6 +225,23 @@ class SudokuTask(Task):
             return np.take_along_axis(token_map, moved, axis=1)
 
         return apply(inputs), apply(labels)
+
+
+    def views(self, n: int) -> list[View]:
+        """The identity, then n-1 fixed random symmetries of the kind `augment` draws (digit relabelling,
+        transposition, band/row and stack/column permutations); the same ones at every call."""
+        rng = np.random.default_rng(0)
+        out = [View.identity(self.seq_len, self.vocab_size)]
+        for _ in range(max(0, n - 1)):
+            values = np.arange(self.vocab_size)
+            values[2:11] = 2 + rng.permutation(9)  # PAD and blank stay, the digits move
+            rows, cols = _line_permutations(rng, 1)[0], _line_permutations(rng, 1)[0]
+            r, c = np.arange(81) // 9, np.arange(81) % 9
+            src = rows[r] * 9 + cols[c]
+            if rng.random() < 0.5:
+                src = (src % 9) * 9 + src // 9
+            out.append(View(src, values))
+        return out
 
 
 def _line_permutations(rng: np.random.Generator, B: int) -> np.ndarray:

@@ -88,3 +88,24 @@ def test_dihedral_augmentation_keeps_validity():
         p = task.parse({"grid": grid})
         assert task.verify(p, task.decode(aug_lab[i], p)) == []
         assert (aug_lab[i] == PATH).sum() == (labels[i] == PATH).sum()
+
+
+def test_views_are_the_8_dihedral_images_and_undo_restores_the_answer():
+    task = get_task("maze", size=15)
+    views = task.views(100)
+    assert len(views) == 8 and len(task.views(3)) == 3
+    assert np.array_equal(views[0].positions, np.arange(225))  # the identity first
+    examples = task.generate(np.random.default_rng(5), 4, "full")
+    chars = "?# SGo"
+    for e in examples:
+        images = {v.apply(e.inputs).tobytes() for v in views}
+        assert len(images) == 8  # eight different problems (a maze is never symmetric here)
+        for v in views:
+            grid = ["".join(chars[t] for t in row) for row in v.apply(e.inputs).reshape(15, 15)]
+            p = task.parse({"grid": grid})
+            assert task.verify(p, task.decode(v.apply(e.labels), p)) == []  # the view's answer solves the view
+            assert np.array_equal(v.undo(v.apply(e.labels)), e.labels)
+
+
+def test_maze_describes_its_eight_views():
+    assert get_task("maze", size=15).describe()["max_views"] == 8

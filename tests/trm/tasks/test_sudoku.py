@@ -150,3 +150,20 @@ def test_solver_counts_guesses_and_finds_no_solution():
     assert solve([1, 1] + [0] * 79).solutions == []
     r = solve([0] * 81, limit=1)
     assert len(r.solutions) == 1 and sorted(r.solutions[0][:9]) == list(range(1, 10))
+
+
+def test_views_are_fixed_symmetries_that_keep_validity_and_undo(task):
+    views = task.views(16)
+    assert len(views) == 16
+    assert np.array_equal(views[0].positions, np.arange(81)) and np.array_equal(views[0].values, np.arange(11))
+    again = task.views(16)
+    assert all(np.array_equal(a.positions, b.positions) and np.array_equal(a.values, b.values) for a, b in zip(views, again))
+    assert all(np.array_equal(a.positions, b.positions) for a, b in zip(task.views(4), views))  # a prefix: same first views
+    e = task.generate(np.random.default_rng(9), 1, "medium")[0]
+    for v in views[1:]:
+        x, y = v.apply(e.inputs), v.apply(e.labels)
+        assert not np.array_equal(x, e.inputs)
+        p = SudokuProblem(puzzle="".join(str(t - 1) if t > 1 else "." for t in x))
+        assert task.verify(p, task.decode(y, p)) == []
+        assert canonical_key([int(t) - 1 for t in y]) == e.group
+        assert np.array_equal(v.undo(y), e.labels) and np.array_equal(v.undo(x), e.inputs)
