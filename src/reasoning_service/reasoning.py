@@ -113,43 +113,38 @@ async def _reason(state: ServiceState, request: ReasoningRequest, label: str) ->
     tokens = task.encode(problem)
     futures = []
     try:
-        for view in views:
-            futures.append(
-                model.engine.submit(
-                    view.apply(tokens),
-                    max_steps=request.max_steps,
-                    min_steps=request.min_steps,
-                    threshold=request.halt_threshold,
-                    deadline=deadline,
-                    trace=request.trace,
-                    probs=task.needs_probs,
+        try:
+            for view in views:
+                futures.append(
+                    model.engine.submit(
+                        view.apply(tokens),
+                        max_steps=request.max_steps,
+                        min_steps=request.min_steps,
+                        threshold=request.halt_threshold,
+                        deadline=deadline,
+                        trace=request.trace,
+                        probs=task.needs_probs,
+                    )
                 )
-            )
-    except QueueFullError:
+        except QueueFullError:
+            state.metrics.rejections.labels(task.name, "queue_full").inc()
+            raise ServiceError(503, "overloaded", f"the {task.name} queue is full; retry later", headers={"Retry-After": str(settings.retry_after_seconds)}) from None
+        except EngineStoppedError:
+            state.metrics.rejections.labels(task.name, "draining").inc()
+            raise ServiceError(503, "overloaded", "the service is shutting down", headers={"Retry-After": str(settings.retry_after_seconds)}) from None
+        try:
+            # the engine cuts at the deadline itself; the extra second only covers hand-over
+            results = await asyncio.wait_for(asyncio.gather(*(asyncio.wrap_future(f) for f in futures)), timeout=deadline_ms / 1000 + 1.0)
+        except (DeadlineExceededError, asyncio.TimeoutError):
+            raise ServiceError(504, "deadline_exceeded", f"no answer within deadline_ms={deadline_ms}", field="deadline_ms") from None
+        except EngineStoppedError:
+            raise ServiceError(503, "overloaded", "the service is shutting down", headers={"Retry-After": str(settings.retry_after_seconds)}) from None
+    except BaseException:
+        # whatever ends the request here (an error above, one view failing, the client going away:
+        # CancelledError), its other views must not keep their queue places and slots
         for f in futures:
             f.cancel()
-        state.metrics.rejections.labels(task.name, "queue_full").inc()
-        raise ServiceError(503, "overloaded", f"the {task.name} queue is full; retry later", headers={"Retry-After": str(settings.retry_after_seconds)}) from None
-    except EngineStoppedError:
-        for f in futures:
-            f.cancel()
-        state.metrics.rejections.labels(task.name, "draining").inc()
-        raise ServiceError(503, "overloaded", "the service is shutting down", headers={"Retry-After": str(settings.retry_after_seconds)}) from None
-    try:
-        # the engine cuts at the deadline itself; the extra second only covers hand-over
-        results = await asyncio.wait_for(asyncio.gather(*(asyncio.wrap_future(f) for f in futures)), timeout=deadline_ms / 1000 + 1.0)
-    except (DeadlineExceededError, asyncio.TimeoutError):
-        for f in futures:
-            f.cancel()
-        raise ServiceError(504, "deadline_exceeded", f"no answer within deadline_ms={deadline_ms}", field="deadline_ms") from None
-    except asyncio.CancelledError:
-        for f in futures:
-            f.cancel()  # the client went away: free the slots
         raise
-    except EngineStoppedError:
-        for f in futures:
-            f.cancel()
-        raise ServiceError(503, "overloaded", "the service is shutting down", headers={"Retry-After": str(settings.retry_after_seconds)}) from None
     result = vote(views, results) if len(views) > 1 else results[0]
     if any(r.cut_reason == "deadline" for r in results):
         raise ServiceError(504, "deadline_exceeded", f"no answer within deadline_ms={deadline_ms} ({result.steps} steps done)", field="deadline_ms")
