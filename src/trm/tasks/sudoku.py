@@ -214,18 +214,13 @@ class SudokuTask(Task):
         token_map[:, 2:] = 2 + rng.permuted(np.tile(np.arange(9), (B, 1)), axis=1)
         rows = _line_permutations(rng, B)  # [B, 9]
         cols = _line_permutations(rng, B)
-        transpose = rng.random(B) < 0.5
-        r = np.arange(81) // 9
-        c = np.arange(81) % 9
-        src = rows[:, r] * 9 + cols[:, c]  # [B, 81] source cell of each target cell
-        src = np.where(transpose[:, None], (src % 9) * 9 + src // 9, src)
+        src = _cell_sources(rows, cols, rng.random(B) < 0.5)
 
         def apply(x: np.ndarray) -> np.ndarray:
             moved = np.take_along_axis(x, src, axis=1)
             return np.take_along_axis(token_map, moved, axis=1)
 
         return apply(inputs), apply(labels)
-
 
     def views(self, n: int) -> list[View]:
         """The identity, then n-1 fixed random symmetries of the kind `augment` draws (digit relabelling,
@@ -235,13 +230,16 @@ class SudokuTask(Task):
         for _ in range(max(0, n - 1)):
             values = np.arange(self.vocab_size)
             values[2:11] = 2 + rng.permutation(9)  # PAD and blank stay, the digits move
-            rows, cols = _line_permutations(rng, 1)[0], _line_permutations(rng, 1)[0]
-            r, c = np.arange(81) // 9, np.arange(81) % 9
-            src = rows[r] * 9 + cols[c]
-            if rng.random() < 0.5:
-                src = (src % 9) * 9 + src // 9
-            out.append(View(src, values))
+            rows, cols = _line_permutations(rng, 1), _line_permutations(rng, 1)
+            out.append(View(_cell_sources(rows, cols, np.array([rng.random() < 0.5]))[0], values))
         return out
+
+
+def _cell_sources(rows: np.ndarray, cols: np.ndarray, transpose: np.ndarray) -> np.ndarray:
+    """[B, 81] source cell of each target cell, from [B, 9] row and column permutations and [B] transpositions."""
+    r, c = np.arange(81) // 9, np.arange(81) % 9
+    src = rows[:, r] * 9 + cols[:, c]
+    return np.where(transpose[:, None], (src % 9) * 9 + src // 9, src)
 
 
 def _line_permutations(rng: np.random.Generator, B: int) -> np.ndarray:
