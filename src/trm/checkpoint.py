@@ -100,3 +100,43 @@ def load_checkpoint(directory: str | os.PathLike, task: str | None = None, devic
     check_state_dict(model, state, str(weights))
     model.load_state_dict(state)
     return model.to(device).eval(), config
+
+
+def resize_checkpoint(directory: str | os.PathLike, out: str | os.PathLike, task_options: dict[str, Any]) -> Path:
+    """Write a copy of a checkpoint for another task canvas, e.g. a 15x15-trained maze model as a 30x30 one.
+
+    Only a network with no weight tied to the sequence length can move (the conv mixer; attention with
+    rope2d or no positions); for any other the weights do not fit and CheckpointError says which.
+    The copy keeps the weights, the training record and the inference settings; its metrics are
+    dropped, since they were measured on the old canvas. config.json records where it came from.
+    """
+    from trm.tasks import get_task  # tasks import this module's users; keep the import local
+
+    src = Path(directory)
+    config = read_config(src)
+    old = TRMConfig.from_dict(config["model"])
+    try:
+        task = get_task(old.task, **{**old.task_options, **task_options})
+    except TypeError as e:  # an option the task does not take
+        raise CheckpointError(f"task {old.task!r} does not take options {task_options}: {e}") from None
+    if task.vocab_size != old.vocab_size:
+        raise CheckpointError(f"task {old.task!r} with options {task.options()} has {task.vocab_size} tokens, the model {old.vocab_size}")
+    fields = {**old.to_dict(), "seq_len": task.seq_len, "task_options": task.options(), "grid_width": 0}
+    try:
+        model = TRM(TRMConfig.from_dict(fields))
+    except ValueError as e:
+        raise CheckpointError(f"{src} cannot run on this canvas: {e}") from None
+    state = load_file(str(src / WEIGHTS))
+    try:
+        check_state_dict(model, state, str(src / WEIGHTS))
+    except CheckpointError as e:
+        raise CheckpointError(f"{e} (mixer {old.mixer!r}, positions {old.positions!r}: its weights depend on the canvas)") from None
+    model.load_state_dict(state)
+    training = {**config.get("training", {}), "resized_from": {"model": str(src), "task_options": old.task_options}}
+    save_checkpoint(out, model, task_version=config["task"].get("version", "1"), training=training)
+    if config.get("inference"):
+        path = Path(out) / CONFIG
+        saved = json.loads(path.read_text())
+        saved["inference"] = config["inference"]
+        path.write_text(json.dumps(saved, indent=2, sort_keys=True) + "\n")
+    return Path(out)

@@ -1,4 +1,4 @@
-"""The `trm` command: data, train, eval, solve, import-reference, info."""
+"""The `trm` command: data, train, eval, solve, import-reference, resize, info."""
 
 from __future__ import annotations
 
@@ -159,6 +159,14 @@ def cmd_import_reference(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_resize(args: argparse.Namespace) -> int:
+    from trm.checkpoint import resize_checkpoint
+
+    out = resize_checkpoint(args.model, args.output, _kv(args.task_opt))
+    print(f"{args.model} -> {out} (task options {_kv(args.task_opt)})")
+    return 0
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     from trm.checkpoint import read_config
 
@@ -244,6 +252,12 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--task-opt", action="append", default=[], metavar="K=V")
     i.add_argument("-o", "--output", required=True, help="output checkpoint directory")
     i.set_defaults(func=cmd_import_reference)
+
+    r = sub.add_parser("resize", help="copy a checkpoint to another canvas (e.g. maze size=30); conv or rope2d networks only")
+    r.add_argument("model", help="checkpoint directory")
+    r.add_argument("--task-opt", action="append", default=[], required=True, metavar="K=V", help="new task option, e.g. size=30")
+    r.add_argument("-o", "--output", required=True, help="output checkpoint directory")
+    r.set_defaults(func=cmd_resize)
 
     n = sub.add_parser("info", help="print a checkpoint's config and metrics")
     n.add_argument("model", help="checkpoint directory")

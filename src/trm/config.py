@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-Mixer = Literal["attention", "mlp_t"]
+Mixer = Literal["attention", "mlp_t", "conv"]
 Positions = Literal["rope", "rope2d", "learned", "none"]
 
 
@@ -28,6 +28,10 @@ class TRMConfig:
     expansion: float = 4.0  # SwiGLU width = round(expansion * D * 2/3) rounded up to ffn_multiple
     ffn_multiple: int = 256  # the reference rounds SwiGLU widths up to a multiple of 256
     mixer: Mixer = "attention"  # "mlp_t": a SwiGLU across the sequence axis instead of attention
+    # "conv" (not in the reference): a conv_kernel x conv_kernel convolution over the square grid of
+    # tokens; the prefix slots take the grid's mean. No weight depends on seq_len, so a conv model
+    # trained on one canvas runs on any square canvas (a 15x15-trained maze model on 30x30).
+    conv_kernel: int = 3
     positions: Positions = "rope"  # mlp_t needs none: its weights are per position already
     # "rope2d" (not in the reference): half of each head rotates by the row, half by the column of a
     # grid_width-wide grid, so "the cell above" is the same relative position everywhere on a grid.
@@ -54,8 +58,12 @@ class TRMConfig:
     def __post_init__(self) -> None:
         if self.mixer == "attention" and self.hidden_size % self.num_heads:
             raise ValueError(f"hidden_size {self.hidden_size} is not divisible by num_heads {self.num_heads}")
-        if self.mixer not in ("attention", "mlp_t"):
-            raise ValueError(f"mixer must be 'attention' or 'mlp_t', not {self.mixer!r}")
+        if self.mixer not in ("attention", "mlp_t", "conv"):
+            raise ValueError(f"mixer must be 'attention', 'mlp_t' or 'conv', not {self.mixer!r}")
+        if self.mixer == "conv":
+            side = math.isqrt(self.seq_len)
+            if side * side != self.seq_len or self.conv_kernel % 2 == 0:
+                raise ValueError("the conv mixer needs a square grid (seq_len a square) and an odd conv_kernel")
         if self.positions not in ("rope", "rope2d", "learned", "none"):
             raise ValueError(f"positions must be 'rope', 'rope2d', 'learned' or 'none', not {self.positions!r}")
         if self.positions == "rope2d":

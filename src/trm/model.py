@@ -142,6 +142,29 @@ class Attention(nn.Module):
         return self.o_proj(out.transpose(1, 2).reshape(B, S, D))
 
 
+class GridConv(nn.Module):
+    """Mixer for square grids: a k x k convolution over the tokens; every prefix slot gets the mean of
+    the grid's output (how the q head, reading slot 0, sees the whole grid). [B, P + W*W, D] -> same.
+
+    The grid side W comes from the input, not the config: the same weights run on any square canvas.
+    """
+
+    def __init__(self, config: TRMConfig) -> None:
+        super().__init__()
+        self.prefix_len = config.prefix_len
+        k, D = config.conv_kernel, config.hidden_size
+        self.conv = nn.Conv2d(D, D, k, padding=k // 2, bias=False)
+        trunc_normal_(self.conv.weight, std=1.0 / math.sqrt(D * k * k))  # LeCun, as the linear layers
+
+    def forward(self, h: Tensor) -> Tensor:
+        B, S, D = h.shape
+        P = self.prefix_len
+        W = math.isqrt(S - P)
+        grid = h[:, P:].transpose(1, 2).reshape(B, D, W, W)  # [B, D, W, W]
+        out = self.conv(grid).flatten(2).transpose(1, 2)  # [B, L, D]
+        return torch.cat((out.mean(1, keepdim=True).expand(B, P, D), out), dim=1)
+
+
 class Block(nn.Module):
     """Post-norm block: h = norm(h + mixer(h)); h = norm(h + swiglu(h))."""
 
@@ -152,6 +175,8 @@ class Block(nn.Module):
         if config.mixer == "mlp_t":
             # A SwiGLU across the S positions: the same mixing for every channel.
             self.mlp_t = SwiGLU(config.total_len, config.expansion, config.ffn_multiple)
+        elif config.mixer == "conv":
+            self.conv = GridConv(config)
         else:
             self.self_attn = Attention(config)
         self.mlp = SwiGLU(config.hidden_size, config.expansion, config.ffn_multiple)
@@ -161,6 +186,8 @@ class Block(nn.Module):
             # the SwiGLU runs along S for every channel (the reference transposes to [B, D, S] and
             # back); the norm is over S too, as the reference's
             h = rms_norm(h + self.mlp_t.across(h), self.eps, dim=-2)
+        elif self.mixer == "conv":
+            h = rms_norm(h + self.conv(h), self.eps)
         else:
             h = rms_norm(h + self.self_attn(h, rope), self.eps)
         return rms_norm(h + self.mlp(h), self.eps)

@@ -377,7 +377,7 @@ class Trainer:
         while self.step < cfg.steps:
             metrics = self.train_step()
             window.append(metrics)
-            if self.step % cfg.log_every == 0 or self.step == cfg.steps:
+            if self.step == cfg.steps or (cfg.log_every and self.step % cfg.log_every == 0):
                 now = time.perf_counter()
                 agg = _aggregate(window)
                 agg["samples_per_second"] = (self.samples_done - window_samples) / max(1e-9, now - window_start)
@@ -411,7 +411,7 @@ class Trainer:
                         for mode, buckets in summary.items():
                             for b, s in buckets.items():
                                 writer.add_scalar(f"eval/{mode}/{b}/exact_accuracy", s["exact_accuracy"], self.step)
-            if self.step % cfg.ckpt_every == 0 or last:
+            if last or (cfg.ckpt_every and self.step % cfg.ckpt_every == 0):  # 0: only at the end
                 self.train_seconds += time.perf_counter() - started
                 started = time.perf_counter()
                 self.save()

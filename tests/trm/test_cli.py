@@ -17,7 +17,7 @@ def run(*args, input=None, check=True):
     return r
 
 
-@pytest.mark.parametrize("cmd", [[], ["data", "build"], ["train"], ["eval"], ["solve"], ["import-reference"], ["info"]])
+@pytest.mark.parametrize("cmd", [[], ["data", "build"], ["train"], ["eval"], ["solve"], ["import-reference"], ["resize"], ["info"]])
 def test_help_is_useful(cmd):
     r = run(*cmd, "--help")
     assert "usage: trm" in r.stdout and len(r.stdout.splitlines()) > 3
@@ -52,6 +52,8 @@ def test_solve_eval_info_on_a_trained_model(toy_model_dir, toy_data, tmp_path):
     assert json.loads((tmp_path / "e.json").read_text())["results"]["act"]["all"]["n"] == 64
     r = run("info", out)
     assert "toy_reverse" in r.stdout and "parameters" in r.stdout
+    r = run("resize", out, "--task-opt", "size=30", "-o", tmp_path / "big", check=False)
+    assert r.returncode == 2 and "does not take options" in r.stderr and "Traceback" not in r.stderr
 
 
 def test_errors_are_messages_not_tracebacks(tmp_path):

@@ -21,6 +21,8 @@ VARIANTS = [
     dict(mixer="mlp_t", positions="none"),
     dict(mixer="attention", positions="rope", prefix_len=2, puzzle_emb_dim=48, num_puzzle_ids=5),
     dict(mixer="mlp_t", positions="none", prefix_len=0),
+    dict(mixer="conv", positions="none"),
+    dict(mixer="conv", positions="none", prefix_len=0, conv_kernel=5),
 ]
 
 
@@ -151,7 +153,9 @@ def test_config_round_trip_and_validation():
     with pytest.raises(ValueError, match="unknown TRMConfig fields"):
         TRMConfig.from_dict(cfg.to_dict() | {"bogus": 1})
     with pytest.raises(ValueError, match="mixer"):
-        tiny(mixer="conv")
+        tiny(mixer="bogus")
+    with pytest.raises(ValueError, match="square"):
+        tiny(mixer="conv", seq_len=15)
 
 
 def test_rope2d_scores_depend_only_on_the_grid_offset():
@@ -171,3 +175,27 @@ def test_rope2d_scores_depend_only_on_the_grid_offset():
     # one column right: the same score in every row; unlike 1-D RoPE, (0,4)->(1,0) is not "one right"
     assert torch.allclose(score((0, 1), (0, 2)), score((4, 3), (4, 4)), atol=1e-5)
     assert not torch.allclose(score((0, 4), (1, 0)), score((0, 1), (0, 2)), atol=1e-3)
+
+
+def test_conv_mixer_is_local_and_the_prefix_sees_the_grid_mean():
+    from trm.model import GridConv
+
+    cfg = tiny(mixer="conv", positions="none", seq_len=36, prefix_len=2)
+    mix = GridConv(cfg)
+    h = torch.randn(1, cfg.total_len, cfg.hidden_size)
+    out = mix(h)
+    assert torch.allclose(out[:, :2], out[:, 2:].mean(1, keepdim=True).expand(1, 2, -1), atol=1e-6)
+    far = h.clone()
+    far[0, 2 + 5 * 6 + 5] += 1.0  # cell (5, 5)
+    changed = (mix(far)[0, 2:] - out[0, 2:]).abs().sum(-1).view(6, 6) > 0
+    assert changed[4:, 4:].all() and changed.sum() == 4  # its 3x3 neighbourhood inside the grid only
+
+
+def test_conv_weights_run_on_any_square_canvas():
+    small, large = tiny(mixer="conv", positions="none", seq_len=16), tiny(mixer="conv", positions="none", seq_len=49)
+    a = TRM(small)
+    b = TRM(large)
+    b.load_state_dict(a.state_dict())  # no weight depends on seq_len
+    y, z = b.initial_carry(2)
+    out = b(y, z, torch.randint(0, large.vocab_size, (2, 49)))
+    assert out.logits.shape == (2, 49, large.vocab_size)

@@ -1,0 +1,47 @@
+import json
+
+import pytest
+import torch
+
+from trm.checkpoint import CheckpointError, load_checkpoint, resize_checkpoint, save_checkpoint
+from trm.config import TRMConfig
+from trm.model import TRM
+from trm.tasks import get_task
+
+
+def maze_model(mixer: str, size: int = 7) -> TRM:
+    task = get_task("maze", size=size)
+    cfg = TRMConfig(
+        vocab_size=task.vocab_size, seq_len=task.seq_len, hidden_size=32, num_heads=2, T=1, n=1, halt_max_steps=2,
+        ffn_multiple=32, mixer=mixer, positions="none", task="maze", task_options=task.options(),
+    )
+    return TRM(cfg)
+
+
+def test_resize_moves_a_conv_model_to_a_larger_canvas(tmp_path):
+    model = maze_model("conv")
+    src = save_checkpoint(tmp_path / "m7", model, training={"steps": 3}, metrics={"act": {}})
+    config = json.loads((src / "config.json").read_text())
+    (src / "config.json").write_text(json.dumps({**config, "inference": {"halt_threshold": 1.5}}))
+
+    resize_checkpoint(src, tmp_path / "m11", {"size": 11})
+    big, config = load_checkpoint(tmp_path / "m11", task="maze")
+    assert big.config.seq_len == 121 and big.config.task_options == {"size": 11}
+    assert config["task"]["options"] == {"size": 11} and config["metrics"] == {}
+    assert config["inference"] == {"halt_threshold": 1.5}
+    assert config["training"]["steps"] == 3 and config["training"]["resized_from"]["task_options"] == {"size": 7}
+    for name, tensor in model.state_dict().items():
+        assert torch.equal(big.state_dict()[name], tensor)
+    # the task at the new size takes a maze the old canvas could not
+    task = get_task("maze", size=11)
+    grid = ["#" * 11] + ["#S" + " " * 7 + "G#"] + ["#" * 11] * 9
+    tokens = torch.as_tensor(task.encode(task.parse({"grid": grid})))[None]
+    y, z = big.initial_carry(1)
+    assert big(y, z, tokens).logits.shape == (1, 121, task.vocab_size)
+
+
+def test_resize_refuses_a_network_whose_weights_depend_on_the_canvas(tmp_path):
+    src = save_checkpoint(tmp_path / "m7", maze_model("mlp_t"))
+    with pytest.raises(CheckpointError, match="depend on the canvas"):
+        resize_checkpoint(src, tmp_path / "m11", {"size": 11})
+    assert not (tmp_path / "m11").exists()
