@@ -128,6 +128,7 @@ render: ## print the rendered studio and air overlays (kustomize, kubectl, else 
 DATA_sudoku := sudoku --n 4000,8000,8000 --test-n 1000 --bucket easy,medium,hard --split train,test --workers 2 --seed 1
 DATA_maze := maze --task-opt size=15 --n 10000,30000 --test-n 1000 --bucket small,full --split train,test --seed 1
 DATA_maze-curriculum := maze --task-opt size=15 --n 20000 --test-n 300 --bucket small --split train,test --seed 3 --opt "sizes=[7,9,11]"
+DATA_maze30 := maze --task-opt size=30 --test-n 1000 --bucket small,full --split test --seed 30
 DATA_rootcause := rootcause --n 15000 --test-n 500 --bucket layered,fanout,shared_db --split train,test --seed 1
 DATA_rootcause-unseen := rootcause --test-n 1000 --bucket chain,mixed --split test --seed 2
 DATA_upgrade := upgrade --n 8000,16000 --test-n 1000 --bucket small,large --split train,test --seed 1
@@ -156,9 +157,14 @@ $(addprefix data-,$(TASKS)): data-%: data/%/train/meta.json
 # Small mazes only (7, 9 and 11 a side): stage 1 of the maze model.
 data-maze-curriculum: data/maze-curriculum/train/meta.json
 
+# 30x30 test mazes (small: 7-28 a side; full: 30x30) for the conv maze model trained on 15x15 (models/maze-30).
+data-maze30: data/maze30/test/meta.json
+data/maze30/test/meta.json: | install
+	$(BIN)/trm data build $(DATA_maze30) --out data/maze30
+
 # Root-cause test graphs of shapes the model never trained on (chains and mixes), for its model card.
 data-rootcause-unseen: data/rootcause-unseen/test/meta.json
 data/rootcause-unseen/test/meta.json: | install
 	$(BIN)/trm data build $(DATA_rootcause-unseen) --out data/rootcause-unseen
 
-.PHONY: build build-cuda push push-cuda deploy-studio deploy-air render data-rootcause-unseen data-maze-curriculum $(addprefix train-,$(TASKS)) $(addprefix data-,$(TASKS))
+.PHONY: build build-cuda push push-cuda deploy-studio deploy-air render data-rootcause-unseen data-maze-curriculum data-maze30 $(addprefix train-,$(TASKS)) $(addprefix data-,$(TASKS))

@@ -140,7 +140,19 @@ class ModelRegistry:
             chosen = candidates[0]
             if task_type is not None and chosen.task.task_type != task_type:
                 raise NotFound("unknown_task", f"task {task!r} is of type {chosen.task.task_type.value!r}, not {task_type.value!r}")
-            return chosen, chosen.task.parse(problem)
+            # The default model first; a problem it rejects (a 30x30 maze for a 15x15 model) goes to
+            # the next model of the task whose canvas takes it.
+            errors: list[tuple[LoadedModel, InvalidProblem]] = []
+            for m in candidates:
+                try:
+                    return m, m.task.parse(problem)
+                except InvalidProblem as e:
+                    errors.append((m, e))
+            first = errors[0][1]
+            if len({e.message for _, e in errors}) > 1:
+                tried = "; ".join(f"model {m.name!r}: {e.message}" for m, e in errors)
+                raise InvalidProblem(first.field, f"no {task} model takes this problem ({tried})")
+            raise first
         assert task_type is not None
         # task_type alone: the default models of that type, in order; the first whose schema
         # accepts the problem serves it (a maze and an upgrade plan are both "planning").

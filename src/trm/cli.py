@@ -32,7 +32,9 @@ def cmd_data_build(args: argparse.Namespace) -> int:
 
     task = get_task(args.task, **_kv(args.task_opt))
     buckets = args.bucket.split(",") if args.bucket else list(task.buckets)
-    counts_raw = [int(x) for x in str(args.n).split(",")]
+    if args.n is None and (args.test_n is None or args.split.split(",") != ["test"]):
+        raise SystemExit("error: --n is required (only a test-only build may give --test-n alone)")
+    counts_raw = [int(x) for x in str(args.n or args.test_n).split(",")]
     if len(counts_raw) == 1:
         counts_raw = counts_raw * len(buckets)
     if len(counts_raw) != len(buckets):
@@ -202,7 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     data = sub.add_parser("data", help="build datasets").add_subparsers(dest="data_command", required=True)
     b = data.add_parser("build", help="generate labelled problems of a task into memory-mappable shards")
     b.add_argument("task", help="task name, e.g. sudoku or maze")
-    b.add_argument("--n", required=True, help="problems per bucket and split (one number, or one per bucket: 500,500)")
+    b.add_argument("--n", help="problems per bucket and split (one number, or one per bucket: 500,500); a test-only build may give --test-n alone")
     b.add_argument("--test-n", help="problems per bucket for the test split (default: --n)")
     b.add_argument("--bucket", help="difficulty buckets, comma separated (default: all of the task's)")
     b.add_argument("--split", default="train", help="train, test or train,test (split by canonical form)")
