@@ -129,6 +129,7 @@ DATA_sudoku := sudoku --n 4000,8000,8000 --test-n 1000 --bucket easy,medium,hard
 DATA_maze := maze --task-opt size=15 --n 10000,30000 --test-n 1000 --bucket small,full --split train,test --seed 1
 DATA_maze-curriculum := maze --task-opt size=15 --n 20000 --test-n 300 --bucket small --split train,test --seed 3 --opt "sizes=[7,9,11]"
 DATA_maze30 := maze --task-opt size=30 --test-n 1000 --bucket small,full --split test --seed 30
+DATA_maze30-train := maze --task-opt size=30 --n 3000,5000 --bucket small,full --split train --seed 31 --exclude data/maze30/test
 DATA_rootcause := rootcause --n 15000 --test-n 500 --bucket layered,fanout,shared_db --split train,test --seed 1
 DATA_rootcause-unseen := rootcause --test-n 1000 --bucket chain,mixed --split test --seed 2
 DATA_upgrade := upgrade --n 8000,16000 --test-n 1000 --bucket small,large --split train,test --seed 1
@@ -157,10 +158,13 @@ $(addprefix data-,$(TASKS)): data-%: data/%/train/meta.json
 # Small mazes only (7, 9 and 11 a side): stage 1 of the maze model.
 data-maze-curriculum: data/maze-curriculum/train/meta.json
 
-# 30x30 test mazes (small: 7-28 a side; full: 30x30) for the conv maze model trained on 15x15 (models/maze-30).
-data-maze30: data/maze30/test/meta.json
+# 30x30 mazes (small: 7-28 a side; full: 30x30) for models/maze-30: the test split, and a train split
+# built after it that leaves out every test maze (--exclude).
+data-maze30: data/maze30/train/meta.json
 data/maze30/test/meta.json: | install
 	$(BIN)/trm data build $(DATA_maze30) --out data/maze30
+data/maze30/train/meta.json: data/maze30/test/meta.json
+	$(BIN)/trm data build $(DATA_maze30-train) --out data/maze30
 
 # Root-cause test graphs of shapes the model never trained on (chains and mixes), for its model card.
 data-rootcause-unseen: data/rootcause-unseen/test/meta.json

@@ -27,7 +27,7 @@ def _kv(items: list[str]) -> dict[str, Any]:
 
 
 def cmd_data_build(args: argparse.Namespace) -> int:
-    from trm.data import generate_splits, write_split
+    from trm.data import excluded_inputs, generate_splits, write_split
     from trm.tasks import get_task
 
     task = get_task(args.task, **_kv(args.task_opt))
@@ -51,14 +51,15 @@ def cmd_data_build(args: argparse.Namespace) -> int:
     splits = args.split.split(",")
     started = time.perf_counter()
     per_split = {split: test_counts if split == "test" else counts for split in splits}
-    examples = generate_splits(task, per_split, args.seed, options, workers=args.workers)
+    exclude = set().union(*(excluded_inputs(Path(d)) for d in args.exclude)) if args.exclude else None
+    examples = generate_splits(task, per_split, args.seed, options, workers=args.workers, exclude=exclude)
     for split in splits:
         meta = write_split(
             task,
             examples[split],
             Path(args.out) / split,
             split,
-            {"generator": {"counts": per_split[split], "options": options, "seed": args.seed}},
+            {"generator": {"counts": per_split[split], "options": options, "seed": args.seed, **({"exclude": args.exclude} if args.exclude else {})}},
         )
         print(f"{split}: {meta['size']} examples {meta['bucket_counts']} -> {Path(args.out) / split}")
     print(f"generated in {time.perf_counter() - started:.1f} s")
@@ -213,6 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--workers", type=int, default=1, help="generator processes")
     b.add_argument("--opt", action="append", default=[], metavar="K=V", help="generator option (repeatable)")
     b.add_argument("--task-opt", action="append", default=[], metavar="K=V", help="task option, e.g. size=15 for maze")
+    b.add_argument("--exclude", action="append", default=[], metavar="DIR", help="leave out problems whose tokens (in any symmetric view) are in this dataset, e.g. a test split built earlier")
     b.set_defaults(func=cmd_data_build)
 
     t = sub.add_parser("train", help="train a model", description="Train from a config file (YAML/JSON) with key=value overrides, e.g. `trm train --config cfg.yaml steps=2000 model.hidden_size=128`.")

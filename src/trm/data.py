@@ -54,12 +54,16 @@ def generate_splits(
     options: dict[str, Any] | None = None,
     workers: int = 1,
     chunk: int = 200,
+    exclude: set[bytes] | None = None,
 ) -> dict[str, list[Example]]:
     """`counts[split][bucket]` examples per split, each on its side of the canonical-form split.
 
     Chunks of generated examples are routed to the split their key hashes to, so building train
     and test together wastes nothing. Deterministic for a seed, whatever the number of workers.
+    `exclude` (from `excluded_inputs`): drop examples whose input tokens, in any of the task's
+    views, are one of these; for keys that cannot see it all (a maze padded from two sizes).
     """
+    views = task.views(8) if exclude else []
     options = options or {}
     unknown = set(counts) - {"train", "test"}
     if unknown:
@@ -78,6 +82,8 @@ def generate_splits(
                 parts = list(pool.map(_generate_chunk, jobs)) if pool else [_generate_chunk(j) for j in jobs]
                 for ex in (ex for part in parts for ex in part):
                     split = split_of(ex.group)
+                    if exclude and any(v.apply(np.asarray(ex.inputs)).astype(np.int64).tobytes() in exclude for v in views):
+                        continue
                     if split in have and have[split] < need[split]:
                         out[split].append(ex)
                         have[split] += 1
@@ -85,6 +91,14 @@ def generate_splits(
         if pool:
             pool.shutdown()
     return out
+
+
+def excluded_inputs(directory: Path) -> set[bytes]:
+    """The input tokens of every example in a split directory (or in every split under it)."""
+    files = sorted(Path(directory).glob("inputs.*.npy")) or sorted(Path(directory).glob("*/inputs.*.npy"))
+    if not files:
+        raise FileNotFoundError(f"{directory}: no inputs.*.npy shards to exclude")
+    return {row.astype(np.int64).tobytes() for f in files for row in np.load(f)}
 
 
 def generate_split(

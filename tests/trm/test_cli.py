@@ -33,6 +33,23 @@ def test_data_build_writes_shards_and_meta(tmp_path):
     assert json.loads((again / "train" / "meta.json").read_text())["sha256"] == meta["sha256"]  # deterministic
 
 
+def test_data_build_exclude_keeps_a_separately_built_split_disjoint(tmp_path):
+    import numpy as np
+
+    # mazes of 7 and of 8 a side (an 8 is a 7 with a wall row and column) pad to the same canvas
+    # tokens under different canonical keys, so the hashed split alone lets them cross
+    run("data", "build", "maze", "--task-opt", "size=8", "--test-n", "150", "--bucket", "small", "--opt", "sizes=[7,8]", "--split", "test", "--out", tmp_path / "m", "--seed", "1")
+    def rows(split, name="m"):
+        return {r.tobytes() for r in np.load(tmp_path / name / split / "inputs.000.npy").astype(np.int64)}
+    test = rows("test")
+    run("data", "build", "maze", "--task-opt", "size=8", "--n", "300", "--bucket", "small", "--opt", "sizes=[7,8]", "--split", "train", "--out", tmp_path / "free", "--seed", "2")
+    run("data", "build", "maze", "--task-opt", "size=8", "--n", "300", "--bucket", "small", "--opt", "sizes=[7,8]", "--split", "train", "--out", tmp_path / "m", "--seed", "2", "--exclude", tmp_path / "m" / "test")
+    assert rows("train", "free") & test  # without --exclude the builds share mazes
+    assert not rows("train") & test
+    meta = json.loads((tmp_path / "m" / "train" / "meta.json").read_text())
+    assert meta["size"] == 300 and meta["generator"]["exclude"] == [str(tmp_path / "m" / "test")]
+
+
 def test_solve_eval_info_on_a_trained_model(toy_model_dir, toy_data, tmp_path):
     out, _ = toy_model_dir
     problem = json.dumps({"sequence": [1, 2, 3, 4, 4, 4, 2, 1]})
