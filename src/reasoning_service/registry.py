@@ -46,6 +46,7 @@ class LoadedModel:
             "name": self.name,
             "version": self.version,
             "default": self.default,
+            "options": self.task.options(),  # e.g. a maze model's canvas: {"size": 30}
             "parameters": self.config.get("parameters"),
             "metrics": self.config.get("metrics", {}),
             "inference": self.config.get("inference", {}),

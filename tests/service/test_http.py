@@ -82,7 +82,7 @@ def test_tasks_lists_schemas_models_and_examples(server):
     tasks = {t["name"]: t for t in body["tasks"]}
     assert {"sudoku", "maze", "toy_reverse"} <= set(tasks)
     toy = tasks["toy_reverse"]
-    assert toy["models"][0]["name"] == "toy" and "metrics" in toy["models"][0]
+    assert toy["models"][0]["name"] == "toy" and "metrics" in toy["models"][0] and toy["models"][0]["options"] == {}
     assert toy["problem_schema"]["properties"]["sequence"] and toy["example"]
     assert tasks["sudoku"]["task_type"] == "logic" and "puzzle" in tasks["sudoku"]["problem_schema"]["properties"]
 
