@@ -102,13 +102,16 @@ def load_checkpoint(directory: str | os.PathLike, task: str | None = None, devic
     return model.to(device).eval(), config
 
 
-def resize_checkpoint(directory: str | os.PathLike, out: str | os.PathLike, task_options: dict[str, Any]) -> Path:
+def resize_checkpoint(
+    directory: str | os.PathLike, out: str | os.PathLike, task_options: dict[str, Any], halt_max_steps: int | None = None
+) -> Path:
     """Write a copy of a checkpoint for another task canvas, e.g. a 15x15-trained maze model as a 30x30 one.
 
     Only a network with no weight tied to the sequence length can move (the conv mixer; attention with
     rope2d or no positions); for any other the weights do not fit and CheckpointError says which.
     The copy keeps the weights, the training record and the inference settings; its metrics are
     dropped, since they were measured on the old canvas. config.json records where it came from.
+    `halt_max_steps` sets the copy's step cap (a larger canvas may need more steps than training ran).
     """
     from trm.tasks import get_task  # tasks import this module's users; keep the import local
 
@@ -122,6 +125,8 @@ def resize_checkpoint(directory: str | os.PathLike, out: str | os.PathLike, task
     if task.vocab_size != old.vocab_size:
         raise CheckpointError(f"task {old.task!r} with options {task.options()} has {task.vocab_size} tokens, the model {old.vocab_size}")
     fields = {**old.to_dict(), "seq_len": task.seq_len, "task_options": task.options(), "grid_width": 0}
+    if halt_max_steps is not None:
+        fields["halt_max_steps"] = halt_max_steps
     try:
         model = TRM(TRMConfig.from_dict(fields))
     except ValueError as e:
@@ -132,7 +137,7 @@ def resize_checkpoint(directory: str | os.PathLike, out: str | os.PathLike, task
     except CheckpointError as e:
         raise CheckpointError(f"{e} (mixer {old.mixer!r}, positions {old.positions!r}: its weights depend on the canvas)") from None
     model.load_state_dict(state)
-    training = {**config.get("training", {}), "resized_from": {"model": str(src), "task_options": old.task_options}}
+    training = {**config.get("training", {}), "resized_from": {"model": str(src), "task_options": old.task_options, "halt_max_steps": old.halt_max_steps}}
     save_checkpoint(out, model, task_version=config["task"].get("version", "1"), training=training)
     if config.get("inference"):
         path = Path(out) / CONFIG

@@ -165,7 +165,7 @@ def cmd_import_reference(args: argparse.Namespace) -> int:
 def cmd_resize(args: argparse.Namespace) -> int:
     from trm.checkpoint import resize_checkpoint
 
-    out = resize_checkpoint(args.model, args.output, _kv(args.task_opt))
+    out = resize_checkpoint(args.model, args.output, _kv(args.task_opt), halt_max_steps=args.max_steps)
     print(f"{args.model} -> {out} (task options {_kv(args.task_opt)})")
     return 0
 
@@ -260,6 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("resize", help="copy a checkpoint to another canvas (e.g. maze size=30); conv or rope2d networks only")
     r.add_argument("model", help="checkpoint directory")
     r.add_argument("--task-opt", action="append", default=[], required=True, metavar="K=V", help="new task option, e.g. size=30")
+    r.add_argument("--max-steps", type=int, help="the copy's supervision-step cap (halt_max_steps; default: unchanged)")
     r.add_argument("-o", "--output", required=True, help="output checkpoint directory")
     r.set_defaults(func=cmd_resize)
 

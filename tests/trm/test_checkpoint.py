@@ -24,9 +24,9 @@ def test_resize_moves_a_conv_model_to_a_larger_canvas(tmp_path):
     config = json.loads((src / "config.json").read_text())
     (src / "config.json").write_text(json.dumps({**config, "inference": {"halt_threshold": 1.5}}))
 
-    resize_checkpoint(src, tmp_path / "m11", {"size": 11})
+    resize_checkpoint(src, tmp_path / "m11", {"size": 11}, halt_max_steps=5)
     big, config = load_checkpoint(tmp_path / "m11", task="maze")
-    assert big.config.seq_len == 121 and big.config.task_options == {"size": 11}
+    assert big.config.seq_len == 121 and big.config.task_options == {"size": 11} and big.config.halt_max_steps == 5
     assert config["task"]["options"] == {"size": 11} and config["metrics"] == {}
     assert config["inference"] == {"halt_threshold": 1.5}
     assert config["training"]["steps"] == 3 and config["training"]["resized_from"]["task_options"] == {"size": 7}
