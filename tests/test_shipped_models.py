@@ -19,6 +19,39 @@ SUDOKU = {
     "2...8.3...6..7..84.3.5..2.9...1.54.8.........4.27.6...3.1..7.4.72..4..6...4.1...3": "245981376169273584837564219976125438513498627482736951391657842728349165654812793",
 }
 MAZE = ["#########", "#S    # #", "### # # #", "#   #   #", "# ##### #", "#   #  G#", "#########"]
+# The first full 30x30 maze of data/maze30/test (seed 30), never trained on.
+MAZE30 = [
+    "##############################",
+    "#       #     #         #   ##",
+    "# ####### # # # # ##### # ####",
+    "#           # # #       #   ##",
+    "# ########### # # # # # ### ##",
+    "#   #     #   # #   #     # ##",
+    "### # ##### # # ######### # ##",
+    "# # #     # #         # # # ##",
+    "# # ##### # ### ### # # # # ##",
+    "# #   #   #   #     # # #   ##",
+    "# ### # ##### # # ### #S### ##",
+    "#     #       # # #   #     ##",
+    "# # # # # # ### ### ### ######",
+    "# # #     #   #   # # # #   ##",
+    "### ##### ### # # # # # # # ##",
+    "#   #     # #   #   #   # # ##",
+    "# ### ##### ### ##### ### # ##",
+    "# #   #       #   #   #   # ##",
+    "# # ### ##### # # # # ### # ##",
+    "#   #   #     #  G# #   #   ##",
+    "# ### ### # # ### # # # # # ##",
+    "#     #   # #   # #   # # # ##",
+    "# # # # # ##### # ##### # # ##",
+    "# #   # # #     # #   #   # ##",
+    "# ### # ### ##### # # # # # ##",
+    "#   #       #   #   #   #   ##",
+    "### # # # ##### ##### # # # ##",
+    "#     #             #     # ##",
+    "##############################",
+    "##############################",
+]
 
 
 def test_every_default_model_is_shipped():
@@ -63,3 +96,13 @@ def test_sudoku_model_votes_over_relabelled_views():
     puzzle, solution = next(iter(SUDOKU.items()))
     result = trm.load(MODELS / "sudoku").solve({"puzzle": puzzle}, views=4)
     assert result.verified is True and result.solution["solution"] == solution and result.views == 4 and result.votes >= 3
+
+
+@pytest.mark.skipif(not (MODELS / "maze-30" / "config.json").exists(), reason="no maze-30 model")
+def test_maze_30_model_solves_a_known_30x30_maze_and_smaller_ones():
+    solver = trm.load(MODELS / "maze-30")
+    result = solver.solve({"grid": MAZE30})
+    assert result.verified is True and result.solved_by == "trm", result.violations
+    assert len(result.solution["path"]) - 1 == 40  # BFS: 40 moves
+    small = solver.solve({"grid": MAZE}, fallback=True)  # padded with walls to 30x30
+    assert small.verified is True

@@ -8,7 +8,7 @@ import threading
 import httpx
 import pytest
 
-from .conftest import MAZE, SUDOKU_EASY, needs_maze, needs_sudoku, settings_for
+from .conftest import MAZE, MAZE30, SUDOKU_EASY, needs, needs_maze, needs_sudoku, settings_for
 from .server import running_server
 
 TOY = {"task": "toy_reverse", "problem": {"sequence": [1, 2, 3, 4, 4, 3, 2, 1]}}
@@ -38,6 +38,19 @@ def test_maze_solved_and_verified(server):
     assert body["verified"] is True, body
     assert body["solution"]["path"][0] == [1, 1] and body["solution"]["path"][-1] == [5, 7]
     assert [s["step"] for s in body["reasoning_trace"]] == list(range(1, body["steps"] + 1))
+
+
+@needs_maze
+@needs("maze-30")
+def test_a_maze_too_large_for_the_default_model_goes_to_the_30x30_one(server):
+    r = httpx.post(server + "/v1/reason", json={"task": "maze", "problem": {"grid": MAZE30}}, timeout=60)
+    assert r.status_code == 200, r.text
+    assert r.json()["model"]["name"] == "maze-30" and r.json()["verified"] is True
+    r = httpx.post(server + "/v1/reason", json={"task": "maze", "problem": {"grid": MAZE}}, timeout=60)
+    assert r.json()["model"]["name"] == "maze"  # what the default takes stays with it
+    too_big = ["#" * 31] * 31
+    r = httpx.post(server + "/v1/reason", json={"task": "maze", "problem": {"grid": too_big}}, timeout=60)
+    assert r.status_code == 422 and "maze-30" in r.text
 
 
 @needs_maze
