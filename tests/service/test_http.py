@@ -49,6 +49,7 @@ def test_a_maze_too_large_for_the_default_model_goes_to_the_30x30_one(server):
     r = httpx.post(server + "/v1/reason", json={"task": "maze", "problem": {"grid": MAZE}}, timeout=60)
     assert r.json()["model"]["name"] == "maze"  # what the default takes stays with it
     too_big = ["#" * 31] * 31
+    too_big[1] = "#S" + " " * 27 + "G#"
     r = httpx.post(server + "/v1/reason", json={"task": "maze", "problem": {"grid": too_big}}, timeout=60)
     assert r.status_code == 422 and "maze-30" in r.text
 
