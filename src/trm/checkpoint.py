@@ -34,8 +34,11 @@ def save_checkpoint(
     training: dict[str, Any] | None = None,
     metrics: dict[str, Any] | None = None,
     state_dict: dict[str, torch.Tensor] | None = None,
+    inference: dict[str, Any] | None = None,
 ) -> Path:
-    """Write weights (`state_dict`, default the model's own, e.g. pass the EMA's) and config."""
+    """Write weights (`state_dict`, default the model's own, e.g. pass the EMA's) and config.
+
+    `inference`: serving settings stored beside them (halt_threshold, min_steps, views), if any."""
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in (state_dict or model.state_dict()).items()}
@@ -50,7 +53,7 @@ def save_checkpoint(
         "parameters": model.num_parameters(),
         "training": training or {},
         "metrics": metrics or {},
-    }
+    } | ({"inference": inference} if inference else {})
     (d / CONFIG).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
     return d
 
@@ -116,8 +119,8 @@ def resize_checkpoint(
     from trm.tasks import get_task  # tasks import this module's users; keep the import local
 
     src = Path(directory)
-    config = read_config(src)
-    old = TRMConfig.from_dict(config["model"])
+    source, config = load_checkpoint(src)
+    old = source.config
     try:
         task = get_task(old.task, **{**old.task_options, **task_options})
     except TypeError as e:  # an option the task does not take
@@ -131,17 +134,11 @@ def resize_checkpoint(
         model = TRM(TRMConfig.from_dict(fields))
     except ValueError as e:
         raise CheckpointError(f"{src} cannot run on this canvas: {e}") from None
-    state = load_file(str(src / WEIGHTS))
+    state = source.state_dict()
     try:
         check_state_dict(model, state, str(src / WEIGHTS))
     except CheckpointError as e:
         raise CheckpointError(f"{e} (mixer {old.mixer!r}, positions {old.positions!r}: its weights depend on the canvas)") from None
     model.load_state_dict(state)
     training = {**config.get("training", {}), "resized_from": {"model": str(src), "task_options": old.task_options, "halt_max_steps": old.halt_max_steps}}
-    save_checkpoint(out, model, task_version=config["task"].get("version", "1"), training=training)
-    if config.get("inference"):
-        path = Path(out) / CONFIG
-        saved = json.loads(path.read_text())
-        saved["inference"] = config["inference"]
-        path.write_text(json.dumps(saved, indent=2, sort_keys=True) + "\n")
-    return Path(out)
+    return save_checkpoint(out, model, task_version=config["task"].get("version", "1"), training=training, inference=config.get("inference"))

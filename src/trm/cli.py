@@ -165,8 +165,9 @@ def cmd_import_reference(args: argparse.Namespace) -> int:
 def cmd_resize(args: argparse.Namespace) -> int:
     from trm.checkpoint import resize_checkpoint
 
-    out = resize_checkpoint(args.model, args.output, _kv(args.task_opt), halt_max_steps=args.max_steps)
-    print(f"{args.model} -> {out} (task options {_kv(args.task_opt)})")
+    options = _kv(args.task_opt)
+    out = resize_checkpoint(args.model, args.output, options, halt_max_steps=args.max_steps)
+    print(f"{args.model} -> {out} (task options {options})")
     return 0
 
 
