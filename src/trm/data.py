@@ -82,7 +82,7 @@ def generate_splits(
                 parts = list(pool.map(_generate_chunk, jobs)) if pool else [_generate_chunk(j) for j in jobs]
                 for ex in (ex for part in parts for ex in part):
                     split = split_of(ex.group)
-                    if exclude and any(v.apply(np.asarray(ex.inputs)).astype(np.int64).tobytes() in exclude for v in views):
+                    if exclude and any(_tokens_key(v.apply(np.asarray(ex.inputs))) in exclude for v in views):
                         continue
                     if split in have and have[split] < need[split]:
                         out[split].append(ex)
@@ -98,7 +98,12 @@ def excluded_inputs(directory: Path) -> set[bytes]:
     files = sorted(Path(directory).glob("inputs.*.npy")) or sorted(Path(directory).glob("*/inputs.*.npy"))
     if not files:
         raise FileNotFoundError(f"{directory}: no inputs.*.npy shards to exclude")
-    return {row.astype(np.int64).tobytes() for f in files for row in np.load(f)}
+    return {_tokens_key(row) for f in files for row in np.load(f)}
+
+
+def _tokens_key(tokens: np.ndarray) -> bytes:
+    """Equal token rows, equal keys, whatever dtype a shard stores them in."""
+    return tokens.astype(np.int64).tobytes()
 
 
 def generate_split(
