@@ -14,7 +14,8 @@ from agent_reasoning import (
 )
 from agent_reasoning.adapters import placement_from_kubectl, rootcause_from_prometheus, upgrade_from_kubectl
 
-from .conftest import MAZE, REPO, SUDOKU_EASY, needs, needs_maze, needs_sudoku
+from ..known_problems import MAZE
+from .conftest import REPO, SUDOKU_EASY, needs, needs_maze, needs_sudoku
 
 TOY = {"sequence": [1, 2, 3, 4, 4, 3, 2, 1]}
 

@@ -8,7 +8,8 @@ import threading
 import httpx
 import pytest
 
-from .conftest import MAZE, MAZE30, SUDOKU_EASY, needs, needs_maze, needs_sudoku, settings_for
+from ..known_problems import MAZE, MAZE30
+from .conftest import SUDOKU_EASY, needs, needs_maze, needs_sudoku, settings_for
 from .server import running_server
 
 TOY = {"task": "toy_reverse", "problem": {"sequence": [1, 2, 3, 4, 4, 3, 2, 1]}}
