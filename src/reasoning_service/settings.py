@@ -16,10 +16,10 @@ class Settings(BaseSettings):
     port: int = Field(8080, validation_alias=AliasChoices("PORT", "REASONING_PORT"), ge=1, le=65535)
     models_dir: Path = Path("models")  # one subdirectory per model (model.safetensors + config.json)
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    # bf16 everywhere by default (weights cast once at load): on this 2-core CPU it served the Sudoku
-    # model 2.3x faster than fp32 at the same accuracy (bench/engine.py, section 1b). "auto": bf16 on
-    # CUDA, fp32 on CPU.
-    dtype: Literal["auto", "bf16", "fp32"] = "bf16"
+    # "auto" (default): bf16 weights where the hardware computes bf16 natively (CUDA; CPUs with
+    # AVX512-BF16 or AMX: there it served the Sudoku model 2.3x faster than fp32 at the same accuracy,
+    # bench/engine.py 1b), else fp32: an AVX2-only CPU emulates bf16 and stepped 8.5x slower in it.
+    dtype: Literal["auto", "bf16", "fp32"] = "auto"
     torch_threads: int = Field(0, ge=0)  # 0: torch's default
     # samples stepped together per model; "auto": measured at load, the smallest batch whose cost per
     # sample is within 15% of the best (8 for Sudoku on a 2-core CPU; up to 64 on a GPU)

@@ -8,6 +8,7 @@ prediction after the last step. Samples are independent, so this equals running 
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
 from dataclasses import dataclass, field
 
@@ -66,9 +67,35 @@ class EvalResult:
         return out
 
 
+def native_bf16(device: torch.device) -> bool:
+    """Whether the device computes bfloat16 matmuls natively (CUDA; a CPU with AVX512-BF16 or AMX).
+
+    On a CPU without them torch emulates bf16: the shipped Sudoku model stepped 8.5x slower in bf16 than
+    in fp32 on a 2-core AVX2 EPYC (468 vs 55 ms a step at batch 1), where an AVX512-BF16 CPU ran it 2.3x faster.
+    """
+    if device.type == "cuda":
+        return True
+    if device.type != "cpu":
+        return False
+    return bool(_cpu_flags() & {"avx512_bf16", "amx_bf16"})
+
+
+@functools.cache
+def _cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags (Linux /proc/cpuinfo; empty elsewhere, which means fp32)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
 def wants_bf16(device: torch.device, dtype: str) -> bool:
-    """bfloat16 where asked (`bf16`) or by default on CUDA (`auto`); float32 otherwise."""
-    return dtype == "bf16" or (dtype == "auto" and device.type == "cuda")
+    """bfloat16 where asked (`bf16`), or with `auto` where the device computes it natively; float32 otherwise."""
+    return dtype == "bf16" or (dtype == "auto" and native_bf16(device))
 
 
 def autocast_context(device: torch.device, dtype: str) -> contextlib.AbstractContextManager:

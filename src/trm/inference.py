@@ -157,7 +157,7 @@ class Answer:
     solution: dict[str, Any]
     verified: bool | None
     violations: list[str]
-    solved_by: Literal["trm", "baseline"]
+    solved_by: str
     steps: int
     halted: bool
     confidence: float
@@ -172,7 +172,7 @@ def finish(task: Task, problem: Any, prediction: Prediction, fallback: bool = Fa
     verified = None if violations is None else not violations
     if verified is False:
         task.ensure_solvable(problem)  # an unsolvable problem is the caller's error, not a wrong answer
-    solved_by: Literal["trm", "baseline"] = "trm"
+    solved_by: str = "trm"
     if fallback and verified is False:
         solution = task.baseline(problem)
         violations = task.verify(problem, solution)

@@ -24,6 +24,29 @@ class TaskType(str, Enum):
 # --- requests and responses ----------------------------------------------------------------------
 
 
+SOLVED_BY = ("trm", "solver", "baseline")  # known values of ReasoningResponse.solved_by; clients accept others
+
+
+class Scope(BaseModel):
+    """What part of the cluster a question is about (used when the service builds the problem)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    namespace: str | None = Field(None, max_length=253, description="Kubernetes namespace")
+    selector: str | None = Field(None, max_length=1000, description="Label selector, e.g. 'app.kubernetes.io/part-of=shop'")
+    service: str | None = Field(None, max_length=253, description="A service the question is about")
+    app: str | None = Field(None, max_length=253, description="A Deployment or StatefulSet name")
+
+
+class Source(BaseModel):
+    """Where the service read the data of a problem it built."""
+
+    kind: str  # "kubernetes" | "prometheus" | "llm" | ...
+    url: str | None = None
+    query: str | None = None
+    at: str | None = None  # RFC 3339 time of the read
+
+
 class ReasoningRequest(BaseModel):
     """One structured problem for one task. `task` or `task_type` (or both) must be given."""
 
@@ -31,13 +54,24 @@ class ReasoningRequest(BaseModel):
 
     task_type: TaskType | None = Field(None, description="Kind of problem; alone it picks that type's default task")
     task: str | None = Field(None, description="Task name, e.g. 'sudoku'; implies its task_type")
-    problem: dict[str, Any] = Field(..., description="The problem in the task's Problem schema")
+    problem: dict[str, Any] | None = Field(
+        None, description="The problem in the task's Problem schema; when absent the service builds it (providers, LLM) or answers 422"
+    )
+    scope: Scope | None = Field(None, description="Narrows a question the service answers from the cluster")
+    context: str | None = Field(None, max_length=200_000, description="Extra input for building the problem, e.g. an app manifest")
+    mode: Literal["fast", "exact"] | None = Field(
+        None, description="'exact': the task's exact solver (CP-SAT) with the model's answer as a hint, within budget_ms"
+    )
+    budget_ms: int | None = Field(None, ge=1, le=600_000, description="Time budget of the exact solver in ms (mode 'exact')")
     question: str | None = Field(None, max_length=4000, description="Free text, echoed back")
     max_steps: int | None = Field(None, ge=1, le=64, description="Cap on supervision steps (default: the model's)")
     min_steps: int | None = Field(None, ge=1, le=64, description="Steps before halting may stop a sample")
     halt_threshold: float | None = Field(None, ge=-20, le=20, description="Halt when q_halt exceeds this")
     trace: bool = Field(False, description="Return the answer after every supervision step")
-    fallback: bool = Field(False, description="Use the classical baseline when the model's answer fails verify")
+    fallback: bool | None = Field(
+        None,
+        description="Use the classical answer when the model's fails verify or is worse (default: on for placement, upgrade and rootcause, off for the others)",
+    )
     model: str | None = Field(None, max_length=200, description="Model name (default: the task's default model)")
     conversation_id: str | None = Field(None, max_length=200, description="Echoed back, for the caller's bookkeeping")
     deadline_ms: int | None = Field(None, ge=1, le=600_000, description="Give up (504) after this many ms")
@@ -57,6 +91,7 @@ class ReasoningStep(BaseModel):
     answer: str  # the rendered answer after this step
     confidence: float  # sigmoid(q_halt) after this step
     changed: int  # tokens that differ from the previous step's prediction
+    solution: dict[str, Any] | None = None  # the answer after this step in the task's Solution schema
 
 
 class ModelInfo(BaseModel):
@@ -69,7 +104,7 @@ class ReasoningResponse(BaseModel):
     solution: dict[str, Any] = Field(..., description="The answer in the task's Solution schema")
     verified: bool | None = Field(..., description="Exact check passed; null where the task has no exact check")
     violations: list[str] = Field(default_factory=list)
-    solved_by: Literal["trm", "baseline"] = "trm"
+    solved_by: str = Field("trm", description="Who produced the answer: 'trm' (the model), 'solver' (the task's exact solver), 'baseline' (a classical heuristic)")
     steps: int = 0
     halted: bool = True  # false: cut at max_steps or by the deadline
     confidence: float = 0.0
@@ -78,11 +113,26 @@ class ReasoningResponse(BaseModel):
     reasoning_trace: list[ReasoningStep] = Field(default_factory=list)
     duration_ms: float = 0.0
     queue_ms: float = 0.0
-    task_type: TaskType
+    task_type: TaskType | str
     task: str
-    model: ModelInfo
+    model: ModelInfo | None = None  # None when no model took part (solved_by 'solver' or 'baseline' without a model)
+    objective: float | None = Field(None, description="Optimisation tasks: the answer's objective (placement: nodes used; upgrade: waves)")
+    lower_bound: float | None = Field(None, description="A proven lower bound on the objective")
+    optimal: bool | None = Field(None, description="The answer is proven optimal (objective == lower bound, or the exact solver proved it)")
+    unique: bool | None = Field(None, description="The solution is the only one (where that is cheap to know, e.g. Sudoku)")
+    problem: dict[str, Any] | None = Field(None, description="The problem as the service built it (when the request gave none)")
+    sources: list[Source] = Field(default_factory=list, description="Where the service read the data of a problem it built")
     conversation_id: str | None = None
     question: str | None = None
+
+    @field_validator("task_type", mode="before")
+    @classmethod
+    def _known_type(cls, v: Any) -> Any:
+        # a type this client knows becomes the enum; a newer service's new type stays a plain string
+        try:
+            return TaskType(v)
+        except ValueError:
+            return v
 
     def solution_as(self, model: type[SolutionT]) -> SolutionT:
         """The solution parsed into the task's Solution model, e.g. `result.solution_as(PlacementSolution)`."""

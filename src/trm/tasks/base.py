@@ -26,6 +26,27 @@ class InvalidProblem(ValueError):
         self.message = message
 
 
+class OutsideCanvas(InvalidProblem):
+    """A valid problem larger than this task instance's canvas (the model's limit).
+
+    Not the caller's fault: the service answers it with the task's solver (`Task.solve`) and says so
+    in `solved_by`; only `parse` with `canvas=True` raises it.
+    """
+
+
+@dataclass
+class SolverAnswer:
+    """What a task's own solver returns (`Task.solve`): no model involved."""
+
+    solution: BaseModel
+    solved_by: str  # "solver": an exact solver (optimal where proven); "baseline": a classical heuristic
+    objective: float | None = None  # optimisation tasks: the solution's objective (lower is better)
+    lower_bound: float | None = None  # a proven lower bound on the objective
+    optimal: bool | None = None  # proven optimal; None where the task has no objective
+    unique: bool | None = None  # the only solution, where the solver can tell (Sudoku)
+    info: dict[str, Any] = field(default_factory=dict)  # solver facts (status, wall time, conflicts...)
+
+
 @dataclass
 class Example:
     """One generated problem with its exact label."""
@@ -91,8 +112,11 @@ class Task(ABC):
         return {}
 
     # --- problems ---
-    def parse(self, raw: dict[str, Any] | BaseModel) -> BaseModel:
-        """Validate a raw problem: schema first, then task-level checks. Raises InvalidProblem."""
+    def parse(self, raw: dict[str, Any] | BaseModel, *, canvas: bool = True) -> BaseModel:
+        """Validate a raw problem: schema first, then task-level checks. Raises InvalidProblem.
+
+        With `canvas` (the default, for encoding), also raises OutsideCanvas when the problem is
+        larger than this instance's canvas; `canvas=False` for a solver that takes any size."""
         if isinstance(raw, self.Problem):
             problem = raw
         else:
@@ -103,10 +127,18 @@ class Task(ABC):
                 loc = ".".join(str(p) for p in err["loc"]) or "problem"
                 raise InvalidProblem(f"problem.{loc}" if loc != "problem" else loc, err["msg"]) from None
         self.check(problem)
+        if canvas:
+            self.check_canvas(problem)
         return problem
 
     def check(self, problem: Any) -> None:  # noqa: B027 - an optional hook: most tasks need no extra checks
         """Task-level checks beyond the schema (size limits, contradictions). Raise InvalidProblem."""
+
+    def check_canvas(self, problem: Any) -> None:  # noqa: B027 - an optional hook
+        """Raise OutsideCanvas if the (valid) problem is larger than this instance's canvas.
+
+        Kept apart from `check`, which rejects problems no one can answer: a problem outside the
+        canvas is still answered, by `solve`."""
 
     def ensure_solvable(self, problem: Any) -> None:  # noqa: B027 - an optional hook
         """Raise InvalidProblem if the problem has no solution. Called only when the model's answer
@@ -135,6 +167,32 @@ class Task(ABC):
     @abstractmethod
     def baseline(self, problem: Any) -> BaseModel:
         """The classical method a user would otherwise run."""
+
+    def solve(self, problem: Any, *, time_limit_s: float = 10.0, hint: BaseModel | None = None) -> SolverAnswer:
+        """The task's own solver, for a task without a model and for `mode: exact`.
+
+        Exact where the task has one (within `time_limit_s`, `hint` as a starting solution), else
+        the classical baseline. Raises InvalidProblem when the problem has no solution."""
+        return self.assess(problem, self.baseline(problem), solved_by="baseline")
+
+    def unique(self, problem: Any, solution: Any) -> bool | None:
+        """Whether a valid solution is the problem's only one, where that is cheap to know; else None."""
+        return None
+
+    def objective(self, problem: Any, solution: Any) -> float | None:
+        """The objective of a valid solution (lower is better); None for tasks without one."""
+        return None
+
+    def lower_bound(self, problem: Any) -> float | None:
+        """A cheap proven lower bound on the objective; None for tasks without one."""
+        return None
+
+    def assess(self, problem: Any, solution: BaseModel, *, solved_by: str, **extra: Any) -> SolverAnswer:
+        """A SolverAnswer with the objective, the cheap bound and whether they meet."""
+        objective = self.objective(problem, solution)
+        bound = self.lower_bound(problem)
+        optimal = None if objective is None else (bound is not None and objective <= bound)
+        return SolverAnswer(solution, solved_by, objective, bound, optimal, **extra)
 
     def label(self, problem: Any) -> np.ndarray:
         """Target tokens [seq_len] for a problem (from the exact solver)."""
