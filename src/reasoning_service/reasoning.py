@@ -1,6 +1,7 @@
 """One reasoning request, start to finish; shared by the HTTP routes and the CloudEvents handler.
 
-validate -> pick model -> parse problem -> engine (continuous batch) -> decode/verify/fallback/render.
+validate -> build the problem (when only a question came) -> route (a model, or the task's solver) ->
+engine (continuous batch) -> trm.pipeline.finish (decode, verify, better of TRM and classical, render).
 """
 
 from __future__ import annotations
@@ -8,21 +9,25 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from agent_reasoning.types import ModelInfo, ReasoningRequest, ReasoningResponse, ReasoningStep
 from reasoning_service.errors import ServiceError, outcome_of
 from reasoning_service.metrics import Metrics
-from reasoning_service.registry import ModelRegistry, NotFound
+from reasoning_service.questions import BuiltProblem, build_problem
+from reasoning_service.registry import LoadedModel, ModelRegistry, NotFound
 from reasoning_service.settings import Settings
-from trm.engine import DeadlineExceededError, EngineStoppedError, QueueFullError
-from trm.inference import finish, vote
-from trm.tasks import InvalidProblem
+from trm.engine import DeadlineExceededError, EngineResult, EngineStoppedError, QueueFullError
+from trm.pipeline import AnswerOptions, InvalidOption, combine, finish, plan_views, solve_without_model
+from trm.tasks import InvalidProblem, task_classes
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass
@@ -58,7 +63,7 @@ def _unavailable(state: ServiceState, task: str) -> ServiceError | None:
 def _label(state: ServiceState, request: ReasoningRequest) -> str:
     """The metrics label for a request: a loaded task's name or a task type, never a free string a
     caller chose (that would let any client grow the series without bound)."""
-    known = {m.task.name for m in state.registry.models.values()}
+    known = task_classes()
     if request.task:
         return request.task if request.task in known else "unknown"
     return request.task_type.value if request.task_type else "unknown"
@@ -81,10 +86,11 @@ async def reason(state: ServiceState, request: ReasoningRequest) -> ReasoningRes
     m, task = state.metrics, response.task
     m.requests.labels(task, "ok").inc()
     m.duration.labels(task).observe(elapsed)
-    m.steps.labels(task).observe(response.steps)
-    m.confidence.labels(task).observe(response.confidence)
+    if response.model is not None:
+        m.steps.labels(task).observe(response.steps)
+        m.confidence.labels(task).observe(response.confidence)
     m.verified.labels(task, {True: "true", False: "false", None: "unchecked"}[response.verified]).inc()
-    if response.solved_by == "baseline":
+    if response.model is not None and response.solved_by != "trm":
         m.fallbacks.labels(task).inc()
     return response
 
@@ -96,22 +102,80 @@ async def _reason(state: ServiceState, request: ReasoningRequest, label: str) ->
     settings = state.settings
     deadline_ms = request.deadline_ms or settings.default_deadline_ms
     deadline = time.monotonic() + deadline_ms / 1000
+    if request.max_steps and request.min_steps and request.min_steps > request.max_steps:
+        raise ServiceError(422, "invalid_request", "min_steps must not exceed max_steps", field="min_steps")
+    built: BuiltProblem | None = None
+    task_name, raw_problem = request.task, request.problem
+    if raw_problem is None:
+        built = await build_problem(state, request)
+        task_name, raw_problem = built.task, built.problem
     try:
-        model, problem = await run_in_threadpool(
-            state.registry.resolve, task=request.task, task_type=request.task_type, model=request.model, problem=request.problem
-        )
+        route = await run_in_threadpool(state.registry.resolve, task=task_name, task_type=request.task_type, model=request.model, problem=raw_problem)
     except NotFound as e:
         raise ServiceError(404, e.kind, e.message) from None
     except InvalidProblem as e:
         raise ServiceError(422, "invalid_problem", str(e), field=e.field) from None
-    task = model.task
-    if request.max_steps and request.min_steps and request.min_steps > request.max_steps:
-        raise ServiceError(422, "invalid_request", "min_steps must not exceed max_steps", field="min_steps")
-    views = task.views(request.views or int(model.config.get("inference", {}).get("views", 1)))
-    if request.views and request.views > len(views):
-        raise ServiceError(422, "invalid_request", f"views: the {task.name} task has at most {len(views)}", field="views")
+    task, problem = route.task, route.problem
+    # the solver's time: the request's budget, never past the deadline
+    budget_s = min((request.budget_ms or settings.solver_budget_ms) / 1000, max(0.05, deadline - time.monotonic() - 0.05))
+    options = AnswerOptions(fallback=request.fallback, mode=request.mode or "fast", budget_s=budget_s)
+    result: EngineResult | None = None
+    try:
+        if route.model is None:
+            if request.views and request.views > 1:
+                raise ServiceError(422, "invalid_request", f"views: {route.why_no_model}; the task's solver answers, without views", field="views")
+            answer = await _within_deadline(run_in_threadpool(solve_without_model, task, problem, options), deadline, deadline_ms)
+        else:
+            result = await _run_model(state, route.model, problem, request, deadline, deadline_ms)
+            answer = await _within_deadline(run_in_threadpool(finish, task, problem, result, options), deadline, deadline_ms)
+    except InvalidProblem as e:  # found unsolvable (the model's answer failed its check, or the solver found none)
+        raise ServiceError(422, "invalid_problem", str(e), field=e.field) from None
+    model = route.model
+    return ReasoningResponse(
+        answer=answer.answer,
+        solution=answer.solution,
+        verified=answer.verified,
+        violations=answer.violations,
+        solved_by=answer.solved_by,
+        steps=answer.steps,
+        halted=answer.halted,
+        confidence=round(answer.confidence, 6),
+        views=answer.views,
+        votes=answer.votes,
+        reasoning_trace=[ReasoningStep(**s) for s in answer.trace],
+        queue_ms=round(1000 * result.queue_seconds, 3) if result else 0.0,
+        task_type=task.task_type,
+        task=task.name,
+        model=ModelInfo(name=model.name, version=model.version) if model else None,
+        objective=answer.objective,
+        lower_bound=answer.lower_bound,
+        optimal=answer.optimal,
+        unique=answer.unique,
+        problem=problem.model_dump(mode="json") if built else None,
+        sources=built.sources if built else [],
+        conversation_id=request.conversation_id,
+        question=request.question,
+    )
+
+
+async def _within_deadline(work: Awaitable[T], deadline: float, deadline_ms: int) -> T:
+    """Await work that runs in a thread, answering 504 at the deadline (the thread finishes unobserved)."""
+    try:
+        return await asyncio.wait_for(work, timeout=max(0.001, deadline - time.monotonic()) + 1.0)
+    except asyncio.TimeoutError:
+        raise ServiceError(504, "deadline_exceeded", f"no answer within deadline_ms={deadline_ms}", field="deadline_ms") from None
+
+
+async def _run_model(state: ServiceState, model: LoadedModel, problem: BaseModel, request: ReasoningRequest, deadline: float, deadline_ms: int) -> EngineResult:
+    """Solve every view of the problem on the model's engine and combine them (vote)."""
+    settings, task = state.settings, model.task
+    try:
+        views = plan_views(task, request.views, model.inference)
+    except InvalidOption as e:
+        raise ServiceError(422, "invalid_request", str(e), field=e.field) from None
     tokens = task.encode(problem)
     futures = []
+    retry = {"Retry-After": str(settings.retry_after_seconds)}
     try:
         try:
             for view in views:
@@ -128,48 +192,26 @@ async def _reason(state: ServiceState, request: ReasoningRequest, label: str) ->
                 )
         except QueueFullError:
             state.metrics.rejections.labels(task.name, "queue_full").inc()
-            raise ServiceError(503, "overloaded", f"the {task.name} queue is full; retry later", headers={"Retry-After": str(settings.retry_after_seconds)}) from None
+            raise ServiceError(503, "overloaded", f"the {task.name} queue is full; retry later", headers=retry) from None
         except EngineStoppedError:
             state.metrics.rejections.labels(task.name, "draining").inc()
-            raise ServiceError(503, "overloaded", "the service is shutting down", headers={"Retry-After": str(settings.retry_after_seconds)}) from None
+            raise ServiceError(503, "overloaded", "the service is shutting down", headers=retry) from None
         try:
             # the engine cuts at the deadline itself; the extra second only covers hand-over
             results = await asyncio.wait_for(asyncio.gather(*(asyncio.wrap_future(f) for f in futures)), timeout=deadline_ms / 1000 + 1.0)
         except (DeadlineExceededError, asyncio.TimeoutError):
             raise ServiceError(504, "deadline_exceeded", f"no answer within deadline_ms={deadline_ms}", field="deadline_ms") from None
         except EngineStoppedError:
-            raise ServiceError(503, "overloaded", "the service is shutting down", headers={"Retry-After": str(settings.retry_after_seconds)}) from None
+            raise ServiceError(503, "overloaded", "the service is shutting down", headers=retry) from None
     except BaseException:
         # whatever ends the request here (an error above, one view failing, the client going away:
         # CancelledError), its other views must not keep their queue places and slots
         for f in futures:
             f.cancel()
         raise
-    result = vote(views, results) if len(views) > 1 else results[0]
+    result = combine(views, list(results))
     if any(r.cut_reason == "deadline" for r in results):
         raise ServiceError(504, "deadline_exceeded", f"no answer within deadline_ms={deadline_ms} ({result.steps} steps done)", field="deadline_ms")
     state.metrics.queue_wait.labels(task.name).observe(result.queue_seconds)
     state.metrics.compute.labels(task.name).observe(result.compute_seconds)
-    try:
-        answer = await run_in_threadpool(finish, task, problem, result, request.fallback)
-    except InvalidProblem as e:  # found unsolvable once the model's answer failed its check
-        raise ServiceError(422, "invalid_problem", str(e), field=e.field) from None
-    return ReasoningResponse(
-        answer=answer.answer,
-        solution=answer.solution,
-        verified=answer.verified,
-        violations=answer.violations,
-        solved_by=answer.solved_by,
-        steps=answer.steps,
-        halted=answer.halted,
-        confidence=round(answer.confidence, 6),
-        views=answer.views,
-        votes=answer.votes,
-        reasoning_trace=[ReasoningStep(**s) for s in answer.trace],
-        queue_ms=round(1000 * result.queue_seconds, 3),
-        task_type=task.task_type,
-        task=task.name,
-        model=ModelInfo(name=model.name, version=model.version),
-        conversation_id=request.conversation_id,
-        question=request.question,
-    )
+    return result

@@ -18,7 +18,8 @@ from trm.compute import ComputeThread
 from trm.engine import Engine
 from trm.inference import for_inference
 from trm.model import TRM
-from trm.tasks import InvalidProblem, Task, get_task, task_classes
+from trm.pipeline import InferenceConfig
+from trm.tasks import InvalidProblem, OutsideCanvas, Task, get_task, task_classes
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ class LoadedModel:
     config: dict[str, Any]
     load_seconds: float
     default: bool = False
+    inference: InferenceConfig = field(default_factory=InferenceConfig)  # config.json "inference", typed
 
     def describe(self) -> dict[str, Any]:
         training = self.config.get("training", {})
@@ -49,9 +51,19 @@ class LoadedModel:
             "options": self.task.options(),  # e.g. a maze model's canvas: {"size": 30}
             "parameters": self.config.get("parameters"),
             "metrics": self.config.get("metrics", {}),
-            "inference": self.config.get("inference", {}),
+            "inference": self.inference.as_dict(),
             "trained_steps": training.get("steps"),
         }
+
+
+@dataclass
+class Route:
+    """Who answers a request: a loaded model, or (model None) the task's own solver, and why."""
+
+    task: Task
+    problem: BaseModel
+    model: LoadedModel | None
+    why_no_model: str | None = None  # e.g. "no model is loaded for task 'placement'"
 
 
 @dataclass
@@ -78,13 +90,18 @@ class ModelRegistry:
             self.failures[path.name] = str(e)
             log.error("model %s not loaded: %s", path.name, e)
             return None
-        inference = config.get("inference", {})
+        try:
+            inference = InferenceConfig.from_config(config)
+        except ValueError as e:
+            self.failures[path.name] = str(e)
+            log.error("model %s not loaded: %s", path.name, e)
+            return None
         engine = Engine(
             model,
             slots=slots,
             queue_size=queue_size,
-            halt_threshold=float(inference.get("halt_threshold", 0.0)),
-            min_steps=int(inference.get("min_steps", 1)),
+            halt_threshold=inference.halt_threshold,
+            min_steps=inference.min_steps,
             dtype=dtype,
             name=path.name,
             worker=self.compute,
@@ -93,7 +110,7 @@ class ModelRegistry:
             example = task.parse(task.example())
             engine.submit(task.encode(example)).result(timeout=300)
         version = str(config.get("version") or _weights_hash(path / "model.safetensors"))
-        loaded = LoadedModel(path.name, version, task, engine, config, time.perf_counter() - started, default=bool(config.get("default")))
+        loaded = LoadedModel(path.name, version, task, engine, config, time.perf_counter() - started, default=bool(config.get("default")), inference=inference)
         self.models[path.name] = loaded
         self._assign_defaults()
         log.info("model %s loaded (task %s, %.2f s)", path.name, task.name, loaded.load_seconds)
@@ -121,8 +138,14 @@ class ModelRegistry:
     def for_task(self, task_name: str) -> list[LoadedModel]:
         return sorted((m for m in self.models.values() if m.task.name == task_name), key=lambda m: not m.default)
 
-    def resolve(self, *, task: str | None, task_type: TaskType | None, model: str | None, problem: dict[str, Any]) -> tuple[LoadedModel, BaseModel]:
-        """Pick the model for a request and parse its problem. Raises NotFound or InvalidProblem."""
+    def resolve(self, *, task: str | None, task_type: TaskType | None, model: str | None, problem: dict[str, Any]) -> Route:
+        """Pick who answers a request and parse its problem. Raises NotFound or InvalidProblem.
+
+        A named model answers if it takes the problem. Else the task's models in order (default
+        first) until one's canvas takes it; a known task with no model, or a problem beyond every
+        model's canvas, goes to the task's own solver (`Route.model` None). With a task type alone,
+        the tasks of that type are tried in order (those with a loaded default model first) until
+        one's schema accepts the problem."""
         if model is not None:
             if model not in self.models:
                 raise NotFound("unknown_model", f"no model named {model!r} is loaded; loaded: {sorted(self.models)}")
@@ -131,46 +154,52 @@ class ModelRegistry:
                 raise NotFound("unknown_model", f"model {model!r} serves task {chosen.task.name!r}, not {task!r}")
             if task_type is not None and chosen.task.task_type != task_type:
                 raise NotFound("unknown_model", f"model {model!r} serves task type {chosen.task.task_type.value!r}, not {task_type.value!r}")
-            return chosen, chosen.task.parse(problem)
+            return Route(chosen.task, chosen.task.parse(problem), chosen)
         if task is not None:
             if task not in task_classes():
                 raise NotFound("unknown_task", f"unknown task {task!r}; known: {sorted(task_classes())}")
-            candidates = self.for_task(task)
-            if not candidates:
-                raise NotFound("unknown_task", f"no model is loaded for task {task!r}")
-            chosen = candidates[0]
-            if task_type is not None and chosen.task.task_type != task_type:
-                raise NotFound("unknown_task", f"task {task!r} is of type {chosen.task.task_type.value!r}, not {task_type.value!r}")
-            # The default model first; a problem it rejects (a 30x30 maze for a 15x15 model) goes to
-            # the next model of the task whose canvas takes it.
-            errors: list[tuple[LoadedModel, InvalidProblem]] = []
-            for m in candidates:
-                try:
-                    return m, m.task.parse(problem)
-                except InvalidProblem as e:
-                    errors.append((m, e))
-            first = errors[0][1]
-            if len({e.message for _, e in errors}) > 1:
-                tried = "; ".join(f"model {m.name!r}: {e.message}" for m, e in errors)
-                raise InvalidProblem(first.field, f"no {task} model takes this problem ({tried})")
-            raise first
+            cls = task_classes()[task]
+            if task_type is not None and cls.task_type != task_type:
+                raise NotFound("unknown_task", f"task {task!r} is of type {cls.task_type.value!r}, not {task_type.value!r}")
+            return self._route(task, problem)
         assert task_type is not None
-        # task_type alone: the default models of that type, in order; the first whose schema
-        # accepts the problem serves it (a maze and an upgrade plan are both "planning").
-        candidates = [m for m in self.models.values() if m.default and m.task.task_type == task_type]
-        if not candidates:
-            raise NotFound("unknown_task", f"no model is loaded for task type {task_type.value!r}")
+        # a test-only task (toy_reverse) only where a model of it is loaded
+        names = [n for n, c in task_classes().items() if c.task_type == task_type and (not c.test_only or self.for_task(n))]
+        if not names:
+            raise NotFound("unknown_task", f"no task of type {task_type.value!r}; known tasks: {sorted(task_classes())}")
+        # tasks with a loaded default model first (the type's usual task), then the others by name
+        names.sort(key=lambda n: (not any(m.default for m in self.for_task(n)), n))
         first_error: InvalidProblem | None = None
-        for m in candidates:
+        for name in names:
             try:
-                return m, m.task.parse(problem)
+                return self._route(name, problem)
             except InvalidProblem as e:
                 first_error = first_error or e
         assert first_error is not None
-        if len(candidates) > 1:
-            names = ", ".join(m.task.name for m in candidates)
-            raise InvalidProblem(first_error.field, f"{first_error.message} (no {task_type.value} task accepts this problem: tried {names}; name one with 'task')")
+        if len(names) > 1:
+            raise InvalidProblem(
+                first_error.field,
+                f"{first_error.message} (no {task_type.value} task accepts this problem: tried {', '.join(names)}; name one with 'task')",
+            )
         raise first_error
+
+    def _route(self, name: str, problem: dict[str, Any]) -> Route:
+        """The task's models in order, the first whose canvas takes the problem; else its solver."""
+        candidates = self.for_task(name)
+        if not candidates:
+            task = get_task(name)
+            return Route(task, task.parse(problem, canvas=False), None, f"no model is loaded for task {name!r}")
+        # The default model first; a problem it rejects for its size (a 30x30 maze for a 15x15 model)
+        # goes to the next model of the task whose canvas takes it, then to the task's solver.
+        outside: list[tuple[LoadedModel, OutsideCanvas]] = []
+        for m in candidates:
+            try:
+                return Route(m.task, m.task.parse(problem), m)
+            except OutsideCanvas as e:
+                outside.append((m, e))
+        task = candidates[0].task
+        limits = "; ".join(f"model {m.name!r}: {e.message}" for m, e in outside)
+        return Route(task, task.parse(problem, canvas=False), None, f"beyond every {name} model's canvas ({limits})")
 
     def engines(self) -> list[tuple[str, int, int, int]]:
         return [(m.task.name, m.engine.slots, m.engine.busy_slots(), m.engine.queue_depth()) for m in self.models.values()]

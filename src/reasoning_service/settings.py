@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     engine_slots: Annotated[int, Field(ge=1, le=4096)] | Literal["auto"] = "auto"
     queue_size: int = Field(256, ge=0)  # waiting requests per model before 503
     default_deadline_ms: int = Field(30_000, ge=1)
+    # the exact solver's time limit (CP-SAT for placement and upgrade) when a request gives no budget_ms:
+    # it answers tasks without a model, problems beyond a model's canvas, and `mode: exact`
+    solver_budget_ms: int = Field(5_000, ge=10, le=600_000)
     max_request_bytes: int = Field(1_048_576, ge=1024)
     log_format: Literal["json", "text"] = "json"
     log_level: str = "INFO"

@@ -1,8 +1,8 @@
 """Plain batched inference (no threads, no queue) and the post-processing every caller shares.
 
 `recurse` runs a static batch for up to max_steps supervision steps with `act` or `fixed` halting.
-It is the ground truth the continuous-batching engine must match. `finish` turns predicted tokens
-into a checked answer: decode, verify, optional baseline fallback, render.
+It is the ground truth the continuous-batching engine must match. `vote` combines the predictions of
+symmetric views; trm.pipeline turns a prediction into a checked answer.
 """
 
 from __future__ import annotations
@@ -11,14 +11,13 @@ import contextlib
 import copy
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from typing import Literal, TypeVar
 
 import numpy as np
 import torch
 
 from trm.evaluate import autocast_context, wants_bf16
 from trm.model import TRM
-from trm.tasks import Task
 from trm.tasks.base import View
 
 HaltMode = Literal["act", "fixed"]
@@ -146,52 +145,4 @@ def vote(views: list[View], predictions: list[P]) -> P:
         trace=[dataclasses.replace(r, tokens=view.undo(r.tokens)) for r in chosen.trace],
         views=len(predictions),
         votes=len(members),
-    )
-
-
-@dataclass
-class Answer:
-    """A checked answer, ready for an API response or an in-process caller."""
-
-    answer: str
-    solution: dict[str, Any]
-    verified: bool | None
-    violations: list[str]
-    solved_by: str
-    steps: int
-    halted: bool
-    confidence: float
-    trace: list[dict[str, Any]]
-    views: int = 1  # symmetric views solved for a vote
-    votes: int = 1  # views that gave this answer
-
-
-def finish(task: Task, problem: Any, prediction: Prediction, fallback: bool = False) -> Answer:
-    solution = task.decode(prediction.tokens, problem, prediction.probs)
-    violations = task.verify(problem, solution)
-    verified = None if violations is None else not violations
-    if verified is False:
-        task.ensure_solvable(problem)  # an unsolvable problem is the caller's error, not a wrong answer
-    solved_by: str = "trm"
-    if fallback and verified is False:
-        solution = task.baseline(problem)
-        violations = task.verify(problem, solution)
-        verified = None if violations is None else not violations
-        solved_by = "baseline"
-    trace = [
-        {"step": r.step, "answer": task.render(problem, task.decode(r.tokens, problem)), "confidence": r.confidence, "changed": r.changed}
-        for r in prediction.trace
-    ]
-    return Answer(
-        answer=task.render(problem, solution),
-        solution=solution.model_dump(mode="json"),
-        verified=verified,
-        violations=violations or [],
-        solved_by=solved_by,
-        steps=prediction.steps,
-        halted=prediction.halted,
-        confidence=prediction.confidence,
-        trace=trace,
-        views=prediction.views,
-        votes=prediction.votes,
     )

@@ -14,18 +14,18 @@ import numpy as np
 import torch
 
 from trm.checkpoint import load_checkpoint
-from trm.inference import Answer, HaltMode, finish, for_inference, recurse, vote
+from trm.inference import HaltMode, for_inference, recurse
 from trm.model import TRM
+from trm.pipeline import Answer, AnswerOptions, InferenceConfig, Mode, combine, finish, plan_views
 from trm.tasks import Task, get_task
 
 
 class Solver:
+    """A model and its task in this process: the same pipeline as the service (trm.pipeline) without HTTP."""
+
     def __init__(self, model: TRM, task: Task, config: dict[str, Any] | None = None, dtype: str = "auto") -> None:
         self.model, self.task, self.config, self.dtype = for_inference(model, dtype), task, config or {}, dtype
-        inference = self.config.get("inference", {})
-        self.halt_threshold: float = float(inference.get("halt_threshold", 0.0))
-        self.min_steps: int = int(inference.get("min_steps", 1))
-        self.views: int = int(inference.get("views", 1))  # symmetric views solved and voted on (Task.views)
+        self.inference = InferenceConfig.from_config(self.config)
 
     @property
     def name(self) -> str:
@@ -40,12 +40,27 @@ class Solver:
         halt_threshold: float | None = None,
         mode: HaltMode = "act",
         trace: bool = False,
-        fallback: bool = False,
+        fallback: bool | None = None,
         views: int | None = None,
+        answer_mode: Mode = "fast",
+        budget_s: float | None = None,
     ) -> Answer:
-        """Solve one problem (a dict in the task's Problem schema). Raises InvalidProblem."""
+        """Solve one problem (a dict in the task's Problem schema). Raises InvalidProblem, InvalidOption.
+
+        `mode` is the halting mode ("act" or "fixed"); `answer_mode` "exact" runs the task's exact solver
+        with the model's answer as its hint, within `budget_s` seconds; `fallback` (None: the task's
+        default) returns the better verified answer of the model and the classical method."""
         return self.solve_many(
-            [problem], max_steps=max_steps, min_steps=min_steps, halt_threshold=halt_threshold, mode=mode, trace=trace, fallback=fallback, views=views
+            [problem],
+            max_steps=max_steps,
+            min_steps=min_steps,
+            halt_threshold=halt_threshold,
+            mode=mode,
+            trace=trace,
+            fallback=fallback,
+            views=views,
+            answer_mode=answer_mode,
+            budget_s=budget_s,
         )[0]
 
     def solve_many(
@@ -57,29 +72,31 @@ class Solver:
         halt_threshold: float | None = None,
         mode: HaltMode = "act",
         trace: bool = False,
-        fallback: bool = False,
+        fallback: bool | None = None,
         views: int | None = None,
+        answer_mode: Mode = "fast",
+        budget_s: float | None = None,
     ) -> list[Answer]:
         """`views` > 1: solve that many symmetric views of each problem (at most the task has) in one
         batch and answer what most of them agree on (trm.inference.vote)."""
         parsed = [self.task.parse(p) for p in problems]
-        symmetries = self.task.views(self.views if views is None else views)
+        symmetries = plan_views(self.task, views, self.inference)
         encoded = [self.task.encode(p) for p in parsed]
         inputs = torch.from_numpy(np.stack([v.apply(x) for x in encoded for v in symmetries]))  # problem-major
         predictions = recurse(
             self.model,
             inputs,
             max_steps=max_steps,
-            min_steps=min_steps or self.min_steps,
-            threshold=self.halt_threshold if halt_threshold is None else halt_threshold,
+            min_steps=min_steps or self.inference.min_steps,
+            threshold=self.inference.halt_threshold if halt_threshold is None else halt_threshold,
             mode=mode,
             trace=trace,
             probs=self.task.needs_probs,
             dtype=self.dtype,
         )
         k = len(symmetries)
-        voted = [vote(symmetries, predictions[i * k : (i + 1) * k]) if k > 1 else predictions[i] for i in range(len(parsed))]
-        return [finish(self.task, p, pred, fallback) for p, pred in zip(parsed, voted)]
+        options = AnswerOptions(fallback=fallback, mode=answer_mode, budget_s=budget_s)
+        return [finish(self.task, p, combine(symmetries, predictions[i * k : (i + 1) * k]), options) for i, p in enumerate(parsed)]
 
 
 def load(path: str | os.PathLike, device: str = "cpu", dtype: str = "auto") -> Solver:

@@ -52,7 +52,31 @@ def test_a_maze_too_large_for_the_default_model_goes_to_the_30x30_one(server):
     too_big = ["#" * 31] * 31
     too_big[1] = "#S" + " " * 27 + "G#"
     r = httpx.post(server + "/v1/reason", json={"task": "maze", "problem": {"grid": too_big}}, timeout=60)
-    assert r.status_code == 422 and "maze-30" in r.text
+    # beyond every model's canvas: the task's own solver (BFS) answers, never a 422 for size alone
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["solved_by"] == "solver" and body["model"] is None and body["verified"] is True and body["steps"] == 0
+    assert body["solution"]["path"][0] == [1, 1] and body["solution"]["path"][-1] == [1, 29] and len(body["solution"]["path"]) == 29
+    r = httpx.post(server + "/v1/reason", json={"task": "maze", "problem": {"grid": too_big}, "views": 8}, timeout=60)
+    assert r.status_code == 422 and r.json()["field"] == "views"
+
+
+def test_every_known_task_answers_without_a_model(server):
+    """placement, upgrade and rootcause have no model in this server: their solvers answer; 404 only for unknown names."""
+    tasks = {t["name"]: t for t in httpx.get(server + "/v1/tasks").json()["tasks"]}
+    for name in ("placement", "upgrade", "rootcause"):
+        t = tasks[name]
+        if t["has_model"]:
+            continue
+        assert t["answered_by"] in ("solver", "baseline")
+        r = httpx.post(server + "/v1/reason", json={"task": name, "problem": t["example"]}, timeout=60)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["solved_by"] == t["answered_by"] and body["model"] is None and body["task"] == name
+        assert body["verified"] is (None if name == "rootcause" else True)
+    ready = httpx.get(server + "/readyz").json()
+    assert set(ready["tasks"]) >= {"sudoku", "maze", "placement", "upgrade", "rootcause"}
+    assert httpx.post(server + "/v1/reason", json={"task": "no_such_task", "problem": {}}).status_code == 404
 
 
 @needs_maze

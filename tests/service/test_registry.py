@@ -2,7 +2,8 @@
 
 import pytest
 
-from reasoning_service.registry import LoadedModel, ModelRegistry
+from agent_reasoning.types import TaskType
+from reasoning_service.registry import LoadedModel, ModelRegistry, NotFound
 from trm.tasks import InvalidProblem, get_task
 
 
@@ -23,17 +24,38 @@ def maze(side: int) -> list[str]:
 def test_the_default_model_serves_what_fits_it_and_a_larger_canvas_takes_the_rest():
     registry = registry_of(("maze", 9, True), ("maze-big", 13, False))
     try:
-        chosen, _ = registry.resolve(task="maze", task_type=None, model=None, problem={"grid": maze(9)})
-        assert chosen.name == "maze"
-        chosen, _ = registry.resolve(task="maze", task_type=None, model=None, problem={"grid": maze(12)})
-        assert chosen.name == "maze-big"
-        with pytest.raises(InvalidProblem) as e:
-            registry.resolve(task="maze", task_type=None, model=None, problem={"grid": maze(20)})
-        assert e.value.field == "problem.grid" and "'maze': " in e.value.message and "'maze-big': " in e.value.message
-        with pytest.raises(InvalidProblem) as e:  # the same fault for every model: said once
+        route = registry.resolve(task="maze", task_type=None, model=None, problem={"grid": maze(9)})
+        assert route.model is not None and route.model.name == "maze"
+        route = registry.resolve(task="maze", task_type=None, model=None, problem={"grid": maze(12)})
+        assert route.model is not None and route.model.name == "maze-big"
+        # beyond every canvas: the task's solver, with each model's limit in the reason
+        route = registry.resolve(task="maze", task_type=None, model=None, problem={"grid": maze(20)})
+        assert route.model is None and route.task.name == "maze" and len(route.problem.grid) == 20
+        assert route.why_no_model is not None and "'maze': " in route.why_no_model and "'maze-big': " in route.why_no_model
+        with pytest.raises(InvalidProblem) as e:  # a fault no one can answer stays a 422
             registry.resolve(task="maze", task_type=None, model=None, problem={"grid": ["S#G"]})
-        assert "no maze model" not in e.value.message
+        assert e.value.field == "problem.grid" and "cannot be reached" in e.value.message
         with pytest.raises(InvalidProblem):  # a named model gets no fallback
             registry.resolve(task="maze", task_type=None, model="maze", problem={"grid": maze(12)})
+    finally:
+        registry.compute.stop()
+
+
+def test_a_task_without_a_model_goes_to_its_solver_and_a_type_alone_finds_its_task():
+    registry = registry_of(("maze", 9, True))
+    try:
+        placement = {"nodes": [{"name": "a", "cpu_millicores": 1000, "memory_mib": 1024}], "pods": [{"name": "p", "cpu_millicores": 10, "memory_mib": 10}]}
+        route = registry.resolve(task="placement", task_type=None, model=None, problem=placement)
+        assert route.model is None and route.task.name == "placement" and "no model is loaded" in (route.why_no_model or "")
+        route = registry.resolve(task=None, task_type=TaskType.OPTIMIZATION, model=None, problem=placement)
+        assert route.task.name == "placement"
+        # planning: the maze (which has a model) is tried first, then upgrade, whose schema takes this
+        route = registry.resolve(task=None, task_type=TaskType.PLANNING, model=None, problem={"nodes": ["n1"], "services": []})
+        assert route.task.name == "upgrade" and route.model is None
+        with pytest.raises(InvalidProblem) as e:  # neither planning task takes it: both named
+            registry.resolve(task=None, task_type=TaskType.PLANNING, model=None, problem={})
+        assert "maze" in e.value.message and "upgrade" in e.value.message
+        with pytest.raises(NotFound):
+            registry.resolve(task="no_such_task", task_type=None, model=None, problem={})
     finally:
         registry.compute.stop()

@@ -6,6 +6,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from reasoning_service.deps import State
+from trm.tasks import task_classes
 
 router = APIRouter(tags=["probes"])
 
@@ -24,4 +25,6 @@ async def readyz(state: State) -> JSONResponse:
         return JSONResponse({"status": "draining", "models": models}, status_code=503, headers={"Retry-After": "1"})
     if not state.ready:
         return JSONResponse({"status": "loading", "models": models}, status_code=503, headers={"Retry-After": "1"})
-    return JSONResponse({"status": "ready", "models": models, "failed": state.registry.failures})
+    # every known task answers: with its model where one is loaded, else with its own solver
+    tasks = {name: (state.registry.for_task(name)[0].name if state.registry.for_task(name) else None) for name in sorted(task_classes())}
+    return JSONResponse({"status": "ready", "models": models, "tasks": tasks, "failed": state.registry.failures})

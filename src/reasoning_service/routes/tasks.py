@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from reasoning_service.deps import Authorized, State
-from trm.tasks import get_task, task_classes
+from trm.tasks import Task, get_task, task_classes
 
 router = APIRouter(dependencies=[Authorized])
 
@@ -26,10 +26,19 @@ async def list_tasks(state: State) -> dict[str, Any]:
                 "solution_schema": cls.Solution.model_json_schema(),
                 "example": task.example(),
                 "models": [m.describe() for m in models],
+                "has_model": bool(models),
+                # who answers a problem within a model's canvas; the task's solver answers the rest
+                "answered_by": "trm" if models else _solver_kind(task),
+                "test_only": cls.test_only,
                 "default": default_for_type,
             }
         )
     return {"tasks": tasks, "ready": state.ready, "failed_models": state.registry.failures}
+
+
+def _solver_kind(task: Any) -> str:
+    """'solver' where the task has an exact solver of its own, else 'baseline' (a classical heuristic)."""
+    return "solver" if type(task).solve is not Task.solve else "baseline"
 
 
 def _first_of_type(state: Any, task_type: str) -> str | None:

@@ -91,6 +91,10 @@ class Task(ABC):
     Solution: ClassVar[type[BaseModel]]
     buckets: ClassVar[tuple[str, ...]]  # difficulty buckets, easiest first
     has_exact_check: ClassVar[bool] = True  # False: `verify` returns None (no exact check exists)
+    # True: by default the service and Solver return the better verified answer of the model and the
+    # fast classical method (`baseline`), so a weak model never makes an answer worse (homelab tasks)
+    fallback_by_default: ClassVar[bool] = False
+    test_only: ClassVar[bool] = False  # True: for tests; not offered for a bare task_type nor to LLM tools
     needs_probs: ClassVar[bool] = False  # True: `decode` wants the token probabilities (e.g. to rank)
     description: ClassVar[str] = ""
 

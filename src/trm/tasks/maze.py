@@ -12,9 +12,10 @@ from collections import deque
 from typing import Any
 
 import numpy as np
+from pydantic import BaseModel
 
 from agent_reasoning.types import MazeProblem, MazeSolution, TaskType
-from trm.tasks.base import Example, InvalidProblem, Task, View
+from trm.tasks.base import Example, InvalidProblem, OutsideCanvas, SolverAnswer, Task, View
 
 CHARS = "# SGo"
 TOKEN = {ch: i + 1 for i, ch in enumerate(CHARS)}  # '#':1 ' ':2 'S':3 'G':4 'o':5
@@ -157,10 +158,12 @@ class MazeTask(Task):
 
     # --- problems ---
 
-    def check(self, problem: MazeProblem) -> None:
+    def check_canvas(self, problem: MazeProblem) -> None:
         h, w = len(problem.grid), len(problem.grid[0])
         if h > self.size or w > self.size:
-            raise InvalidProblem("problem.grid", f"the maze is {h}x{w}; this model takes at most {self.size}x{self.size}")
+            raise OutsideCanvas("problem.grid", f"the maze is {h}x{w}; this model takes at most {self.size}x{self.size}")
+
+    def check(self, problem: MazeProblem) -> None:
         start, goal = find(problem.grid, "S"), find(problem.grid, "G")
         if goal not in bfs(problem.grid, start)[0]:
             raise InvalidProblem("problem.grid", "G cannot be reached from S")
@@ -228,6 +231,10 @@ class MazeTask(Task):
             raise InvalidProblem("problem.grid", "G cannot be reached from S")
         path = trace_back(parent, start, goal)
         return MazeSolution(path=path, grid=draw(problem.grid, path))
+
+    def solve(self, problem: MazeProblem, *, time_limit_s: float = 10.0, hint: BaseModel | None = None) -> SolverAnswer:
+        """Breadth-first search: a shortest path, exact, for a maze of any size."""
+        return SolverAnswer(self.baseline(problem), "solver")
 
     def example(self) -> dict[str, Any]:
         return {"grid": ["#######", "#S  # #", "# # # #", "# #   #", "# ### #", "#    G#", "#######"]}

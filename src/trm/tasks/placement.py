@@ -319,6 +319,7 @@ class PlacementTask(Task):
     task_type = TaskType.OPTIMIZATION
     Problem = PlacementProblem
     Solution = PlacementSolution
+    fallback_by_default = True
     buckets = tuple(BUCKETS)
     description = (
         "Place every pod on the fewest nodes within their free CPU and memory; pods of one anti-affinity "

@@ -186,6 +186,7 @@ class RootCauseTask(Task):
     task_type = TaskType.TROUBLESHOOTING
     Problem = RootCauseProblem
     Solution = RootCauseSolution
+    fallback_by_default = True
     buckets = FAMILIES  # graph shape families: train on some, test on the others
     has_exact_check = False
     needs_probs = True

@@ -29,6 +29,7 @@ class ReverseSolution(BaseModel):
 class ReverseTask(Task):
     name = "toy_reverse"
     task_type = TaskType.GENERAL
+    test_only = True
     Problem = ReverseProblem
     Solution = ReverseSolution
     buckets = ("all",)

@@ -165,6 +165,7 @@ class UpgradeTask(Task):
     task_type = TaskType.PLANNING
     Problem = UpgradeProblem
     Solution = UpgradeSolution
+    fallback_by_default = True
     buckets = tuple(BUCKETS)
     description = (
         "Upgrade (drain) nodes in the fewest waves so that no wave takes down more replicas of a service than "

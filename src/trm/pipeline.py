@@ -1,0 +1,216 @@
+"""From a parsed problem to a checked answer: the one pipeline the service and the in-process Solver share.
+
+    views = plan_views(task, requested, config)          # which symmetric views to solve
+    inputs = [v.apply(task.encode(problem)) for v in views]
+    ... run them (trm.inference.recurse, or the engine) ...
+    prediction = combine(views, predictions)             # vote when there are several
+    answer = finish(task, problem, prediction, options)  # decode, verify, better of TRM and classical
+
+A task without a model, or a problem beyond a model's canvas, is answered by `solve_without_model`
+(the task's own solver: exact for placement, upgrade, Sudoku and maze; a classical ranking for root cause).
+Nothing here knows about HTTP.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from trm.inference import Prediction, vote
+from trm.tasks import Task
+from trm.tasks.base import SolverAnswer, View
+
+Mode = Literal["fast", "exact"]
+DEFAULT_SOLVER_BUDGET_S = 5.0  # the exact solver's time limit when a request names none
+
+
+class InvalidOption(ValueError):
+    """A request option this task or model cannot honour; `field` names it (a 422 in the service)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True)
+class InferenceConfig:
+    """A model's inference defaults: the `inference` object of its config.json, typed.
+
+    halt_threshold: a sample halts when q_halt exceeds it (ACT); min_steps: supervision steps before
+    halting may stop it; views: symmetric views solved and voted on by default (Task.views).
+    """
+
+    halt_threshold: float = 0.0
+    min_steps: int = 1
+    views: int = 1
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any] | None) -> InferenceConfig:
+        """Read `config["inference"]` (missing keys take the defaults). Raises ValueError on a bad value."""
+        raw = (config or {}).get("inference") or {}
+        if not isinstance(raw, dict):
+            raise ValueError(f"config.json 'inference' must be an object, got {type(raw).__name__}")
+        out = cls(
+            halt_threshold=float(raw.get("halt_threshold", cls.halt_threshold)),
+            min_steps=int(raw.get("min_steps", cls.min_steps)),
+            views=int(raw.get("views", cls.views)),
+        )
+        if out.min_steps < 1 or out.views < 1:
+            raise ValueError(f"config.json 'inference': min_steps and views must be >= 1, got {raw}")
+        return out
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"halt_threshold": self.halt_threshold, "min_steps": self.min_steps, "views": self.views}
+
+
+@dataclass(frozen=True)
+class AnswerOptions:
+    """How a prediction becomes the answer.
+
+    fallback: compare the model's answer with the task's fast classical answer and return the better
+    verified one (None: the task's default, `Task.fallback_by_default`). mode "exact": the task's exact
+    solver, with the model's answer as a hint, within `budget_s` seconds.
+    """
+
+    fallback: bool | None = None
+    mode: Mode = "fast"
+    budget_s: float | None = None
+
+
+@dataclass
+class Answer:
+    """A checked answer, ready for an API response or an in-process caller."""
+
+    answer: str  # rendered for people
+    solution: dict[str, Any]  # in the task's Solution schema
+    verified: bool | None  # the exact check passed; None where the task has none
+    violations: list[str]
+    solved_by: str  # "trm" | "solver" | "baseline"
+    steps: int  # supervision steps the model took (0: no model took part)
+    halted: bool
+    confidence: float  # sigmoid(q_halt) of the model's last step (0.0 without a model)
+    trace: list[dict[str, Any]] = field(default_factory=list)
+    views: int = 1  # symmetric views solved for a vote
+    votes: int = 1  # views that gave this answer
+    objective: float | None = None  # optimisation tasks: lower is better
+    lower_bound: float | None = None  # a proven lower bound on the objective
+    optimal: bool | None = None  # proven optimal
+    unique: bool | None = None  # the only solution, where known
+
+
+def plan_views(task: Task, requested: int | None, config: InferenceConfig) -> list[View]:
+    """The symmetric views to solve: the request's count, else the model's default. Raises InvalidOption
+    when the request asks for more than the task has."""
+    views = task.views(requested or config.views)
+    if requested and requested > len(views):
+        raise InvalidOption("views", f"the {task.name} task has at most {len(views)}")
+    return views
+
+
+def combine(views: list[View], predictions: list[Prediction]) -> Prediction:
+    """One prediction per problem: the vote of its views, or the single view's prediction."""
+    return vote(views, predictions) if len(views) > 1 else predictions[0]
+
+
+def finish(task: Task, problem: Any, prediction: Prediction, options: AnswerOptions | None = None) -> Answer:
+    """Decode, verify and, where asked, keep the better of the model's and the classical answer.
+
+    Raises InvalidProblem when the model's answer fails its check and the problem has no solution.
+    """
+    options = options or AnswerOptions()
+    model_solution = task.decode(prediction.tokens, problem, prediction.probs)
+    violations = task.verify(problem, model_solution)
+    verified = None if violations is None else not violations
+    if verified is False:
+        task.ensure_solvable(problem)  # an unsolvable problem is the caller's error, not a wrong answer
+    chosen = SolverAnswer(model_solution, "trm")
+    if options.mode == "exact":
+        chosen = _exact(task, problem, model_solution if verified else None, options.budget_s)
+    elif task.fallback_by_default if options.fallback is None else options.fallback:
+        chosen = _better_of_model_and_baseline(task, problem, model_solution, verified)
+    if chosen.solution is not model_solution:
+        violations = task.verify(problem, chosen.solution)
+        verified = None if violations is None else not violations
+    trace = [
+        {
+            "step": r.step,
+            "answer": task.render(problem, step_solution),
+            "confidence": r.confidence,
+            "changed": r.changed,
+            "solution": step_solution.model_dump(mode="json"),
+        }
+        for r in prediction.trace
+        for step_solution in [task.decode(r.tokens, problem)]
+    ]
+    answer = _answer(task, problem, chosen, verified, violations or [])
+    answer.steps, answer.halted, answer.confidence = prediction.steps, prediction.halted, prediction.confidence
+    answer.trace, answer.views, answer.votes = trace, prediction.views, prediction.votes
+    return answer
+
+
+def solve_without_model(task: Task, problem: Any, options: AnswerOptions | None = None) -> Answer:
+    """The task's own solver answers (no model loaded, or the problem is beyond every model's canvas).
+
+    Raises InvalidProblem when the problem has no solution."""
+    options = options or AnswerOptions()
+    solved = task.solve(problem, time_limit_s=options.budget_s or DEFAULT_SOLVER_BUDGET_S)
+    violations = task.verify(problem, solved.solution)
+    verified = None if violations is None else not violations
+    answer = _answer(task, problem, solved, verified, violations or [])
+    answer.halted, answer.confidence = True, 0.0
+    return answer
+
+
+def _answer(task: Task, problem: Any, chosen: SolverAnswer, verified: bool | None, violations: list[str]) -> Answer:
+    objective, bound, optimal = chosen.objective, chosen.lower_bound, chosen.optimal
+    if verified is not False and objective is None:
+        assessed = task.assess(problem, chosen.solution, solved_by=chosen.solved_by)
+        objective, bound, optimal = assessed.objective, assessed.lower_bound, assessed.optimal
+    unique = chosen.unique
+    if unique is None and verified:
+        unique = task.unique(problem, chosen.solution)
+    return Answer(
+        answer=task.render(problem, chosen.solution),
+        solution=chosen.solution.model_dump(mode="json"),
+        verified=verified,
+        violations=violations,
+        solved_by=chosen.solved_by,
+        steps=0,
+        halted=True,
+        confidence=0.0,
+        objective=objective if verified is not False else None,
+        lower_bound=bound,
+        optimal=optimal if verified is not False else False,
+        unique=unique if verified else None,
+    )
+
+
+def _better_of_model_and_baseline(task: Task, problem: Any, model_solution: BaseModel, verified: bool | None) -> SolverAnswer:
+    """The model's answer unless it fails its check or the classical one is strictly better (lower
+    objective) and valid: a weak model never makes the answer worse than the classical method."""
+    if verified is None:  # no exact check (root cause): nothing to judge the model's answer by
+        return SolverAnswer(model_solution, "trm")
+    baseline = task.baseline(problem)
+    baseline_violations = task.verify(problem, baseline)
+    if baseline_violations:
+        return SolverAnswer(model_solution, "trm")
+    if verified is False:
+        return SolverAnswer(baseline, "baseline")
+    ours, theirs = task.objective(problem, model_solution), task.objective(problem, baseline)
+    if ours is not None and theirs is not None and theirs < ours:
+        return SolverAnswer(baseline, "baseline")
+    return SolverAnswer(model_solution, "trm")
+
+
+def _exact(task: Task, problem: Any, hint: BaseModel | None, budget_s: float | None) -> SolverAnswer:
+    """The exact solver with the model's (valid) answer as its hint; the model keeps the credit when
+    the solver found nothing better than it."""
+    solved = task.solve(problem, time_limit_s=budget_s or DEFAULT_SOLVER_BUDGET_S, hint=hint)
+    if hint is not None and solved.objective is not None:
+        ours = task.objective(problem, hint)
+        if ours is not None and ours <= solved.objective:
+            return SolverAnswer(hint, "trm", ours, solved.lower_bound, solved.optimal, solved.unique, solved.info)
+    return solved
