@@ -1,0 +1,86 @@
+"""The one-way dependencies of docs/architecture.md, checked in fresh interpreters.
+
+`trm` (the library) depends on the wire types (`agent_reasoning.types`, pydantic only), never on
+the client's transport (httpx, cloudevents); a built-in task that cannot be imported fails loudly
+instead of vanishing from the registry.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+TRANSPORT = ("httpx", "cloudevents")
+
+
+def _run(code: str) -> subprocess.CompletedProcess[str]:
+    # The child sees exactly this process's import path (the worktree's src/ and client/src/ first).
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, env=env, timeout=120)
+
+
+def _loaded_after(statement: str) -> list[str]:
+    proc = _run(
+        f"""
+        import json, sys
+        {statement}
+        print(json.dumps(sorted(sys.modules)))
+        """
+    )
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.splitlines()[-1])
+
+
+@pytest.mark.parametrize("statement", ["import trm", "import trm.tasks", "import agent_reasoning.types", "from agent_reasoning import TaskType"])
+def test_library_and_wire_types_load_no_transport(statement):
+    modules = _loaded_after(statement)
+    transport = [m for m in modules if m.split(".")[0] in TRANSPORT]
+    assert transport == [], f"{statement!r} loaded {transport[:5]}"
+    client = [m for m in modules if m.startswith("agent_reasoning.")]
+    assert set(client) <= {"agent_reasoning._version", "agent_reasoning.types"}, client
+
+
+def test_the_client_still_exports_its_transport_lazily():
+    modules = _loaded_after("from agent_reasoning import ReasoningClient, SyncReasoningClient")
+    assert "httpx" in modules and "agent_reasoning._client" in modules and "agent_reasoning._sync" in modules
+    proc = _run("import agent_reasoning; agent_reasoning.NoSuchName")
+    assert proc.returncode != 0 and "has no attribute 'NoSuchName'" in proc.stderr
+
+
+def test_every_public_client_name_resolves():
+    import agent_reasoning
+
+    missing = [name for name in agent_reasoning.__all__ if not hasattr(agent_reasoning, name)]
+    assert missing == []
+    assert {"ReasoningClient", "TaskType", "placement_from_kubectl", "__version__"} <= set(dir(agent_reasoning))
+
+
+def test_a_builtin_task_that_cannot_be_imported_fails_loudly():
+    # A broken homelab task module (as after a wire-type version mismatch) must raise, not leave
+    # the registry with three tasks fewer and the service answering 404.
+    proc = _run(
+        """
+        import sys
+        sys.modules["trm.tasks.placement"] = None  # any later import of it raises ImportError
+        from trm.tasks import list_tasks
+        try:
+            list_tasks()
+        except ImportError as e:
+            print("ImportError", e)
+        else:
+            print("no error")
+        """
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("ImportError") and "trm.tasks.placement" in proc.stdout, proc.stdout
+
+
+def test_the_registry_lists_every_builtin_task():
+    proc = _run("from trm.tasks import list_tasks; print(list_tasks())")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.strip().replace("'", '"')) == ["maze", "placement", "rootcause", "sudoku", "toy_reverse", "upgrade"]
