@@ -131,7 +131,7 @@ def place_endpoints(rng: np.random.Generator, g: list[list[str]]) -> list[str] |
 # --- the task -----------------------------------------------------------------------------------
 
 
-class MazeTask(Task):
+class MazeTask(Task[MazeProblem, MazeSolution]):
     name = "maze"
     task_type = TaskType.PLANNING
     Problem = MazeProblem

@@ -94,7 +94,7 @@ def _minimal_puzzle(rng: random.Random) -> tuple[list[int], list[int]]:
     return cells, solution
 
 
-class SudokuTask(Task):
+class SudokuTask(Task[SudokuProblem, SudokuSolution]):
     name = "sudoku"
     task_type = TaskType.LOGIC
     Problem = SudokuProblem

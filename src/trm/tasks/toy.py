@@ -26,7 +26,7 @@ class ReverseSolution(BaseModel):
     sequence: list[int]
 
 
-class ReverseTask(Task):
+class ReverseTask(Task[ReverseProblem, ReverseSolution]):
     name = "toy_reverse"
     task_type = TaskType.GENERAL
     Problem = ReverseProblem
