@@ -36,8 +36,9 @@ serve: install ## start the service on $PORT (default 8080) with the models in m
 test: install ## run the test suite
 	$(BIN)/python -m pytest -q
 
-lint: install ## ruff
+lint: install ## ruff (style, imports, docstrings of the public API) and mypy (types of src/ and client/src/)
 	$(BIN)/ruff check src client tests bench
+	$(BIN)/mypy
 
 bench: install ## run the benchmarks (model speed, engine, load); writes bench/results/*.json
 	$(BIN)/python bench/model_speed.py

@@ -68,6 +68,9 @@ class Rotary(nn.Module):
     the grid.
     """
 
+    cos: Tensor  # buffers, declared for the type checker
+    sin: Tensor
+
     def __init__(self, head_dim: int, positions: int, theta: float, grid: tuple[int, int] | None = None) -> None:
         super().__init__()
         self.two_d = grid is not None
@@ -201,6 +204,8 @@ class PuzzleEmbedding(nn.Module):
     gradients; `sign_sgd_step` then updates just those rows.
     """
 
+    weight: Tensor  # [num_ids, dim] buffer
+
     def __init__(self, num_ids: int, dim: int) -> None:
         super().__init__()
         self.register_buffer("weight", torch.zeros(num_ids, dim))
@@ -217,7 +222,7 @@ class PuzzleEmbedding(nn.Module):
     @torch.no_grad()
     def sign_sgd_step(self, lr: float, weight_decay: float) -> None:
         """w <- w * (1 - lr * wd) - lr * sign(sum of this step's gradients), for the rows used."""
-        if self._rows is None or self._rows.grad is None:
+        if self._ids is None or self._rows is None or self._rows.grad is None:
             return
         ids, grad = self._ids, self._rows.grad
         if torch.distributed.is_available() and torch.distributed.is_initialized():
@@ -250,6 +255,15 @@ class StepOutput:
 
 
 class TRM(nn.Module):
+    """The Tiny Recursive Model: embeddings, one shared network `net`, an answer head and a halting head.
+
+    `forward` runs one supervision step on a carry (y, z) [B, S, D] and inputs [B, L] (token ids);
+    `initial_carry` and `reset_carry` start and restart slots. Built from a `TRMConfig`.
+    """
+
+    y_init: Tensor  # [D] buffers: the start of the answer and latent states
+    z_init: Tensor
+
     def __init__(self, config: TRMConfig) -> None:
         super().__init__()
         self.config = config

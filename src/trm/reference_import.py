@@ -19,7 +19,7 @@ import torch
 import yaml
 
 from trm.checkpoint import CheckpointError, check_state_dict, save_checkpoint
-from trm.config import TRMConfig
+from trm.config import Positions, TRMConfig
 from trm.model import TRM
 from trm.tasks import get_task
 
@@ -84,7 +84,8 @@ def config_from_reference(arch: dict[str, Any], state: dict[str, torch.Tensor], 
     num_ids = state["puzzle_emb.weight"].shape[0] if "puzzle_emb.weight" in state else 0
     if puzzle_emb_dim and not num_ids:
         raise CheckpointError("the config has a puzzle embedding (puzzle_emb_ndim > 0) but the checkpoint has no puzzle_emb.weights")
-    positions = str(arch.get("pos_encodings", "rope"))
+    pos_encodings = str(arch.get("pos_encodings", "rope"))
+    positions: Positions = "rope" if pos_encodings == "rope" else "learned" if pos_encodings == "learned" else "none"
     return TRMConfig(
         vocab_size=vocab,
         seq_len=task.seq_len,
@@ -94,7 +95,7 @@ def config_from_reference(arch: dict[str, Any], state: dict[str, torch.Tensor], 
         expansion=float(arch.get("expansion", 4)),
         ffn_multiple=256,
         mixer="mlp_t" if arch.get("mlp_t", False) else "attention",
-        positions=positions if positions in ("rope", "learned") else "none",
+        positions=positions,
         rope_theta=float(arch.get("rope_theta", 10000.0)),
         rms_norm_eps=float(arch.get("rms_norm_eps", 1e-5)),
         prefix_len=prefix_len,

@@ -145,11 +145,11 @@ class MazeTask(Task[MazeProblem, MazeSolution]):
         self.size = size
 
     @property
-    def seq_len(self) -> int:  # type: ignore[override]
+    def seq_len(self) -> int:
         return self.size * self.size
 
     @property
-    def vocab_size(self) -> int:  # type: ignore[override]
+    def vocab_size(self) -> int:
         return len(CHARS) + 1
 
     def options(self) -> dict[str, Any]:

@@ -26,7 +26,8 @@ def _builtin() -> dict[str, type[Task[Any, Any]]]:
     from trm.tasks.sudoku import SudokuTask
     from trm.tasks.toy import ReverseTask
 
-    tasks: list[type[Task[Any, Any]]] = [SudokuTask, MazeTask, ReverseTask, *HOMELAB_TASKS]
+    tasks: list[type[Task[Any, Any]]] = [SudokuTask, MazeTask, ReverseTask]
+    tasks.extend(HOMELAB_TASKS)
     return {t.name: t for t in tasks}
 
 

@@ -34,8 +34,8 @@ class ReverseTask(Task[ReverseProblem, ReverseSolution]):
     buckets = ("all",)
     description = "Reverse a sequence of 8 symbols 1-4 (a toy task for tests)."
 
-    seq_len = LENGTH  # type: ignore[assignment]
-    vocab_size = SYMBOLS + 1  # type: ignore[assignment]
+    seq_len = LENGTH
+    vocab_size = SYMBOLS + 1
 
     def check(self, problem: ReverseProblem) -> None:
         from trm.tasks.base import InvalidProblem
