@@ -84,3 +84,51 @@ def test_the_registry_lists_every_builtin_task():
     proc = _run("from trm.tasks import list_tasks; print(list_tasks())")
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout.strip().replace("'", '"')) == ["maze", "placement", "rootcause", "sudoku", "toy_reverse", "upgrade"]
+
+
+# --- the arrows of docs/architecture.md, over every module's imports (function-level ones too) ------
+
+REPO = __import__("pathlib").Path(__file__).resolve().parents[2]
+PARTS = {  # part -> (its source files, top-level names it must not import)
+    "wire types": (["client/src/agent_reasoning/types.py"], {"agent_reasoning", "trm", "reasoning_service", "httpx", "cloudevents", "torch"}),
+    "client": (["client/src/agent_reasoning"], {"trm", "reasoning_service", "torch"}),
+    "tasks": (["src/trm/tasks"], {"reasoning_service", "torch", "httpx", "cloudevents", "trm"}),
+    "trm core": (["src/trm"], {"reasoning_service", "httpx", "cloudevents"}),
+    "service": (["src/reasoning_service"], {"httpx"}),
+}
+ALLOWED = {  # exceptions to the table above: (part, imported module prefix)
+    ("tasks", "trm.tasks"),
+}
+WIRE_TYPES = {"agent_reasoning.types", "agent_reasoning._version"}
+
+
+def _imports(path) -> list[str]:
+    import ast
+
+    tree = ast.parse(path.read_text())
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            out.append(node.module)
+    return out
+
+
+@pytest.mark.parametrize("part", list(PARTS))
+def test_parts_import_only_down_the_arrows(part):
+    sources, forbidden = PARTS[part]
+    files = [p for s in sources for p in ([REPO / s] if s.endswith(".py") else sorted((REPO / s).rglob("*.py")))]
+    assert files
+    bad = []
+    for path in files:
+        for module in _imports(path):
+            top = module.split(".")[0]
+            if any(module == prefix or module.startswith(prefix + ".") for p, prefix in ALLOWED if p == part):
+                continue
+            if top in forbidden:
+                bad.append(f"{path.relative_to(REPO)}: {module}")
+            # outside the client itself, only the wire types of agent_reasoning
+            if top == "agent_reasoning" and part != "client" and module not in WIRE_TYPES:
+                bad.append(f"{path.relative_to(REPO)}: {module} (only agent_reasoning.types)")
+    assert bad == []
