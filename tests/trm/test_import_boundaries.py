@@ -55,6 +55,7 @@ def test_the_client_still_exports_its_transport_lazily():
 def test_every_public_client_name_resolves():
     import agent_reasoning
 
+    assert set(agent_reasoning.__all__) == {*agent_reasoning._EXPORTS, "__version__"}
     missing = [name for name in agent_reasoning.__all__ if not hasattr(agent_reasoning, name)]
     assert missing == []
     assert {"ReasoningClient", "TaskType", "placement_from_kubectl", "__version__"} <= set(dir(agent_reasoning))

@@ -66,7 +66,47 @@ _EXPORTS: dict[str, str] = {
     ),
 }
 
-__all__ = sorted([*_EXPORTS, "__version__"])
+# A literal list, so linters and type checkers read it; a test checks it against _EXPORTS.
+__all__ = [
+    "APIError",
+    "AuthenticationError",
+    "ConnectionError",
+    "DeadlineExceededError",
+    "ErrorBody",
+    "InvalidProblemError",
+    "MazeProblem",
+    "MazeSolution",
+    "ModelInfo",
+    "NotFoundError",
+    "OverloadedError",
+    "PlacementNode",
+    "PlacementPod",
+    "PlacementProblem",
+    "PlacementSolution",
+    "ReasoningClient",
+    "ReasoningError",
+    "ReasoningRequest",
+    "ReasoningResponse",
+    "ReasoningStep",
+    "RootCauseProblem",
+    "RootCauseSolution",
+    "ServiceSignal",
+    "SudokuProblem",
+    "SudokuSolution",
+    "SyncReasoningClient",
+    "TaskInfo",
+    "TaskModelInfo",
+    "TaskType",
+    "TimeoutError",
+    "UpgradeProblem",
+    "UpgradeService",
+    "UpgradeSolution",
+    "parse_quantity",
+    "placement_from_kubectl",
+    "rootcause_from_prometheus",
+    "upgrade_from_kubectl",
+    "__version__",
+]
 
 if TYPE_CHECKING:  # the type checker and IDEs see the names eagerly
     from ._client import ReasoningClient

@@ -115,11 +115,13 @@ class Task(ABC, Generic[ProblemT, SolutionT]):
     # --- shape ---
     @property
     @abstractmethod
-    def seq_len(self) -> int: ...
+    def seq_len(self) -> int:
+        """Tokens per problem (L): the length of `encode`'s output and of a label."""
 
     @property
     @abstractmethod
-    def vocab_size(self) -> int: ...
+    def vocab_size(self) -> int:
+        """Distinct token values (V), PAD (0) included."""
 
     def options(self) -> dict[str, Any]:
         """What `__init__` needs to rebuild this task (saved in the model config)."""
