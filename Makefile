@@ -23,8 +23,10 @@ $(BIN)/python:
 $(VENV)/.installed: pyproject.toml client/pyproject.toml deploy/docker/requirements.lock | $(BIN)/python
 	@# CPU torch first: the wheel on this disk (pip find-links) or PyTorch's CPU index, never a CUDA build.
 	$(BIN)/pip install -q --upgrade pip >/dev/null
-	@# The +cpu local version exists only as the CPU build, so this cannot fetch PyPI's CUDA wheels.
-	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install -q "torch==$(TORCH_VERSION)+cpu" --extra-index-url $(TORCH_CPU_INDEX)
+	@# The +cpu local version exists only as the CPU build, so this cannot fetch PyPI's CUDA wheels:
+	@# from pip's configured sources (e.g. a find-links folder), else from PyTorch's CPU index.
+	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install -q "torch==$(TORCH_VERSION)+cpu" 2>/dev/null \
+		|| $(BIN)/pip install -q "torch==$(TORCH_VERSION)+cpu" --extra-index-url $(TORCH_CPU_INDEX)
 	@# The runtime dependencies at the image's locked versions (-c: a constraint, not an install list).
 	$(BIN)/pip install -q -c deploy/docker/requirements.lock -e ./client -e ".[dev,train]"
 	@touch $@
