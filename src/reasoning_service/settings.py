@@ -10,6 +10,10 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
+    """The service's settings, read from REASONING_* environment variables (PORT too); each field's comment says what it does.
+
+    Invalid values raise pydantic's ValidationError at start-up, naming the variable.
+    """
     model_config = SettingsConfigDict(env_prefix="REASONING_", env_file=None, extra="ignore")
 
     host: str = "0.0.0.0"

@@ -23,7 +23,7 @@ WEIGHTS, CONFIG = "model.safetensors", "config.json"
 
 
 class CheckpointError(ValueError):
-    pass
+    """A checkpoint directory or file that cannot be read as this model: missing, unknown format, wrong shapes."""
 
 
 def save_checkpoint(
@@ -59,6 +59,7 @@ def save_checkpoint(
 
 
 def read_config(directory: str | os.PathLike) -> dict[str, Any]:
+    """The parsed config.json of a checkpoint directory. Raises CheckpointError if it is missing or of another format."""
     path = Path(directory) / CONFIG
     if not path.exists():
         raise CheckpointError(f"{path} not found: not a checkpoint directory")

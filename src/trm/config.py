@@ -17,6 +17,12 @@ Positions = Literal["rope", "rope2d", "learned", "none"]
 
 @dataclass
 class TRMConfig:
+    """Shape and recursion of a TRM; saved as config.json beside the weights.
+
+    Fields are documented where they are declared. Raises ValueError from `__post_init__` on an
+    inconsistent configuration (heads not dividing D, a puzzle embedding without ids, T, n or
+    halt_max_steps below 1, ...).
+    """
     # --- the data the network reads ---
     vocab_size: int  # token ids 0..vocab_size-1; 0 is PAD in every task
     seq_len: int  # tokens per puzzle (81 for Sudoku, side*side for a maze)
@@ -79,6 +85,7 @@ class TRMConfig:
 
     @property
     def head_dim(self) -> int:
+        """Width of one attention head: hidden_size // num_heads."""
         return self.hidden_size // self.num_heads
 
     @property
@@ -88,13 +95,16 @@ class TRMConfig:
 
     @property
     def block_calls_per_step(self) -> int:
+        """Block calls in one supervision step: T cycles of (n latent + 1 answer) updates, num_layers each."""
         return self.T * (self.n + 1) * self.num_layers
 
     def to_dict(self) -> dict[str, Any]:
+        """The fields as a JSON-ready dict."""
         return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TRMConfig:
+        """The config from `to_dict`'s output. Raises ValueError naming unknown fields."""
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(d) - known
         if unknown:
@@ -102,6 +112,7 @@ class TRMConfig:
         return cls(**d)
 
     def to_json(self) -> str:
+        """The fields as indented, key-sorted JSON (config.json)."""
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
 

@@ -116,6 +116,11 @@ def generate_split(
 def write_split(
     task: Task, examples: list[Example], out: Path, split: str, meta_extra: dict[str, Any], shard_size: int = SHARD_SIZE
 ) -> dict[str, Any]:
+    """Write one split to `out`: token shards ({inputs,labels,buckets,puzzle_ids}.NNN.npy, `shard_size` rows each), problems.jsonl and meta.json.
+
+    Replaces the .npy files already in `out`. Tokens are stored as uint8 (int16 past 256 tokens) to
+    keep shards small. Returns the meta.json contents (`meta_extra` merged in).
+    """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     buckets = list(task.buckets)
@@ -159,6 +164,7 @@ def write_split(
 
 @dataclass
 class Batch:
+    """A batch of examples as arrays (`TokenDataset.take`)."""
     inputs: np.ndarray  # [B, L] int64
     labels: np.ndarray  # [B, L] int64
     puzzle_ids: np.ndarray  # [B] int64
@@ -188,6 +194,7 @@ class TokenDataset:
 
     @property
     def bucket_names(self) -> list[str]:
+        """The split's bucket names, in the order of the bucket ids in the shards."""
         return list(self.meta["buckets"])
 
     def _take(self, name: str, index: np.ndarray) -> np.ndarray:
@@ -199,6 +206,7 @@ class TokenDataset:
         return out[order]
 
     def take(self, index: np.ndarray) -> Batch:
+        """The examples at `index` [B] (dataset positions, any order) as an int64 Batch in that order."""
         index = np.asarray(index, dtype=np.int64)
         return Batch(
             inputs=self._take("inputs", index).astype(np.int64),
@@ -208,6 +216,7 @@ class TokenDataset:
         )
 
     def problems(self) -> Iterator[dict[str, Any]]:
+        """The split's problems (problems.jsonl lines: problem, bucket, info), in dataset order."""
         with open(self.path / "problems.jsonl") as f:
             for line in f:
                 yield json.loads(line)
@@ -226,6 +235,7 @@ class SampleStream:
         return order[self.rank :: self.world_size]
 
     def next(self, k: int) -> np.ndarray:
+        """The next `k` indices [k] of this rank's order, starting a new shuffled epoch when one runs out."""
         out = []
         while k > 0:
             if self.offset >= len(self._order):
@@ -238,4 +248,5 @@ class SampleStream:
         return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
 
     def state(self) -> dict[str, int]:
+        """{"epoch", "offset"}: where to resume (`SampleStream(..., epoch=, offset=)`)."""
         return {"epoch": self.epoch, "offset": self.offset}

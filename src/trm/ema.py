@@ -10,6 +10,11 @@ from torch import Tensor, nn
 
 
 class EMA:
+    """Shadow copies of a model's parameters, averaged after each optimizer step (`update`).
+
+    `decay` is per step (0.999: an average over about the last 1000 steps); `warmup` ramps it up
+    from 0.1 so the early average is not dominated by the random init.
+    """
     def __init__(self, model: nn.Module, decay: float = 0.999, *, warmup: bool = False) -> None:
         self.decay = decay
         self.warmup = warmup
@@ -40,13 +45,16 @@ class EMA:
 
     @torch.no_grad()
     def copy_to(self, model: nn.Module) -> None:
+        """Copy the averaged weights into `model`'s parameters (in place)."""
         for n, p in model.named_parameters():
             p.copy_(self.shadow[n])
 
     def state_dict(self) -> dict[str, Tensor]:
+        """The averaged weights by parameter name (the tensors themselves, not copies)."""
         return dict(self.shadow)
 
     def load_state_dict(self, state: dict[str, Tensor]) -> None:
+        """Load averaged weights saved by `state_dict`. Raises ValueError naming the parameters missing from `state`."""
         missing = set(self.shadow) - set(state)
         if missing:
             raise ValueError(f"EMA state lacks {sorted(missing)}")

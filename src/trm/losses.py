@@ -44,6 +44,7 @@ TOKEN_LOSSES = {"stablemax": stablemax_cross_entropy, "softmax": softmax_cross_e
 
 @dataclass
 class LossOutput:
+    """The loss of one supervision step and its accuracy counts (`act_loss`)."""
     loss: Tensor  # scalar: sum over the batch of (token loss + 0.5 * halting loss)
     lm_loss: Tensor  # scalar, summed over the batch
     q_loss: Tensor  # scalar, summed over the batch
@@ -53,6 +54,12 @@ class LossOutput:
 
 
 def act_loss(logits: Tensor, labels: Tensor, q_halt: Tensor, kind: str = "stablemax") -> LossOutput:
+    """Token loss plus the halting loss of one supervision step, summed over the batch.
+
+    logits [B, L, V], labels [B, L] (PAD = 0 is ignored), q_halt [B] (halting logits; target:
+    the whole sequence is right). The token loss is averaged over each sample's valid tokens;
+    `kind` is "stablemax" (the paper's) or "softmax" cross-entropy.
+    """
     valid = labels != PAD
     count = valid.sum(-1)
     with torch.no_grad():

@@ -35,6 +35,7 @@ def trunc_normal_(tensor: Tensor, std: float) -> Tensor:
 
 
 def lecun_linear(in_features: int, out_features: int, bias: bool = False) -> nn.Linear:
+    """A Linear layer (no bias by default) with LeCun-normal weights: truncated normal, std 1/sqrt(in_features)."""
     layer = nn.Linear(in_features, out_features, bias=bias)
     trunc_normal_(layer.weight, std=1.0 / math.sqrt(in_features))
     if bias:
@@ -68,6 +69,9 @@ class Rotary(nn.Module):
     the grid.
     """
 
+    cos: Tensor  # buffers, declared for the type checker
+    sin: Tensor
+
     def __init__(self, head_dim: int, positions: int, theta: float, grid: tuple[int, int] | None = None) -> None:
         super().__init__()
         self.two_d = grid is not None
@@ -91,17 +95,19 @@ class Rotary(nn.Module):
 
 
 def rotate_half(x: Tensor) -> Tensor:
+    """[x1, x2] -> [-x2, x1] over the last axis (halves): the 90-degree turn of RoPE."""
     x1, x2 = x.chunk(2, dim=-1)
     return torch.cat((-x2, x1), dim=-1)
 
 
 def apply_rope(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
-    # x: [B, S, H, hd]; cos/sin: [S, hd]
+    """Rotate x [B, S, H, hd] by the angles whose cos and sin are given [S, hd]: x cos + rotate_half(x) sin."""
     cos, sin = cos.unsqueeze(-2).to(x.dtype), sin.unsqueeze(-2).to(x.dtype)
     return x * cos + rotate_half(x) * sin
 
 
 class SwiGLU(nn.Module):
+    """Gated MLP: down(silu(gate(x)) * up(x)); hidden width round(expansion * dim * 2/3) rounded up to `multiple`."""
     def __init__(self, dim: int, expansion: float, multiple: int) -> None:
         super().__init__()
         width = swiglu_width(dim, expansion, multiple)
@@ -109,6 +115,7 @@ class SwiGLU(nn.Module):
         self.down_proj = lecun_linear(width, dim)
 
     def forward(self, x: Tensor) -> Tensor:
+        """[..., dim] -> [..., dim]."""
         gate, up = self.gate_up_proj(x).chunk(2, dim=-1)
         return self.down_proj(F.silu(gate) * up)
 
@@ -133,6 +140,7 @@ class Attention(nn.Module):
         self.o_proj = lecun_linear(config.hidden_size, config.hidden_size)
 
     def forward(self, x: Tensor, rope: Rotary | None) -> Tensor:
+        """[B, S, D] -> [B, S, D]; `rope` rotates queries and keys (None: no positions)."""
         B, S, D = x.shape
         qkv = self.qkv_proj(x).view(B, S, 3 * self.num_heads, self.head_dim)
         q, k, v = qkv.split(self.num_heads, dim=2)  # each [B, S, H, hd]
@@ -157,6 +165,7 @@ class GridConv(nn.Module):
         trunc_normal_(self.conv.weight, std=1.0 / math.sqrt(D * k * k))  # LeCun, as the linear layers
 
     def forward(self, h: Tensor) -> Tensor:
+        """[B, P + W*W, D] -> [B, P + W*W, D]."""
         B, S, D = h.shape
         P = self.prefix_len
         W = math.isqrt(S - P)
@@ -182,6 +191,7 @@ class Block(nn.Module):
         self.mlp = SwiGLU(config.hidden_size, config.expansion, config.ffn_multiple)
 
     def forward(self, h: Tensor, rope: Rotary | None) -> Tensor:
+        """One block on h [B, S, D] -> [B, S, D]; `rope` is used by the attention mixer only."""
         if self.mixer == "mlp_t":
             # the SwiGLU runs along S for every channel (the reference transposes to [B, D, S] and
             # back); the norm is over S too, as the reference's
@@ -201,6 +211,8 @@ class PuzzleEmbedding(nn.Module):
     gradients; `sign_sgd_step` then updates just those rows.
     """
 
+    weight: Tensor  # [num_ids, dim] buffer
+
     def __init__(self, num_ids: int, dim: int) -> None:
         super().__init__()
         self.register_buffer("weight", torch.zeros(num_ids, dim))
@@ -208,6 +220,7 @@ class PuzzleEmbedding(nn.Module):
         self._rows: Tensor | None = None
 
     def forward(self, ids: Tensor) -> Tensor:
+        """Puzzle ids [B] -> rows [B, dim]; in training, a detached copy that collects this step's gradients."""
         if not (self.training and torch.is_grad_enabled()):
             return self.weight[ids]
         rows = self.weight[ids].detach().requires_grad_(True)
@@ -217,7 +230,7 @@ class PuzzleEmbedding(nn.Module):
     @torch.no_grad()
     def sign_sgd_step(self, lr: float, weight_decay: float) -> None:
         """w <- w * (1 - lr * wd) - lr * sign(sum of this step's gradients), for the rows used."""
-        if self._rows is None or self._rows.grad is None:
+        if self._ids is None or self._rows is None or self._rows.grad is None:
             return
         ids, grad = self._ids, self._rows.grad
         if torch.distributed.is_available() and torch.distributed.is_initialized():
@@ -242,6 +255,7 @@ def _all_gather(t: Tensor) -> Tensor:
 
 @dataclass
 class StepOutput:
+    """What one supervision step returns (`TRM.forward`)."""
     y: Tensor  # [B, S, D] detached answer state, the carry for the next step
     z: Tensor  # [B, S, D] detached latent state
     logits: Tensor  # [B, L, V] token logits read from y (prefix dropped)
@@ -250,6 +264,15 @@ class StepOutput:
 
 
 class TRM(nn.Module):
+    """The Tiny Recursive Model: embeddings, one shared network `net`, an answer head and a halting head.
+
+    `forward` runs one supervision step on a carry (y, z) [B, S, D] and inputs [B, L] (token ids);
+    `initial_carry` and `reset_carry` start and restart slots. Built from a `TRMConfig`.
+    """
+
+    y_init: Tensor  # [D] buffers: the start of the answer and latent states
+    z_init: Tensor
+
     def __init__(self, config: TRMConfig) -> None:
         super().__init__()
         self.config = config
@@ -281,6 +304,7 @@ class TRM(nn.Module):
         self.register_buffer("z_init", trunc_normal_(torch.empty(c.hidden_size), std=1.0))
 
     def num_parameters(self) -> int:
+        """Trainable parameters (the puzzle-embedding table, a buffer, is not counted)."""
         return sum(p.numel() for p in self.parameters())
 
     # --- input ---
@@ -305,6 +329,7 @@ class TRM(nn.Module):
     # --- the recursion, as in the paper ---
 
     def net(self, h: Tensor, injection: Tensor) -> Tensor:
+        """The shared network: h + injection through every block, [B, S, D] -> [B, S, D]."""
         h = h + injection
         for layer in self.layers:
             h = layer(h, self.rope)
@@ -335,6 +360,7 @@ class TRM(nn.Module):
     # --- the carry ---
 
     def initial_carry(self, batch_size: int) -> tuple[Tensor, Tensor]:
+        """(y, z), each [batch_size, S, D]: copies of the init vectors."""
         shape = (batch_size, self.config.total_len, self.config.hidden_size)
         return self.y_init.expand(shape).clone(), self.z_init.expand(shape).clone()
 

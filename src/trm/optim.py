@@ -29,7 +29,8 @@ class AdamATan2(Optimizer):
         super().__init__(params, dict(lr=lr, betas=betas, weight_decay=weight_decay))
 
     @torch.no_grad()
-    def step(self, closure=None):  # type: ignore[override]
+    def step(self, closure=None):
+        """One update of every parameter with a gradient; `closure` (re-evaluates the loss) is optional. Returns its loss."""
         loss = closure() if closure is not None else None
         for group in self.param_groups:
             b1, b2 = group["betas"]
@@ -57,6 +58,7 @@ class AdamATan2(Optimizer):
 def build_optimizer(
     name: str, params: Iterable[Tensor], lr: float, weight_decay: float, betas: tuple[float, float]
 ) -> Optimizer:
+    """The optimizer `name` ("adam_atan2" or "adamw") over `params`. Raises ValueError for another name."""
     if name == "adam_atan2":
         return AdamATan2(params, lr=lr, betas=betas, weight_decay=weight_decay)
     if name == "adamw":

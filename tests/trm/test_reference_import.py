@@ -81,7 +81,14 @@ def test_unprefixed_keys_import_too(tmp_path):
     source = TRM(TRMConfig(**case["config"], task="sudoku"))
     torch.save(reference_state_dict(source, prefix=""), tmp_path / "ckpt")
     (tmp_path / "c.yaml").write_text(yaml.safe_dump({"arch": case["arch"]}))
-    import_reference(tmp_path / "ckpt", tmp_path / "c.yaml", "sudoku", tmp_path / "out")
+    out = import_reference(tmp_path / "ckpt", tmp_path / "c.yaml", "sudoku", tmp_path / "out")
+    imported, _ = load_checkpoint(out, task="sudoku")
+    # Every weight arrived under its own name (H_init/L_init went through bf16, as in the reference).
+    expected = {k: v.to(torch.bfloat16).float() if k in ("y_init", "z_init") else v for k, v in source.state_dict().items()}
+    got = imported.state_dict()
+    assert set(got) == set(expected)
+    for key, value in expected.items():
+        assert torch.equal(got[key].float(), value.float()), key
 
 
 def test_wrong_shapes_and_unknown_keys_are_refused(tmp_path):
@@ -101,7 +108,7 @@ def test_wrong_shapes_and_unknown_keys_are_refused(tmp_path):
         import_reference(tmp_path / "ckpt", tmp_path / "c.yaml", "maze", tmp_path / "out", {"size": 9})
 
 
-def test_pickled_objects_are_not_loaded(tmp_path):
+def test_pickled_objects_are_not_loaded(tmp_path, capfd):
     """weights_only=True: a checkpoint carrying arbitrary objects is rejected, not executed."""
 
     class Evil:
@@ -112,3 +119,5 @@ def test_pickled_objects_are_not_loaded(tmp_path):
     (tmp_path / "c.yaml").write_text(yaml.safe_dump({"arch": CASES["sudoku-mlp_t-puzzle-emb"]["arch"]}))
     with pytest.raises(Exception, match="(?i)weights only|unsupported|not allowed"):
         import_reference(tmp_path / "evil", tmp_path / "c.yaml", "sudoku", tmp_path / "out")
+    assert "pwned" not in capfd.readouterr().out  # the payload never ran
+    assert not (tmp_path / "out").exists()

@@ -34,6 +34,10 @@ def request_event(request: ReasoningRequest, source: str) -> CloudEvent:
 
 
 def encode(event: CloudEvent, mode: Mode) -> HTTPMessage:
+    """The event as an HTTP message: "binary" (attributes in ce-* headers, the request as the body) or "structured" (one JSON envelope).
+
+    Raises ValueError for another mode.
+    """
     if mode == "binary":
         return to_binary(event, _FORMAT)
     if mode == "structured":

@@ -38,4 +38,5 @@ class TaskInfo(BaseModel):
 
 
 class TaskList(BaseModel):
+    """The body of GET /v1/tasks (the fields the client reads)."""
     tasks: list[TaskInfo]

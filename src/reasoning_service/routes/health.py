@@ -14,12 +14,14 @@ router = APIRouter(tags=["probes"])
 @router.get("/healthz", summary="Liveness")
 @router.get("/health", include_in_schema=False)
 async def healthz() -> dict[str, str]:
+    """Liveness: 200 {"status": "ok"} while the process serves HTTP."""
     return {"status": "ok"}
 
 
 @router.get("/readyz", summary="Readiness: models loaded and warmed up")
 @router.get("/ready", include_in_schema=False)
 async def readyz(state: State) -> JSONResponse:
+    """Readiness: 200 once the models are loaded and warmed up; 503 with Retry-After while loading or draining."""
     models = {name: m.task.name for name, m in state.registry.models.items()}
     if state.draining:
         return JSONResponse({"status": "draining", "models": models}, status_code=503, headers={"Retry-After": "1"})

@@ -14,6 +14,7 @@ router = APIRouter(dependencies=[Authorized])
 
 @router.get("/v1/tasks", tags=["reasoning"], summary="Tasks, schemas, examples and loaded models")
 async def list_tasks(state: State) -> dict[str, Any]:
+    """Every task: its description, shape, problem and solution JSON schemas, an example problem, the models serving it."""
     tasks = []
     for name, cls in sorted(task_classes().items()):
         models = state.registry.for_task(name)

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import numpy as np
 from pydantic import BaseModel, ValidationError
 
 from agent_reasoning.types import TaskType
+
+ProblemT = TypeVar("ProblemT", bound=BaseModel)  # a task's problem model (its `Problem`)
+SolutionT = TypeVar("SolutionT", bound=BaseModel)  # a task's solution model (its `Solution`)
 
 
 class InvalidProblem(ValueError):
@@ -35,10 +38,10 @@ class OutsideCanvas(InvalidProblem):
 
 
 @dataclass
-class SolverAnswer:
+class SolverAnswer(Generic[SolutionT]):
     """What a task's own solver returns (`Task.solve`): no model involved."""
 
-    solution: BaseModel
+    solution: SolutionT
     solved_by: str  # "solver": an exact solver (optimal where proven); "baseline": a classical heuristic
     objective: float | None = None  # optimisation tasks: the solution's objective (lower is better)
     lower_bound: float | None = None  # a proven lower bound on the objective
@@ -72,23 +75,34 @@ class View:
 
     @classmethod
     def identity(cls, seq_len: int, vocab_size: int) -> View:
+        """The view that moves and relabels nothing."""
         return cls(np.arange(seq_len), np.arange(vocab_size))
 
     def apply(self, tokens: np.ndarray) -> np.ndarray:
+        """Tokens [..., seq_len] of the original problem -> the same tokens seen in this view."""
         return self.values[tokens[self.positions]]
 
     def undo(self, tokens: np.ndarray) -> np.ndarray:
+        """Tokens [seq_len] answered in this view -> the original problem's positions and values."""
         out = np.empty_like(tokens)
         out[self.positions] = np.argsort(self.values)[tokens]
         return out
 
 
-class Task(ABC):
+class Task(ABC, Generic[ProblemT, SolutionT]):
+    """A kind of problem TRM learns: its schema, its token encoding, its exact check and its solvers.
+
+    Generic over its problem and solution models: `class MazeTask(Task[MazeProblem, MazeSolution])`
+    sets `Problem = MazeProblem` and `Solution = MazeSolution`. Subclasses define `name`,
+    `task_type`, `buckets`, the shape (`seq_len`, `vocab_size`) and the abstract methods.
+    """
+
     name: ClassVar[str]
     task_type: ClassVar[TaskType]
     version: ClassVar[str] = "1"
-    Problem: ClassVar[type[BaseModel]]
-    Solution: ClassVar[type[BaseModel]]
+    # Class attributes in practice; not ClassVar because a ClassVar cannot hold a type variable.
+    Problem: type[ProblemT]
+    Solution: type[SolutionT]
     buckets: ClassVar[tuple[str, ...]]  # difficulty buckets, easiest first
     has_exact_check: ClassVar[bool] = True  # False: `verify` returns None (no exact check exists)
     # True: by default the service and Solver return the better verified answer of the model and the
@@ -105,18 +119,20 @@ class Task(ABC):
     # --- shape ---
     @property
     @abstractmethod
-    def seq_len(self) -> int: ...
+    def seq_len(self) -> int:
+        """Tokens per problem (L): the length of `encode`'s output and of a label."""
 
     @property
     @abstractmethod
-    def vocab_size(self) -> int: ...
+    def vocab_size(self) -> int:
+        """Distinct token values (V), PAD (0) included."""
 
     def options(self) -> dict[str, Any]:
         """What `__init__` needs to rebuild this task (saved in the model config)."""
         return {}
 
     # --- problems ---
-    def parse(self, raw: dict[str, Any] | BaseModel, *, canvas: bool = True) -> BaseModel:
+    def parse(self, raw: dict[str, Any] | BaseModel, *, canvas: bool = True) -> ProblemT:
         """Validate a raw problem: schema first, then task-level checks. Raises InvalidProblem.
 
         With `canvas` (the default, for encoding), also raises OutsideCanvas when the problem is
@@ -135,25 +151,25 @@ class Task(ABC):
             self.check_canvas(problem)
         return problem
 
-    def check(self, problem: Any) -> None:  # noqa: B027 - an optional hook: most tasks need no extra checks
+    def check(self, problem: ProblemT) -> None:  # noqa: B027 - an optional hook: most tasks need no extra checks
         """Task-level checks beyond the schema (size limits, contradictions). Raise InvalidProblem."""
 
-    def check_canvas(self, problem: Any) -> None:  # noqa: B027 - an optional hook
+    def check_canvas(self, problem: ProblemT) -> None:  # noqa: B027 - an optional hook
         """Raise OutsideCanvas if the (valid) problem is larger than this instance's canvas.
 
         Kept apart from `check`, which rejects problems no one can answer: a problem outside the
         canvas is still answered, by `solve`."""
 
-    def ensure_solvable(self, problem: Any) -> None:  # noqa: B027 - an optional hook
+    def ensure_solvable(self, problem: ProblemT) -> None:  # noqa: B027 - an optional hook
         """Raise InvalidProblem if the problem has no solution. Called only when the model's answer
         fails `verify`, so an expensive proof (a search) is paid for by failures alone."""
 
     @abstractmethod
-    def encode(self, problem: Any) -> np.ndarray:
+    def encode(self, problem: ProblemT) -> np.ndarray:
         """Problem -> input tokens [seq_len] (int)."""
 
     @abstractmethod
-    def decode(self, tokens: np.ndarray, problem: Any, probs: np.ndarray | None = None) -> BaseModel:
+    def decode(self, tokens: np.ndarray, problem: ProblemT, probs: np.ndarray | None = None) -> SolutionT:
         """Predicted tokens [seq_len] -> Solution (best effort; `verify` judges it).
 
         `probs` [seq_len, vocab_size] (softmax of the final step's logits) is given when the task
@@ -161,44 +177,44 @@ class Task(ABC):
         """
 
     @abstractmethod
-    def verify(self, problem: Any, solution: Any) -> list[str] | None:
+    def verify(self, problem: ProblemT, solution: SolutionT) -> list[str] | None:
         """Violations of the exact check (empty = valid); None where no exact check exists."""
 
     @abstractmethod
-    def render(self, problem: Any, solution: Any) -> str:
+    def render(self, problem: ProblemT, solution: SolutionT) -> str:
         """The answer as a person reads it."""
 
     @abstractmethod
-    def baseline(self, problem: Any) -> BaseModel:
+    def baseline(self, problem: ProblemT) -> SolutionT:
         """The classical method a user would otherwise run."""
 
-    def solve(self, problem: Any, *, time_limit_s: float = 10.0, hint: BaseModel | None = None) -> SolverAnswer:
+    def solve(self, problem: ProblemT, *, time_limit_s: float = 10.0, hint: SolutionT | None = None) -> SolverAnswer[SolutionT]:
         """The task's own solver, for a task without a model and for `mode: exact`.
 
         Exact where the task has one (within `time_limit_s`, `hint` as a starting solution), else
         the classical baseline. Raises InvalidProblem when the problem has no solution."""
         return self.assess(problem, self.baseline(problem), solved_by="baseline")
 
-    def unique(self, problem: Any, solution: Any) -> bool | None:
+    def unique(self, problem: ProblemT, solution: SolutionT) -> bool | None:
         """Whether a valid solution is the problem's only one, where that is cheap to know; else None."""
         return None
 
-    def objective(self, problem: Any, solution: Any) -> float | None:
+    def objective(self, problem: ProblemT, solution: SolutionT) -> float | None:
         """The objective of a valid solution (lower is better); None for tasks without one."""
         return None
 
-    def lower_bound(self, problem: Any) -> float | None:
+    def lower_bound(self, problem: ProblemT) -> float | None:
         """A cheap proven lower bound on the objective; None for tasks without one."""
         return None
 
-    def assess(self, problem: Any, solution: BaseModel, *, solved_by: str, **extra: Any) -> SolverAnswer:
+    def assess(self, problem: ProblemT, solution: SolutionT, *, solved_by: str, **extra: Any) -> SolverAnswer[SolutionT]:
         """A SolverAnswer with the objective, the cheap bound and whether they meet."""
         objective = self.objective(problem, solution)
         bound = self.lower_bound(problem)
         optimal = None if objective is None else (bound is not None and objective <= bound)
         return SolverAnswer(solution, solved_by, objective, bound, optimal, **extra)
 
-    def label(self, problem: Any) -> np.ndarray:
+    def label(self, problem: ProblemT) -> np.ndarray:
         """Target tokens [seq_len] for a problem (from the exact solver)."""
         raise NotImplementedError
 
@@ -220,6 +236,7 @@ class Task(ABC):
         return {}
 
     def describe(self) -> dict[str, Any]:
+        """The task as /v1/tasks lists it: name, type, shape, options, buckets, `max_views`."""
         return {
             "name": self.name,
             "task_type": self.task_type.value,

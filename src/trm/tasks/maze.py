@@ -26,6 +26,7 @@ Cell = tuple[int, int]
 
 
 def find(grid: list[str], ch: str) -> Cell:
+    """The (row, column) of the first `ch` in the grid, row by row. Raises ValueError if there is none."""
     for r, row in enumerate(grid):
         c = row.find(ch)
         if c >= 0:
@@ -55,6 +56,7 @@ def bfs(grid: list[str], start: Cell, allowed: set[Cell] | None = None) -> tuple
 
 
 def trace_back(parent: dict[Cell, Cell], start: Cell, end: Cell) -> list[Cell]:
+    """The cells from `start` to `end` (both included) along the BFS `parent` links."""
     path = [end]
     while path[-1] != start:
         path.append(parent[path[-1]])
@@ -62,6 +64,7 @@ def trace_back(parent: dict[Cell, Cell], start: Cell, end: Cell) -> list[Cell]:
 
 
 def draw(grid: list[str], path: list[Cell]) -> list[str]:
+    """The grid with the open cells of `path` drawn as 'o' (S and G keep their letters)."""
     rows = [list(row) for row in grid]
     for r, c in path:
         if rows[r][c] == " ":
@@ -132,7 +135,12 @@ def place_endpoints(rng: np.random.Generator, g: list[list[str]]) -> list[str] |
 # --- the task -----------------------------------------------------------------------------------
 
 
-class MazeTask(Task):
+class MazeTask(Task[MazeProblem, MazeSolution]):
+    """Shortest path in a maze of at most `size` x `size` cells (a 5..64 canvas; 30 in the reference).
+
+    Tokens: one per canvas cell, row-major ([size * size]); a smaller maze sits top-left, walled in.
+    Exact check: the path is a shortest S-G walk over open cells. Baseline: breadth-first search.
+    """
     name = "maze"
     task_type = TaskType.PLANNING
     Problem = MazeProblem
@@ -146,24 +154,29 @@ class MazeTask(Task):
         self.size = size
 
     @property
-    def seq_len(self) -> int:  # type: ignore[override]
+    def seq_len(self) -> int:
+        """Canvas cells: size * size."""
         return self.size * self.size
 
     @property
-    def vocab_size(self) -> int:  # type: ignore[override]
+    def vocab_size(self) -> int:
+        """PAD plus the five characters "# SGo"."""
         return len(CHARS) + 1
 
     def options(self) -> dict[str, Any]:
+        """{"size": canvas side}."""
         return {"size": self.size}
 
     # --- problems ---
 
     def check_canvas(self, problem: MazeProblem) -> None:
+        """Raise OutsideCanvas (field problem.grid) if the maze is larger than this model's canvas."""
         h, w = len(problem.grid), len(problem.grid[0])
         if h > self.size or w > self.size:
             raise OutsideCanvas("problem.grid", f"the maze is {h}x{w}; this model takes at most {self.size}x{self.size}")
 
     def check(self, problem: MazeProblem) -> None:
+        """Raise InvalidProblem (field problem.grid) if G cannot be reached from S."""
         start, goal = find(problem.grid, "S"), find(problem.grid, "G")
         if goal not in bfs(problem.grid, start)[0]:
             raise InvalidProblem("problem.grid", "G cannot be reached from S")
@@ -175,9 +188,11 @@ class MazeTask(Task):
         return canvas.reshape(-1)
 
     def encode(self, problem: MazeProblem) -> np.ndarray:
+        """The maze on the canvas: tokens [size * size]."""
         return self._canvas(problem.grid)
 
     def label(self, problem: MazeProblem) -> np.ndarray:
+        """The canvas with the BFS shortest path drawn: tokens [size * size]."""
         return self._canvas(self.baseline(problem).grid)
 
     def decode(self, tokens: np.ndarray, problem: MazeProblem, probs: np.ndarray | None = None) -> MazeSolution:
@@ -196,6 +211,7 @@ class MazeTask(Task):
         return MazeSolution(path=path, grid=draw(grid, path))
 
     def verify(self, problem: MazeProblem, solution: MazeSolution) -> list[str]:
+        """Violations: wrong ends, walls or cells outside the maze, jumps, revisits, a longer path than the shortest."""
         grid, path = problem.grid, [tuple(p) for p in solution.path]
         h, w = len(grid), len(grid[0])
         start, goal = find(grid, "S"), find(grid, "G")
@@ -222,9 +238,11 @@ class MazeTask(Task):
         return violations
 
     def render(self, problem: MazeProblem, solution: MazeSolution) -> str:
+        """The grid with the path drawn, then the number of moves."""
         return "\n".join(solution.grid) + f"\n{max(0, len(solution.path) - 1)} moves"
 
     def baseline(self, problem: MazeProblem) -> MazeSolution:
+        """The breadth-first shortest path. Raises InvalidProblem when G cannot be reached."""
         start, goal = find(problem.grid, "S"), find(problem.grid, "G")
         dist, parent, _ = bfs(problem.grid, start)
         if goal not in dist:
@@ -237,6 +255,7 @@ class MazeTask(Task):
         return SolverAnswer(self.baseline(problem), "solver")
 
     def example(self) -> dict[str, Any]:
+        """A 7 x 7 maze."""
         return {"grid": ["#######", "#S  # #", "# # # #", "# #   #", "# ### #", "#    G#", "#######"]}
 
     # --- data ---

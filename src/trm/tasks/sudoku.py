@@ -94,7 +94,7 @@ def _minimal_puzzle(rng: random.Random) -> tuple[list[int], list[int]]:
     return cells, solution
 
 
-class SudokuTask(Task):
+class SudokuTask(Task[SudokuProblem, SudokuSolution]):
     name = "sudoku"
     task_type = TaskType.LOGIC
     Problem = SudokuProblem
@@ -102,8 +102,8 @@ class SudokuTask(Task):
     buckets = ("easy", "medium", "hard")
     description = "9x9 Sudoku: fill every row, column and 3x3 box with 1-9; the givens stay."
 
-    seq_len = 81  # type: ignore[assignment]
-    vocab_size = 11  # type: ignore[assignment]
+    seq_len = 81
+    vocab_size = 11
 
     # --- problems ---
 
