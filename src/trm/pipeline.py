@@ -63,6 +63,7 @@ class InferenceConfig:
         return out
 
     def as_dict(self) -> dict[str, Any]:
+        """The config as config.json's `inference` object (and /v1/tasks shows it)."""
         return {"halt_threshold": self.halt_threshold, "min_steps": self.min_steps, "views": self.views}
 
 
