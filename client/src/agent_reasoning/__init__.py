@@ -18,7 +18,7 @@ from ._errors import (
 from ._sync import SyncReasoningClient
 from ._tasks import TaskInfo, TaskModelInfo
 from ._version import __version__
-from .adapters import parse_quantity, placement_from_kubectl, rootcause_from_prometheus, upgrade_from_kubectl
+from .adapters import normal_window_query, parse_quantity, placement_from_kubectl, rootcause_from_prometheus, upgrade_from_kubectl
 from .types import (
     ErrorBody,
     MazeProblem,
@@ -80,6 +80,7 @@ __all__ = [
     "UpgradeSolution",
     "parse_quantity",
     "placement_from_kubectl",
+    "normal_window_query",
     "rootcause_from_prometheus",
     "upgrade_from_kubectl",
     "__version__",
