@@ -142,7 +142,7 @@ DATA_maze := maze --task-opt size=15 --n 10000,30000 --test-n 1000 --bucket smal
 DATA_maze-curriculum := maze --task-opt size=15 --n 20000 --test-n 300 --bucket small --split train,test --seed 3 --opt "sizes=[7,9,11]"
 DATA_maze30 := maze --task-opt size=30 --test-n 1000 --bucket small,full --split test --seed 30
 DATA_maze30-train := maze --task-opt size=30 --n 3000,5000 --bucket small,full --split train --seed 31 --exclude data/maze30/test
-DATA_rootcause := rootcause --n 15000 --test-n 500 --bucket layered,fanout,shared_db --split train,test --seed 1
+DATA_rootcause := rootcause --n 30000 --test-n 500 --bucket layered,fanout,shared_db --split train,test --workers 2 --seed 1 --exclude evalsets/rootcause
 DATA_rootcause-unseen := rootcause --test-n 1000 --bucket chain,mixed --split test --seed 2
 DATA_upgrade := upgrade --n 8000,16000 --test-n 1000 --bucket small,large --split train,test --seed 1
 DATA_placement := placement --n 12000,6000 --test-n 1000 --bucket small,large --split train,test --seed 1

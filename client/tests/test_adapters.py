@@ -24,6 +24,7 @@ from agent_reasoning import (
     ServiceSignal,
     UpgradeProblem,
     UpgradeService,
+    normal_window_query,
     parse_quantity,
     placement_from_kubectl,
     rootcause_from_prometheus,
@@ -521,3 +522,39 @@ def test_the_fixtures_are_untouched_by_the_adapters() -> None:
     placement_from_kubectl(nodes, pods, pending_only=False)
     upgrade_from_kubectl(nodes, pods, pdbs)
     assert (nodes, pods, pdbs) == before
+
+
+def test_normal_window_fills_the_normal_fields() -> None:
+    normal_errors = vector(({"service": "node-red"}, "0.001"), ({"service": "zigbee2mqtt"}, "0.3"), ({"service": "frigate"}, "NaN"))
+    normal_latency = vector(({"service": "home-assistant"}, "0.25"), ({"service": "zigbee2mqtt"}, "0.02"))
+    spreads = vector(({"service": "node-red"}, "0.0005"), ({"service": "zigbee2mqtt"}, "-1e-18"))
+    problem = rootcause_from_prometheus(
+        ERRORS,
+        LATENCY,
+        DEPENDENCIES,
+        normal_error_ratio_json=normal_errors,
+        normal_latency_p99_json=json.dumps(normal_latency),
+        normal_error_ratio_spread_json=spreads,
+    )
+    by_name = {s.name: s for s in problem.services}
+    assert by_name["node-red"].normal_error_rate == 0.001 and by_name["node-red"].normal_error_rate_spread == 0.0005
+    assert by_name["zigbee2mqtt"].normal_error_rate == 0.3 and by_name["zigbee2mqtt"].normal_latency_p99_ms == 20.0
+    assert by_name["zigbee2mqtt"].normal_error_rate_spread == 0.0  # float noise below zero is clamped
+    assert by_name["home-assistant"].normal_latency_p99_ms == 250.0 and by_name["home-assistant"].normal_error_rate is None
+    assert by_name["frigate"].normal_error_rate is None  # NaN: no traffic in the window
+    assert by_name["node-red"].normal_latency_p99_spread_ms is None  # that query was not given
+    # the current values and flags are the same as without the normal window
+    plain = rootcause_from_prometheus(ERRORS, LATENCY, DEPENDENCIES)
+    assert [(s.name, s.error_rate, s.latency_p99_ms, s.anomalous) for s in problem.services] == [
+        (s.name, s.error_rate, s.latency_p99_ms, s.anomalous) for s in plain.services
+    ]
+    with pytest.raises(ValueError, match=r"normal_latency_p99_json: resultType is 'matrix'"):
+        rootcause_from_prometheus(ERRORS, LATENCY, DEPENDENCIES, normal_latency_p99_json=vector(kind="matrix"))
+
+
+def test_normal_window_query() -> None:
+    q = 'sum by (service) (rate(http_requests_total{code=~"5.."}[5m]))'
+    assert normal_window_query(q) == f"quantile_over_time(0.5, ({q})[1h:1m] offset 1h)"
+    assert normal_window_query(q, offset="30m", window="2h", step="30s", spread=True) == (
+        f"(quantile_over_time(0.75, ({q})[2h:30s] offset 30m) - quantile_over_time(0.25, ({q})[2h:30s] offset 30m)) / 1.349"
+    )

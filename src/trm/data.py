@@ -14,6 +14,7 @@ and every symmetric image of it always land in the same split.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import os
@@ -82,7 +83,7 @@ def generate_splits(
                 parts = list(pool.map(_generate_chunk, jobs)) if pool else [_generate_chunk(j) for j in jobs]
                 for ex in (ex for part in parts for ex in part):
                     split = split_of(ex.group)
-                    if exclude and any(_tokens_key(v.apply(np.asarray(ex.inputs))) in exclude for v in views):
+                    if exclude and (_group_key(ex.group) in exclude or any(_tokens_key(v.apply(np.asarray(ex.inputs))) in exclude for v in views)):
                         continue
                     if split in have and have[split] < need[split]:
                         out[split].append(ex)
@@ -94,11 +95,29 @@ def generate_splits(
 
 
 def excluded_inputs(directory: Path) -> set[bytes]:
-    """The input tokens of every example in a split directory (or in every split under it)."""
+    """The input tokens of every example in a split directory (or in every split under it); or, for a
+    frozen evaluation set of `*.jsonl.gz` files (lines with "group" and optionally "inputs"), their
+    canonical-form keys and tokens."""
     files = sorted(Path(directory).glob("inputs.*.npy")) or sorted(Path(directory).glob("*/inputs.*.npy"))
-    if not files:
-        raise FileNotFoundError(f"{directory}: no inputs.*.npy shards to exclude")
-    return {_tokens_key(row) for f in files for row in np.load(f)}
+    if files:
+        return {_tokens_key(row) for f in files for row in np.load(f)}
+    frozen = sorted(Path(directory).glob("*.jsonl.gz"))
+    if not frozen:
+        raise FileNotFoundError(f"{directory}: no inputs.*.npy shards or *.jsonl.gz sets to exclude")
+    out: set[bytes] = set()
+    for f in frozen:
+        with gzip.open(f, "rt") as lines:
+            for line in lines:
+                row = json.loads(line)
+                out.add(_group_key(row["group"]))
+                if row.get("inputs") is not None:
+                    out.add(_tokens_key(np.asarray(row["inputs"])))
+    return out
+
+
+def _group_key(group: str) -> bytes:
+    """A canonical-form key in the same set as token keys (which are never this short or prefixed)."""
+    return b"group:" + group.encode()
 
 
 def _tokens_key(tokens: np.ndarray) -> bytes:

@@ -21,6 +21,7 @@ _EXPORTS: dict[str, str] = {
     "SyncReasoningClient": "._sync",
     "TaskInfo": "._tasks",
     "TaskModelInfo": "._tasks",
+    "normal_window_query": ".adapters",
     "parse_quantity": ".adapters",
     "placement_from_kubectl": ".adapters",
     "rootcause_from_prometheus": ".adapters",
@@ -54,6 +55,7 @@ _EXPORTS: dict[str, str] = {
             "ReasoningStep",
             "RootCauseProblem",
             "RootCauseSolution",
+            "ServiceEvidence",
             "ServiceSignal",
             "SudokuProblem",
             "SudokuSolution",
@@ -90,6 +92,7 @@ __all__ = [
     "ReasoningStep",
     "RootCauseProblem",
     "RootCauseSolution",
+    "ServiceEvidence",
     "ServiceSignal",
     "SudokuProblem",
     "SudokuSolution",
@@ -101,6 +104,7 @@ __all__ = [
     "UpgradeProblem",
     "UpgradeService",
     "UpgradeSolution",
+    "normal_window_query",
     "parse_quantity",
     "placement_from_kubectl",
     "rootcause_from_prometheus",
@@ -123,7 +127,7 @@ if TYPE_CHECKING:  # the type checker and IDEs see the names eagerly
     )
     from ._sync import SyncReasoningClient
     from ._tasks import TaskInfo, TaskModelInfo
-    from .adapters import parse_quantity, placement_from_kubectl, rootcause_from_prometheus, upgrade_from_kubectl
+    from .adapters import normal_window_query, parse_quantity, placement_from_kubectl, rootcause_from_prometheus, upgrade_from_kubectl
     from .types import (
         ErrorBody,
         MazeProblem,
@@ -138,6 +142,7 @@ if TYPE_CHECKING:  # the type checker and IDEs see the names eagerly
         ReasoningStep,
         RootCauseProblem,
         RootCauseSolution,
+        ServiceEvidence,
         ServiceSignal,
         SudokuProblem,
         SudokuSolution,

@@ -24,6 +24,7 @@ __all__ = [
     "Dependencies",
     "JSONInput",
     "dependency_pairs",
+    "normal_window_query",
     "parse_quantity",
     "pod_requests",
     "placement_from_kubectl",
@@ -446,6 +447,21 @@ def dependency_pairs(dependencies: Dependencies) -> list[tuple[str, str]]:
     return list(dict.fromkeys((caller, callee) for caller, callee in pairs))
 
 
+def normal_window_query(query: str, *, offset: str = "1h", window: str = "1h", step: str = "1m", spread: bool = False) -> str:
+    """The PromQL for a query's normal window: its median over `window`, ending `offset` ago, or
+    (spread=True) its robust spread there, the interquartile range / 1.349 (a standard deviation
+    for normal noise). A subquery samples the instant query every `step`; `offset` moves it back
+    before the incident. Durations in PromQL syntax ("1h", "30m").
+
+    normal_window_query('sum by (service) (rate(x[5m]))')
+    -> 'quantile_over_time(0.5, (sum by (service) (rate(x[5m])))[1h:1m] offset 1h)'
+    """
+    sub = f"({query})[{window}:{step}] offset {offset}"
+    if not spread:
+        return f"quantile_over_time(0.5, {sub})"
+    return f"(quantile_over_time(0.75, {sub}) - quantile_over_time(0.25, {sub})) / 1.349"
+
+
 def rootcause_from_prometheus(
     error_ratio_json: JSONInput,
     latency_p99_json: JSONInput,
@@ -455,6 +471,10 @@ def rootcause_from_prometheus(
     anomaly_error_ratio: float = 0.05,
     anomaly_latency_factor: float = 2.0,
     alerts_json: JSONInput | None = None,
+    normal_error_ratio_json: JSONInput | None = None,
+    normal_latency_p99_json: JSONInput | None = None,
+    normal_error_ratio_spread_json: JSONInput | None = None,
+    normal_latency_p99_spread_json: JSONInput | None = None,
 ) -> RootCauseProblem:
     """A RootCauseProblem from two Prometheus instant queries (/api/v1/query responses) and the call graph.
 
@@ -465,12 +485,29 @@ def rootcause_from_prometheus(
     dependencies and firing alerts, sorted; a value the queries lack, or NaN/Inf, is null. anomalous: error
     ratio above anomaly_error_ratio, p99 above anomaly_latency_factor x the median p99, or (with alerts_json,
     a /api/v1/alerts response) a firing alert whose service_label names the service; null where nothing is known.
+
+    The normal window (optional, each independently): the answers of the same queries wrapped by
+    `normal_window_query` (PromQL `offset`: the median, or with spread=True the robust spread, of an
+    hour before the incident) fill normal_error_rate, normal_latency_p99_ms and their spreads, so
+    the root-cause ranking measures each service against its own normal. Latencies in seconds, like
+    latency_p99_json; a series the normal query lacks leaves that field null.
     """
     errors = _vector(error_ratio_json, "error_ratio_json", service_label)
     seconds = _vector(latency_p99_json, "latency_p99_json", service_label)
     latencies = {name: None if s is None else s * 1000 for name, s in seconds.items()}
     pairs = dependency_pairs(dependencies)
     firing = None if alerts_json is None else _firing(alerts_json, service_label)
+    normal: dict[str, dict[str, float | None]] = {}
+    for field, doc, what, scale in (
+        ("normal_error_rate", normal_error_ratio_json, "normal_error_ratio_json", 1.0),
+        ("normal_latency_p99_ms", normal_latency_p99_json, "normal_latency_p99_json", 1000.0),
+        ("normal_error_rate_spread", normal_error_ratio_spread_json, "normal_error_ratio_spread_json", 1.0),
+        ("normal_latency_p99_spread_ms", normal_latency_p99_spread_json, "normal_latency_p99_spread_json", 1000.0),
+    ):
+        if doc is not None:
+            # a ratio stays in [0, 1] and a spread >= 0 (extrapolated rates and float noise can stray)
+            clamp = (lambda v: min(max(v, 0.0), 1.0)) if field == "normal_error_rate" else (lambda v: max(v, 0.0))
+            normal[field] = {name: None if v is None else clamp(v * scale) for name, v in _vector(doc, what, service_label).items()}
 
     known = [ms for ms in latencies.values() if ms is not None]
     slow = anomaly_latency_factor * statistics.median(known) if known else math.inf
@@ -485,7 +522,8 @@ def rootcause_from_prometheus(
             votes.append(latency > slow)
         if firing is not None:
             votes.append(name in firing)
-        services.append(ServiceSignal(name=name, error_rate=error, latency_p99_ms=latency, anomalous=any(votes) if votes else None))
+        extra = {field: values[name] for field, values in normal.items() if values.get(name) is not None}
+        services.append(ServiceSignal(name=name, error_rate=error, latency_p99_ms=latency, anomalous=any(votes) if votes else None, **extra))
     if not services:
         raise ValueError("no services: the queries returned no series and dependencies is empty")
     return RootCauseProblem(services=services, dependencies=pairs)

@@ -300,6 +300,17 @@ class ServiceSignal(BaseModel):
     error_rate: float | None = Field(None, ge=0, le=1, description="Share of failing requests; null if unknown")
     latency_p99_ms: float | None = Field(None, ge=0, description="p99 latency in ms; null if unknown")
     anomalous: bool | None = Field(None, description="An alert or detector flags it; null if unknown")
+    # The service's own normal (a window before the incident, e.g. PromQL `offset 1h`): what RCA methods
+    # such as BARO and NSigma compare against, since a level that is normal for one service is an alarm
+    # for another. All optional: problems without them keep working (raw levels are used then).
+    normal_error_rate: float | None = Field(None, ge=0, le=1, description="Typical (median) error rate in the normal window; null if unknown")
+    normal_latency_p99_ms: float | None = Field(None, ge=0, description="Typical (median) p99 latency in ms in the normal window; null if unknown")
+    normal_error_rate_spread: float | None = Field(
+        None, ge=0, description="Robust spread of the error rate in the normal window (IQR / 1.349 or 1.4826 x MAD); null if unknown"
+    )
+    normal_latency_p99_spread_ms: float | None = Field(
+        None, ge=0, description="Robust spread of the p99 latency in ms in the normal window (IQR / 1.349 or 1.4826 x MAD); null if unknown"
+    )
 
 
 class RootCauseProblem(BaseModel):
@@ -322,12 +333,38 @@ class RootCauseProblem(BaseModel):
         return self
 
 
+class ServiceEvidence(BaseModel):
+    """What an operator checks about one service: which of its signals moved, and how its callees look.
+
+    `moved` names the signals off their normal ("error_rate", "latency_p99", "flag"); a change is
+    measured against the service's normal window where the problem gives one (`*_change` is then a
+    robust z-score when a spread is known, else the ratio to normal), else against raw levels.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str
+    anomalous: bool = Field(..., description="Counted as anomalous (flag, or a moved signal)")
+    moved: list[str] = Field(default_factory=list, description="Signals off their normal: error_rate, latency_p99, flag")
+    error_rate: float | None = None
+    normal_error_rate: float | None = None
+    error_rate_z: float | None = Field(None, description="(error_rate - normal) / spread; null without a normal window and spread")
+    latency_p99_ms: float | None = None
+    normal_latency_p99_ms: float | None = None
+    latency_ratio: float | None = Field(None, description="p99 over its normal (or over the median of all services without one)")
+    latency_z: float | None = Field(None, description="(p99 - normal) / spread; null without a normal window and spread")
+    healthy_callees: list[str] = Field(default_factory=list, description="Services it calls that look normal")
+    unhealthy_callees: list[str] = Field(default_factory=list, description="Services it calls that are anomalous (could explain its symptoms)")
+    anomalous_callers: list[str] = Field(default_factory=list, description="Services calling it that are anomalous (its possible victims)")
+
+
 class RootCauseSolution(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     root_cause: str
     ranking: list[str]  # most likely first
     scores: dict[str, float] = Field(default_factory=dict)  # service -> probability of being the root cause
+    evidence: list[ServiceEvidence] = Field(default_factory=list, description="Per service, in ranking order: what moved and how its callees look")
 
 
 class UpgradeService(BaseModel):
