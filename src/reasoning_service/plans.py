@@ -1,0 +1,264 @@
+"""Consolidation plans: the running pods on the fewest nodes, then with the fewest moves, in steps that keep
+every PodDisruptionBudget (OR-Tools CP-SAT).
+
+The problem is a PlacementProblem whose capacities are what the movable pods may use (allocatable minus the
+pods that stay: DaemonSet and static pods), with each pod's current node beside it. Phase 1 minimises the
+nodes used; phase 2 fixes that count and minimises the pods that change node. Pods that a budget allows no
+disruption for stay where they are. The moves are then ordered into steps: in a step each budget loses at most
+the pods it allows, and every node holds, at every step, the pods still on it plus those that arrived (a
+moving pod counts on both nodes until its step is over, as a surge would), so no step overfills a node or
+breaks anti-affinity. Sizes are exact integers (millicores, MiB), as the placement task has them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ortools.sat.python import cp_model
+
+from agent_reasoning.types import PlacementProblem
+
+
+@dataclass(frozen=True)
+class Move:
+    pod: str  # "namespace/name"
+    source: str  # node it runs on now
+    target: str  # node it goes to
+
+
+@dataclass(frozen=True)
+class Budget:
+    """A PodDisruptionBudget: `allowed` of its `pods` may be disrupted at once."""
+
+    name: str
+    pods: tuple[str, ...]
+    allowed: int
+
+
+@dataclass
+class ConsolidationPlan:
+    """Where every pod runs after consolidation, the moves that get there, in PDB-safe steps.
+
+    `assignments`: pod -> node for every pod of the problem; `nodes_used`; `drain`: the problem's nodes left
+    without a movable pod (drainable: DaemonSet and static pods do not count); `steps`: the moves in order;
+    `optimal_nodes` / `optimal_moves`: CP-SAT proved each phase within its time limit; `lower_bound`: the
+    proven lower bound on the node count; `held`: pods kept in place because a budget allows no disruption.
+    """
+
+    assignments: dict[str, str]
+    nodes_used: int
+    drain: list[str]
+    steps: list[list[Move]]
+    lower_bound: int
+    optimal_nodes: bool
+    optimal_moves: bool
+    held: list[str] = field(default_factory=list)
+
+    @property
+    def moves(self) -> list[Move]:
+        return [m for step in self.steps for m in step]
+
+
+class NoPlan(ValueError):
+    """No consolidation exists (the pods do not fit the nodes as they stand) or CP-SAT found none in time."""
+
+
+def consolidate(
+    problem: PlacementProblem,
+    current: Mapping[str, str],
+    budgets: Sequence[Budget] = (),
+    *,
+    time_limit_s: float = 10.0,
+    max_nodes: int | None = None,
+) -> ConsolidationPlan:
+    """The plan for `problem` (pods with their `current` node, a node of the problem; every pod has one).
+
+    `max_nodes`: a node count known to be reachable (e.g. a placement answer's), as an upper bound. Raises
+    NoPlan when CP-SAT proves there is no placement or finds none within `time_limit_s` per phase.
+    """
+    nodes = [n.name for n in problem.nodes]
+    index = {n: j for j, n in enumerate(nodes)}
+    pods = problem.pods
+    for p in pods:
+        if current.get(p.name) not in index:
+            raise ValueError(f"pod {p.name}: its current node {current.get(p.name)!r} is not a node of the problem")
+    frozen = {name for b in budgets if b.allowed <= 0 for name in b.pods}
+    held = sorted(p.name for p in pods if p.name in frozen)
+
+    model = cp_model.CpModel()
+    x = {(i, j): model.new_bool_var(f"x{i}_{j}") for i in range(len(pods)) for j in range(len(nodes))}
+    used = [model.new_bool_var(f"used{j}") for j in range(len(nodes))]
+    for i, p in enumerate(pods):
+        model.add_exactly_one(x[i, j] for j in range(len(nodes)))
+        if p.name in frozen:
+            model.add(x[i, index[current[p.name]]] == 1)
+    for j, node in enumerate(problem.nodes):
+        model.add(sum(p.cpu_millicores * x[i, j] for i, p in enumerate(pods)) <= node.cpu_millicores)
+        model.add(sum(p.memory_mib * x[i, j] for i, p in enumerate(pods)) <= node.memory_mib)
+        for i in range(len(pods)):
+            model.add_implication(x[i, j], used[j])
+        model.add_bool_or([x[i, j] for i in range(len(pods))]).only_enforce_if(used[j])
+    groups: dict[str, list[int]] = {}
+    for i, p in enumerate(pods):
+        if p.group is not None:
+            groups.setdefault(p.group, []).append(i)
+    for members in groups.values():
+        if len(members) > 1:
+            for j in range(len(nodes)):
+                model.add_at_most_one(x[i, j] for i in members)
+    # the pods' sizes bound the node count from below: fewer nodes than this cannot hold them
+    if max_nodes is not None:
+        model.add(sum(used) <= max_nodes)
+    stays = [x[i, index[current[p.name]]] for i, p in enumerate(pods)]
+    for i, p in enumerate(pods):  # start from where the pods are: a feasible point when nothing is overfull
+        for j in range(len(nodes)):
+            model.add_hint(x[i, j], j == index[current[p.name]])
+
+    solver = cp_model.CpSolver()
+    solver.parameters.max_time_in_seconds = time_limit_s
+    solver.parameters.num_workers = 2
+    model.minimize(sum(used))
+    status = solver.solve(model)
+    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        why = "no placement of the running pods fits the nodes" if status == cp_model.INFEASIBLE else f"no plan within {time_limit_s:g} s"
+        raise NoPlan(why)
+    best = round(solver.objective_value)
+    bound = round(solver.best_objective_bound)
+    optimal_nodes = status == cp_model.OPTIMAL
+
+    model.add(sum(used) <= best)
+    model.clear_hints()
+    for key, var in x.items():
+        model.add_hint(var, bool(solver.value(var)))
+    model.minimize(len(pods) - sum(stays))
+    status = solver.solve(model)
+    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        raise NoPlan(f"no plan with {best} nodes within {time_limit_s:g} s")
+    optimal_moves = status == cp_model.OPTIMAL
+    assignments = {p.name: nodes[j] for (i, j), var in x.items() if solver.value(var) for p in (pods[i],)}
+
+    moves = [Move(p.name, current[p.name], assignments[p.name]) for p in pods if assignments[p.name] != current[p.name]]
+    steps = order_moves(problem, current, moves, budgets)
+    occupied = set(assignments.values())
+    return ConsolidationPlan(
+        assignments=assignments,
+        nodes_used=len(occupied),
+        drain=[n for n in nodes if n not in occupied],
+        steps=steps,
+        lower_bound=bound,
+        optimal_nodes=optimal_nodes,
+        optimal_moves=optimal_moves,
+        held=held,
+    )
+
+
+def order_moves(problem: PlacementProblem, current: Mapping[str, str], moves: Sequence[Move], budgets: Sequence[Budget]) -> list[list[Move]]:
+    """The moves in steps (greedy, largest pods first): per step each budget loses at most `allowed` pods, and
+    a move waits until its target has room for it while every pod not yet gone still counts on its node.
+
+    Where pods would wait on each other in a cycle (A's target waits for B to leave and B's for A), the
+    step instead frees the source first, as an eviction does: the pod is down before its replacement starts,
+    which the budgets already allow. Raises NoPlan if even that cannot proceed (it always can for a target
+    placement that fits).
+    """
+    size = {p.name: (p.cpu_millicores, p.memory_mib) for p in problem.pods}
+    group = {p.name: p.group for p in problem.pods}
+    free = {n.name: [n.cpu_millicores, n.memory_mib] for n in problem.nodes}
+    members: dict[str, set[str]] = {n.name: set() for n in problem.nodes}
+    for pod, node in current.items():
+        if pod in size:
+            free[node][0] -= size[pod][0]
+            free[node][1] -= size[pod][1]
+            members[node].add(pod)
+    of_budget: dict[str, list[Budget]] = {}
+    for b in budgets:
+        for pod in b.pods:
+            of_budget.setdefault(pod, []).append(b)
+    waiting = sorted(moves, key=lambda m: (-max(size[m.pod]), m.pod))
+    steps: list[list[Move]] = []
+
+    def fits(m: Move) -> bool:
+        c, mem = size[m.pod]
+        g = group[m.pod]
+        clash = g is not None and any(group[q] == g for q in members[m.target])
+        return free[m.target][0] >= c and free[m.target][1] >= mem and not clash
+
+    while waiting:
+        step: list[Move] = []
+        spent: dict[str, int] = {}
+        for evict_first in (False, True):
+            for m in list(waiting):
+                if any(spent.get(b.name, 0) >= b.allowed for b in of_budget.get(m.pod, ())):
+                    continue
+                c, mem = size[m.pod]
+                if evict_first:  # the source frees before the target fills
+                    free[m.source][0] += c
+                    free[m.source][1] += mem
+                    members[m.source].discard(m.pod)
+                if not fits(m):
+                    if evict_first:
+                        free[m.source][0] -= c
+                        free[m.source][1] -= mem
+                        members[m.source].add(m.pod)
+                    continue
+                free[m.target][0] -= c
+                free[m.target][1] -= mem
+                members[m.target].add(m.pod)
+                for b in of_budget.get(m.pod, ()):
+                    spent[b.name] = spent.get(b.name, 0) + 1
+                step.append(m)
+                waiting.remove(m)
+                if evict_first:
+                    break  # one eviction-first move breaks the cycle; the others wait for the room it made
+            if step:
+                break
+        if not step:
+            raise NoPlan(f"the moves of {', '.join(m.pod for m in waiting)} cannot be ordered within the nodes' capacity and budgets")
+        for m in step:  # the step is over: the moved pods have left their sources
+            if m.pod in members[m.source]:
+                c, mem = size[m.pod]
+                free[m.source][0] += c
+                free[m.source][1] += mem
+                members[m.source].discard(m.pod)
+        steps.append(step)
+    return steps
+
+
+def check_plan(problem: PlacementProblem, current: Mapping[str, str], plan: ConsolidationPlan, budgets: Sequence[Budget] = ()) -> list[str]:
+    """Violations of a plan, checked from scratch (empty = valid): the final placement fits and keeps
+    anti-affinity, the moves take every pod from its current node to its assigned one, no step disrupts more
+    pods of a budget than it allows, and no node is overfull after any step (sources freed at the step's end)."""
+    out: list[str] = []
+    nodes = {n.name: n for n in problem.nodes}
+    size = {p.name: p for p in problem.pods}
+    if set(plan.assignments) != set(size):
+        out.append("the assignments do not cover exactly the problem's pods")
+    where = dict(current)
+    for k, step in enumerate(plan.steps, 1):
+        for b in budgets:
+            n = sum(1 for m in step if m.pod in b.pods)
+            if n > b.allowed:
+                out.append(f"step {k}: {n} pods of budget {b.name} move, it allows {b.allowed}")
+        for m in step:
+            if where.get(m.pod) != m.source:
+                out.append(f"step {k}: {m.pod} is not on {m.source}")
+            where[m.pod] = m.target
+        out += [f"after step {k}: {v}" for v in _overfull(nodes, size, where)]
+    if any(where.get(p) != n for p, n in plan.assignments.items()):
+        out.append("the moves do not lead to the assignments")
+    out += _overfull(nodes, size, plan.assignments)
+    return out
+
+
+def _overfull(nodes: Mapping[str, Any], pods: Mapping[str, Any], where: Mapping[str, str]) -> list[str]:
+    out = []
+    for name, node in nodes.items():
+        placed = [pods[p] for p, n in where.items() if n == name and p in pods]
+        if sum(p.cpu_millicores for p in placed) > node.cpu_millicores or sum(p.memory_mib for p in placed) > node.memory_mib:
+            out.append(f"node {name} is overfull")
+        groups = [p.group for p in placed if p.group is not None]
+        if len(groups) != len(set(groups)):
+            out.append(f"node {name} holds two pods of one anti-affinity group")
+    return out

@@ -1,0 +1,322 @@
+"""Real parts for the provider tests: a Prometheus server loaded with a generated incident, and a stand-in
+Kubernetes API server (no kube-apiserver can be installed here) that serves `kubectl get -o json` payloads at
+the API's paths, filters by namespace and label selector as the API does, checks the bearer token, and
+answers RBAC refusals with the API's Status objects.
+
+Both are started once per test process (Prometheus takes seconds to load) and stopped at exit.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import httpx
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+CLIENT_FIXTURES = REPO / "client" / "tests" / "fixtures"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+TOKEN = "standin-token"  # the bearer token the stand-in API server accepts
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# --- Kubernetes ---------------------------------------------------------------------------------------
+
+
+def homelab_cluster() -> dict[str, list[dict[str, Any]]]:
+    """The realistic kubectl payloads of client/tests/fixtures plus Deployments and StatefulSets matching their pods."""
+
+    def items(path: Path) -> list[dict[str, Any]]:
+        return json.loads(path.read_text())["items"]
+
+    return {
+        "nodes": items(CLIENT_FIXTURES / "kubectl-nodes.json"),
+        "pods": items(CLIENT_FIXTURES / "kubectl-pods.json"),
+        "poddisruptionbudgets": items(CLIENT_FIXTURES / "kubectl-pdb.json"),
+        "deployments": items(FIXTURES / "kubectl-deployments.json"),
+        "statefulsets": items(FIXTURES / "kubectl-statefulsets.json"),
+    }
+
+
+_ROUTES = [
+    (re.compile(r"^/api/v1/(nodes)$"), "v1", "NodeList"),
+    (re.compile(r"^/api/v1/(pods)$"), "v1", "PodList"),
+    (re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/(pods)$"), "v1", "PodList"),
+    (re.compile(r"^/apis/policy/v1/(poddisruptionbudgets)$"), "policy/v1", "PodDisruptionBudgetList"),
+    (re.compile(r"^/apis/policy/v1/namespaces/(?P<ns>[^/]+)/(poddisruptionbudgets)$"), "policy/v1", "PodDisruptionBudgetList"),
+    (re.compile(r"^/apis/apps/v1/(deployments)$"), "apps/v1", "DeploymentList"),
+    (re.compile(r"^/apis/apps/v1/namespaces/(?P<ns>[^/]+)/(deployments)$"), "apps/v1", "DeploymentList"),
+    (re.compile(r"^/apis/apps/v1/(statefulsets)$"), "apps/v1", "StatefulSetList"),
+    (re.compile(r"^/apis/apps/v1/namespaces/(?P<ns>[^/]+)/(statefulsets)$"), "apps/v1", "StatefulSetList"),
+]
+
+_REQUIREMENT = re.compile(r"\s*(!?)([\w./-]+)\s*(?:(==|=|!=)\s*([\w.-]*)|\s+(in|notin)\s*\(([^)]*)\))?\s*(?:,|$)")
+
+
+def selector_matches(selector: str, labels: Mapping[str, str]) -> bool:
+    """A label selector in the API's string form (k=v, k==v, k!=v, k in (a,b), k notin (a,b), k, !k)."""
+    pos = 0
+    while pos < len(selector):
+        m = _REQUIREMENT.match(selector, pos)
+        if not m or m.end() == pos:
+            raise ValueError(f"unable to parse requirement: {selector[pos:]!r}")
+        pos = m.end()
+        neg, key, op, value, setop, values = m.groups()
+        if op in ("=", "=="):
+            ok = labels.get(key) == value
+        elif op == "!=":
+            ok = labels.get(key) != value
+        elif setop:
+            members = {v.strip() for v in values.split(",")}
+            ok = (labels.get(key) in members) if setop == "in" else (labels.get(key) not in members)
+        else:
+            ok = (key not in labels) if neg else (key in labels)
+        if not ok:
+            return False
+    return True
+
+
+@dataclass
+class KubeAPI:
+    """State of a running stand-in API server: swap `objects`, `forbidden` (resources answered 403) or `delay_s` per test."""
+
+    url: str
+    objects: dict[str, list[dict[str, Any]]]
+    forbidden: set[str] = field(default_factory=set)
+    delay_s: float = 0.0
+    requests: list[str] = field(default_factory=list)
+
+    def kubeconfig(self, directory: Path, token: str = TOKEN) -> Path:
+        """A kubeconfig for this server (as `kubectl config` writes them), in `directory`."""
+        path = directory / "kubeconfig"
+        path.write_text(
+            "apiVersion: v1\nkind: Config\n"
+            f"clusters:\n- name: homelab\n  cluster:\n    server: {self.url}\n"
+            f"users:\n- name: agent-reasoning\n  user:\n    token: {token}\n"
+            "contexts:\n- name: homelab\n  context:\n    cluster: homelab\n    user: agent-reasoning\n"
+            "current-context: homelab\n"
+        )
+        return path
+
+
+def _status(code: int, reason: str, message: str) -> dict[str, Any]:
+    return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": message, "reason": reason, "code": code}
+
+
+@contextmanager
+def kube_api(objects: dict[str, list[dict[str, Any]]] | None = None) -> Iterator[KubeAPI]:
+    """Run a stand-in API server on 127.0.0.1 (a fresh port) for the duration of the block."""
+    state = KubeAPI(url="", objects=objects if objects is not None else homelab_cluster())
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:  # quiet
+            pass
+
+        def _send(self, code: int, body: dict[str, Any]) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+            url = urlparse(self.path)
+            state.requests.append(self.path)
+            if state.delay_s:
+                time.sleep(state.delay_s)
+            if self.headers.get("Authorization") != f"Bearer {TOKEN}":
+                return self._send(401, _status(401, "Unauthorized", "Unauthorized"))
+            for pattern, api_version, kind in _ROUTES:
+                m = pattern.match(url.path)
+                if not m:
+                    continue
+                resource = m.group(m.lastindex or 1)
+                namespace = m.groupdict().get("ns")
+                if resource in state.forbidden:
+                    where = f'in the namespace "{namespace}"' if namespace else "at the cluster scope"
+                    group = api_version.split("/")[0] if "/" in api_version else ""
+                    message = (
+                        f'{resource} is forbidden: User "system:serviceaccount:ai-agents:agent-reasoning" cannot list resource '
+                        f'"{resource}" in API group "{group}" {where}'
+                    )
+                    return self._send(403, _status(403, "Forbidden", message) | {"details": {"kind": resource}})
+                items = [i for i in state.objects.get(resource, []) if namespace is None or i["metadata"].get("namespace") == namespace]
+                selector = parse_qs(url.query).get("labelSelector", [""])[0]
+                if selector:
+                    try:
+                        items = [i for i in items if selector_matches(selector, i["metadata"].get("labels") or {})]
+                    except ValueError as e:
+                        return self._send(400, _status(400, "BadRequest", str(e)))
+                return self._send(200, {"kind": kind, "apiVersion": api_version, "metadata": {"resourceVersion": "874512"}, "items": items})
+            return self._send(404, _status(404, "NotFound", "the server could not find the requested resource"))
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    state.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@contextmanager
+def black_hole() -> Iterator[str]:
+    """A URL whose server accepts connections and never answers (a hung upstream)."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        sock.close()
+
+
+# --- Prometheus ---------------------------------------------------------------------------------------
+
+# The generated incident: a shop whose `payments` starts failing (30% errors, p99 2.5 s) 20 minutes before
+# the data's "now"; its callers see some of it. Edges are Tempo's service-graph series.
+EDGES = [("user", "frontend"), ("frontend", "checkout"), ("frontend", "catalog"), ("checkout", "payments"),
+         ("checkout", "inventory"), ("catalog", "inventory"), ("payments", "postgres")]  # fmt: skip
+FAULT = "payments"
+NORMAL = {"error": 0.002, "latency": 0.05}
+DURING = {  # server -> (error ratio, latency in seconds) while the fault lasts
+    "payments": (0.30, 2.5),
+    "checkout": (0.12, 1.0),
+    "frontend": (0.06, 1.0),
+}
+BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+RATE = 20.0  # requests per second on every edge
+STEP_S = 15
+
+
+def incident_openmetrics(now: float, *, history_s: int = 3 * 3600, future_s: int = 2 * 3600, fault_s: int = 20 * 60) -> str:
+    """OpenMetrics text of the incident, samples every 15 s from now - history_s to now + future_s (so the
+    current window still has data however long the test session runs); the fault starts fault_s before now."""
+    start = int(now) - history_s
+    times = list(range(start, int(now) + future_s, STEP_S))
+    fault_from = now - fault_s
+    lines = []
+    for family, kind in (
+        ("traces_service_graph_request", "counter"),
+        ("traces_service_graph_request_failed", "counter"),
+        ("traces_service_graph_request_server_seconds", "histogram"),
+    ):
+        lines.append(f"# TYPE {family} {kind}")
+        for client, server in EDGES:
+            labels = f'client="{client}",server="{server}"'
+            total = failed = 0.0
+            buckets = [0.0] * (len(BUCKETS) + 1)
+            seconds = 0.0
+            rows: dict[str, list[str]] = {}
+            for t in times:
+                error, latency = DURING.get(server, (NORMAL["error"], NORMAL["latency"])) if t >= fault_from else (NORMAL["error"], NORMAL["latency"])
+                n = RATE * STEP_S
+                total += n
+                failed += n * error
+                seconds += n * latency
+                for k, le in enumerate((*BUCKETS, float("inf"))):
+                    if latency <= le:
+                        buckets[k] += n
+                if kind == "counter":
+                    value = total if family.endswith("request") else failed
+                    rows.setdefault(f"{family}_total{{{labels}}}", []).append(f"{value:.1f} {t}")
+                else:
+                    for k, le in enumerate((*BUCKETS, float("inf"))):
+                        name = "+Inf" if le == float("inf") else repr(le)
+                        rows.setdefault(f'{family}_bucket{{{labels},le="{name}"}}', []).append(f"{buckets[k]:.1f} {t}")
+                    rows.setdefault(f"{family}_sum{{{labels}}}", []).append(f"{seconds:.3f} {t}")
+                    rows.setdefault(f"{family}_count{{{labels}}}", []).append(f"{total:.1f} {t}")
+            for series, values in rows.items():
+                lines.extend(f"{series} {v}" for v in values)
+    lines.append("# EOF")
+    return "\n".join(lines) + "\n"
+
+
+@dataclass
+class PrometheusServer:
+    url: str
+    process: subprocess.Popen[bytes]
+    directory: Path
+
+
+_PROMETHEUS: PrometheusServer | None = None
+_LOCK = threading.Lock()
+
+
+def prometheus_server() -> PrometheusServer:
+    """The process' Prometheus with the incident loaded (started on first use, stopped at exit). Skips when the
+    `prometheus` and `promtool` binaries are missing, except under CI=true, where that fails."""
+    global _PROMETHEUS
+    with _LOCK:
+        if _PROMETHEUS is not None and _PROMETHEUS.process.poll() is None:
+            return _PROMETHEUS
+        prometheus, promtool = shutil.which("prometheus"), shutil.which("promtool")
+        if not (prometheus and promtool):
+            message = "prometheus/promtool not installed (Debian: apt-get install prometheus; .ci/run does it)"
+            if os.environ.get("CI") == "true":
+                pytest.fail(message)
+            pytest.skip(message)
+        directory = Path(tempfile.mkdtemp(prefix="prometheus-"))
+        data = directory / "data"
+        source = directory / "incident.om"
+        source.write_text(incident_openmetrics(time.time()))
+        subprocess.run([promtool, "tsdb", "create-blocks-from", "openmetrics", str(source), str(data)], check=True, capture_output=True, timeout=300)
+        source.unlink()
+        config = directory / "prometheus.yml"
+        config.write_text("global:\n  scrape_interval: 1h\n")
+        port = free_port()
+        log = open(directory / "prometheus.log", "wb")  # noqa: SIM115 - lives as long as the process
+        process = subprocess.Popen(
+            [prometheus, f"--config.file={config}", f"--storage.tsdb.path={data}", f"--web.listen-address=127.0.0.1:{port}",
+             "--storage.tsdb.retention.time=30d", "--log.level=warn"],
+            stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/-/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                raise RuntimeError(f"prometheus did not start: {(directory / 'prometheus.log').read_text()[-2000:]}")
+            time.sleep(0.1)
+        _PROMETHEUS = PrometheusServer(url, process, directory)
+
+        def stop(server: PrometheusServer = _PROMETHEUS) -> None:
+            server.process.terminate()
+            try:
+                server.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                server.process.kill()
+            shutil.rmtree(server.directory, ignore_errors=True)
+
+        atexit.register(stop)
+        return _PROMETHEUS
