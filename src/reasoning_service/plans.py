@@ -3,11 +3,11 @@ every PodDisruptionBudget (OR-Tools CP-SAT).
 
 The problem is a PlacementProblem whose capacities are what the movable pods may use (allocatable minus the
 pods that stay: DaemonSet and static pods), with each pod's current node beside it. Phase 1 minimises the
-nodes used; phase 2 fixes that count and minimises the pods that change node. Pods that a budget allows no
-disruption for stay where they are. The moves are then ordered into steps: in a step each budget loses at most
-the pods it allows, and every node holds, at every step, the pods still on it plus those that arrived (a
-moving pod counts on both nodes until its step is over, as a surge would), so no step overfills a node or
-breaks anti-affinity. Sizes are exact integers (millicores, MiB), as the placement task has them.
+nodes used, starting from first-fit decreasing (the answer is never worse); phase 2 fixes that count and
+minimises the pods that change node. Pods that a budget allows no disruption for stay where they are. The
+moves are then ordered into steps: in a step each budget loses at most the pods it allows, and after every
+step each node fits its pods and keeps anti-affinity. Sizes are exact integers (millicores, MiB), as the
+placement task has them.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import Any
 from ortools.sat.python import cp_model
 
 from agent_reasoning.types import PlacementProblem
+from trm.tasks.placement import PlacementTask
 
 
 @dataclass(frozen=True)
@@ -112,32 +113,43 @@ def consolidate(
     if max_nodes is not None:
         model.add(sum(used) <= max_nodes)
     stays = [x[i, index[current[p.name]]] for i, p in enumerate(pods)]
-    for i, p in enumerate(pods):  # start from where the pods are: a feasible point when nothing is overfull
+    # First-fit decreasing as the starting point and the bound to beat, unless it breaks a held pod's place.
+    ffd = PlacementTask().baseline(problem)
+    start = ffd.assignments if not ffd.unplaced and all(ffd.assignments[p] == current[p] for p in frozen) else dict(current)
+    if start is ffd.assignments:
+        model.add(sum(used) <= ffd.nodes_used)
+    for i, p in enumerate(pods):
         for j in range(len(nodes)):
-            model.add_hint(x[i, j], j == index[current[p.name]])
+            model.add_hint(x[i, j], j == index[start[p.name]])
 
     solver = cp_model.CpSolver()
     solver.parameters.max_time_in_seconds = time_limit_s
     solver.parameters.num_workers = 2
     model.minimize(sum(used))
     status = solver.solve(model)
-    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        why = "no placement of the running pods fits the nodes" if status == cp_model.INFEASIBLE else f"no plan within {time_limit_s:g} s"
-        raise NoPlan(why)
-    best = round(solver.objective_value)
-    bound = round(solver.best_objective_bound)
-    optimal_nodes = status == cp_model.OPTIMAL
+    if status == cp_model.INFEASIBLE:
+        raise NoPlan("no placement of the running pods fits the nodes")
+    bound = max(_size_bound(problem), round(solver.best_objective_bound) if status in (cp_model.OPTIMAL, cp_model.FEASIBLE) else 0)
+    if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        chosen = {pods[i].name: nodes[j] for (i, j), var in x.items() if solver.value(var)}
+    elif start is ffd.assignments or not _overfull({n.name: n for n in problem.nodes}, {p.name: p for p in pods}, start):
+        chosen = dict(start)  # CP-SAT found nothing in time (a large cluster on a busy CPU): the start stands
+    else:
+        raise NoPlan(f"no plan within {time_limit_s:g} s")
+    best = len(set(chosen.values()))
+    optimal_nodes = status == cp_model.OPTIMAL or best <= bound
 
     model.add(sum(used) <= best)
     model.clear_hints()
-    for key, var in x.items():
-        model.add_hint(var, bool(solver.value(var)))
+    for (i, j), var in x.items():
+        model.add_hint(var, chosen[pods[i].name] == nodes[j])
     model.minimize(len(pods) - sum(stays))
     status = solver.solve(model)
-    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        raise NoPlan(f"no plan with {best} nodes within {time_limit_s:g} s")
     optimal_moves = status == cp_model.OPTIMAL
-    assignments = {p.name: nodes[j] for (i, j), var in x.items() if solver.value(var) for p in (pods[i],)}
+    if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        assignments = {pods[i].name: nodes[j] for (i, j), var in x.items() if solver.value(var)}
+    else:
+        assignments = chosen
 
     moves = [Move(p.name, current[p.name], assignments[p.name]) for p in pods if assignments[p.name] != current[p.name]]
     steps = order_moves(problem, current, moves, budgets)
@@ -155,13 +167,11 @@ def consolidate(
 
 
 def order_moves(problem: PlacementProblem, current: Mapping[str, str], moves: Sequence[Move], budgets: Sequence[Budget]) -> list[list[Move]]:
-    """The moves in steps (greedy, largest pods first): per step each budget loses at most `allowed` pods, and
-    a move waits until its target has room for it while every pod not yet gone still counts on its node.
-
-    Where pods would wait on each other in a cycle (A's target waits for B to leave and B's for A), the
-    step instead frees the source first, as an eviction does: the pod is down before its replacement starts,
-    which the budgets already allow. Raises NoPlan if even that cannot proceed (it always can for a target
-    placement that fits).
+    """The moves in steps (greedy, largest pods first): in a step each budget loses at most `allowed` pods, and
+    after the step (its pods evicted from their sources and started on their targets) every node fits its pods
+    and keeps anti-affinity. A move whose target is still full waits for a later step, after the pods leaving
+    that node have gone. Where moves can only happen together (two full nodes exchanging pods), the step takes
+    every move the budgets allow at once if the state after it fits; raises NoPlan if even that is stuck.
     """
     size = {p.name: (p.cpu_millicores, p.memory_mib) for p in problem.pods}
     group = {p.name: p.group for p in problem.pods}
@@ -179,49 +189,50 @@ def order_moves(problem: PlacementProblem, current: Mapping[str, str], moves: Se
     waiting = sorted(moves, key=lambda m: (-max(size[m.pod]), m.pod))
     steps: list[list[Move]] = []
 
-    def fits(m: Move) -> bool:
+    def apply(m: Move, sign: int) -> None:
         c, mem = size[m.pod]
-        g = group[m.pod]
-        clash = g is not None and any(group[q] == g for q in members[m.target])
-        return free[m.target][0] >= c and free[m.target][1] >= mem and not clash
+        free[m.source][0] += sign * c
+        free[m.source][1] += sign * mem
+        free[m.target][0] -= sign * c
+        free[m.target][1] -= sign * mem
+        (members[m.source].discard if sign > 0 else members[m.source].add)(m.pod)
+        (members[m.target].add if sign > 0 else members[m.target].discard)(m.pod)
+
+    def fits(node: str) -> bool:
+        groups = [group[q] for q in members[node] if group[q] is not None]
+        return free[node][0] >= 0 and free[node][1] >= 0 and len(groups) == len(set(groups))
+
+    def allowed(m: Move, spent: dict[str, int]) -> bool:
+        return all(spent.get(b.name, 0) < b.allowed for b in of_budget.get(m.pod, ()))
+
+    def take(m: Move, step: list[Move], spent: dict[str, int]) -> None:
+        for b in of_budget.get(m.pod, ()):
+            spent[b.name] = spent.get(b.name, 0) + 1
+        step.append(m)
+        waiting.remove(m)
 
     while waiting:
         step: list[Move] = []
         spent: dict[str, int] = {}
-        for evict_first in (False, True):
+        progress = True
+        while progress:  # a move frees its source, which may let a move rejected earlier in this step in
+            progress = False
             for m in list(waiting):
-                if any(spent.get(b.name, 0) >= b.allowed for b in of_budget.get(m.pod, ())):
+                if not allowed(m, spent):
                     continue
-                c, mem = size[m.pod]
-                if evict_first:  # the source frees before the target fills
-                    free[m.source][0] += c
-                    free[m.source][1] += mem
-                    members[m.source].discard(m.pod)
-                if not fits(m):
-                    if evict_first:
-                        free[m.source][0] -= c
-                        free[m.source][1] -= mem
-                        members[m.source].add(m.pod)
-                    continue
-                free[m.target][0] -= c
-                free[m.target][1] -= mem
-                members[m.target].add(m.pod)
-                for b in of_budget.get(m.pod, ()):
-                    spent[b.name] = spent.get(b.name, 0) + 1
-                step.append(m)
-                waiting.remove(m)
-                if evict_first:
-                    break  # one eviction-first move breaks the cycle; the others wait for the room it made
-            if step:
-                break
-        if not step:
-            raise NoPlan(f"the moves of {', '.join(m.pod for m in waiting)} cannot be ordered within the nodes' capacity and budgets")
-        for m in step:  # the step is over: the moved pods have left their sources
-            if m.pod in members[m.source]:
-                c, mem = size[m.pod]
-                free[m.source][0] += c
-                free[m.source][1] += mem
-                members[m.source].discard(m.pod)
+                apply(m, +1)
+                if fits(m.target):
+                    take(m, step, spent)
+                    progress = True
+                else:
+                    apply(m, -1)
+        if not step:  # moves that wait on each other: all the budgets allow, together
+            for m in list(waiting):
+                if allowed(m, spent):
+                    apply(m, +1)
+                    take(m, step, spent)
+            if not all(fits(n) for n in members):
+                raise NoPlan(f"the moves of {', '.join(m.pod for m in waiting + step)} cannot be ordered within the nodes' capacity and budgets")
         steps.append(step)
     return steps
 
@@ -250,6 +261,21 @@ def check_plan(problem: PlacementProblem, current: Mapping[str, str], plan: Cons
         out.append("the moves do not lead to the assignments")
     out += _overfull(nodes, size, plan.assignments)
     return out
+
+
+def _size_bound(problem: PlacementProblem) -> int:
+    """Nodes needed by size alone: the fewest of the largest nodes whose CPU, and memory, cover the pods'."""
+    need = 0
+    for demand, caps in (
+        (sum(p.cpu_millicores for p in problem.pods), sorted((n.cpu_millicores for n in problem.nodes), reverse=True)),
+        (sum(p.memory_mib for p in problem.pods), sorted((n.memory_mib for n in problem.nodes), reverse=True)),
+    ):
+        k, total = 0, 0
+        while total < demand and k < len(caps):
+            total += caps[k]
+            k += 1
+        need = max(need, k)
+    return max(need, 1 if problem.pods else 0)
 
 
 def _overfull(nodes: Mapping[str, Any], pods: Mapping[str, Any], where: Mapping[str, str]) -> list[str]:

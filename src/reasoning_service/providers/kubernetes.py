@@ -31,6 +31,15 @@ PATHS: dict[str, tuple[str, str, str]] = {
     "statefulsets": ("/apis/apps/v1/statefulsets", "/apis/apps/v1/namespaces/{ns}/statefulsets", "statefulsets"),
 }
 
+# what -> (API class.method for all namespaces, method for one namespace): the official client's list calls
+METHODS: dict[str, tuple[str, str]] = {
+    "nodes": ("CoreV1Api.list_node", "list_node"),
+    "pods": ("CoreV1Api.list_pod_for_all_namespaces", "list_namespaced_pod"),
+    "pdbs": ("PolicyV1Api.list_pod_disruption_budget_for_all_namespaces", "list_namespaced_pod_disruption_budget"),
+    "deployments": ("AppsV1Api.list_deployment_for_all_namespaces", "list_namespaced_deployment"),
+    "statefulsets": ("AppsV1Api.list_stateful_set_for_all_namespaces", "list_namespaced_stateful_set"),
+}
+
 IN_CLUSTER_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
 
 
@@ -93,17 +102,19 @@ class KubernetesProvider:
         from kubernetes.client.exceptions import ApiException
         from urllib3.exceptions import HTTPError, NewConnectionError, TimeoutError
 
+        from kubernetes import client
+
         url = f"{self.host}{path}"
+        method, namespaced = METHODS[what]
+        api = getattr(client, method.split(".")[0])(self.api)
+        options: dict[str, Any] = {"_preload_content": False, "_request_timeout": (self.timeout_s, self.timeout_s)}
+        if query:
+            options["label_selector"] = query["labelSelector"]
         try:
-            response = self.api.call_api(
-                path,
-                "GET",
-                query_params=list(query.items()),
-                header_params={"Accept": "application/json"},
-                auth_settings=["BearerToken"],
-                _preload_content=False,
-                _request_timeout=(self.timeout_s, self.timeout_s),
-            )[0]
+            if namespace and what != "nodes":
+                response = getattr(api, namespaced)(namespace, **options)
+            else:
+                response = getattr(api, method.split(".")[1])(**options)
             data = response.data
         except ApiException as e:
             raise ProviderError(502, SOURCE, self._refusal(e, url, resource, namespace)) from None
