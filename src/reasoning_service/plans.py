@@ -166,7 +166,9 @@ def consolidate(
     )
 
 
-def order_moves(problem: PlacementProblem, current: Mapping[str, str], moves: Sequence[Move], budgets: Sequence[Budget]) -> list[list[Move]]:
+def order_moves(
+    problem: PlacementProblem, current: Mapping[str, str], moves: Sequence[Move], budgets: Sequence[Budget]
+) -> list[list[Move]]:
     """The moves in steps (greedy, largest pods first): in a step each budget loses at most `allowed` pods, and
     after the step (its pods evicted from their sources and started on their targets) every node fits its pods
     and keeps anti-affinity. A move whose target is still full waits for a later step, after the pods leaving
@@ -232,7 +234,9 @@ def order_moves(problem: PlacementProblem, current: Mapping[str, str], moves: Se
                     apply(m, +1)
                     take(m, step, spent)
             if not all(fits(n) for n in members):
-                raise NoPlan(f"the moves of {', '.join(m.pod for m in waiting + step)} cannot be ordered within the nodes' capacity and budgets")
+                raise NoPlan(
+                    f"the moves of {', '.join(m.pod for m in waiting + step)} cannot be ordered within the nodes' capacity and budgets"
+                )
         steps.append(step)
     return steps
 

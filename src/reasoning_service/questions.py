@@ -14,6 +14,7 @@ The request path solves `BuiltProblem.problem` with `BuiltProblem.task` as for a
 
 from __future__ import annotations
 
+import asyncio
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -31,7 +32,16 @@ from agent_reasoning.adapters import (
     selector_matches,
     upgrade_from_kubectl,
 )
-from agent_reasoning.types import PlacementPod, PlacementProblem, ReasoningRequest, RootCauseProblem, Scope, Source, TaskType, UpgradeProblem
+from agent_reasoning.types import (
+    PlacementPod,
+    PlacementProblem,
+    ReasoningRequest,
+    RootCauseProblem,
+    Scope,
+    Source,
+    TaskType,
+    UpgradeProblem,
+)
 from reasoning_service.errors import ServiceError
 from reasoning_service.plans import Budget, ConsolidationPlan, NoPlan, check_plan, consolidate
 from reasoning_service.providers import ProviderError
@@ -165,9 +175,7 @@ def _key(item: Mapping[str, Any]) -> str:
 
 async def _consolidation(settings: Settings, scope: Scope) -> BuiltProblem:
     k8s = kubernetes_provider(settings)
-    nodes, s1 = await k8s.list("nodes")
-    pods, s2 = await k8s.list("pods")
-    pdbs, s3 = await k8s.list("pdbs")
+    (nodes, s1), (pods, s2), (pdbs, s3) = await asyncio.gather(k8s.list("nodes"), k8s.list("pods"), k8s.list("pdbs"))
     sources = [s1, s2, s3]
     in_scope: set[str] | None = None
     if scope.namespace or scope.selector:
@@ -189,14 +197,19 @@ async def _consolidation(settings: Settings, scope: Scope) -> BuiltProblem:
         else:
             staying.append((node, raw))
     if not movable:
-        raise ServiceError(422, "invalid_request", "kubernetes: no running pod in scope on a node that takes pods: nothing to consolidate", field="scope")
+        raise ServiceError(
+            422, "invalid_request", "kubernetes: no running pod in scope on a node that takes pods: nothing to consolidate", field="scope"
+        )
     capacity = {n.name: [n.cpu_millicores, n.memory_mib] for n in full.nodes}
     for node, raw in staying:
         cpu, memory = pod_requests(raw)
         capacity[node][0] -= math.ceil(cpu * 1000)
         capacity[node][1] -= math.ceil(memory / 2**20)
     problem = PlacementProblem(
-        nodes=[n.model_copy(update={"cpu_millicores": max(0, capacity[n.name][0]), "memory_mib": max(0, capacity[n.name][1])}) for n in full.nodes],
+        nodes=[
+            n.model_copy(update={"cpu_millicores": max(0, capacity[n.name][0]), "memory_mib": max(0, capacity[n.name][1])})
+            for n in full.nodes
+        ],
         pods=movable,
     )
     current = {p.name: p.current_node for p in movable}  # type: ignore[attr-defined]
@@ -229,7 +242,8 @@ def _present_consolidation(problem: PlacementProblem, plan: ConsolidationPlan) -
     lines = [
         f"{len(problem.pods)} running pods fit on {plan.nodes_used} of {len(problem.nodes)} nodes"
         + (" (fewest possible)" if plan.optimal_nodes else f" (at least {plan.lower_bound} are needed)")
-        + f" with {len(moves)} pod moves" + (" (fewest possible)." if plan.optimal_moves else "."),
+        + f" with {len(moves)} pod moves"
+        + (" (fewest possible)." if plan.optimal_moves else "."),
         f"Nodes that can be drained: {', '.join(plan.drain) or 'none'}.",
     ]
     commands = [f"kubectl cordon {n}" for n in plan.drain]
@@ -275,7 +289,9 @@ async def _app_placement(settings: Settings, scope: Scope, request: ReasoningReq
     sources: list[Source] = []
     app = _manifest(request.context) if request.context else None
     if request.context and app is None:
-        raise ServiceError(422, "invalid_request", "context: no Deployment or StatefulSet with a metadata.name in the manifest", field="context")
+        raise ServiceError(
+            422, "invalid_request", "context: no Deployment or StatefulSet with a metadata.name in the manifest", field="context"
+        )
     if app is None:
         deployments, s = await k8s.list("deployments", namespace=scope.namespace, label_selector=scope.selector)
         sources.append(s)
@@ -286,11 +302,17 @@ async def _app_placement(settings: Settings, scope: Scope, request: ReasoningReq
             named = [w for w in candidates + statefulsets["items"] if (w.get("metadata") or {}).get("name") == scope.app]
             if not named:
                 raise ServiceError(
-                    422, "invalid_request", f"scope.app: no Deployment or StatefulSet {scope.app!r} in scope; {_listing(candidates)}", field="scope.app"
+                    422,
+                    "invalid_request",
+                    f"scope.app: no Deployment or StatefulSet {scope.app!r} in scope; {_listing(candidates)}",
+                    field="scope.app",
                 )
             if len(named) > 1:
                 raise ServiceError(
-                    422, "invalid_request", f"scope.app: {scope.app!r} names {', '.join(_key(w) for w in named)}; set scope.namespace", field="scope.app"
+                    422,
+                    "invalid_request",
+                    f"scope.app: {scope.app!r} names {', '.join(_key(w) for w in named)}; set scope.namespace",
+                    field="scope.app",
                 )
             app = named[0]
         else:
@@ -305,8 +327,7 @@ async def _app_placement(settings: Settings, scope: Scope, request: ReasoningReq
                     field="scope.app",
                 )
             app = named[0]
-    nodes, s1 = await k8s.list("nodes")
-    pods, s2 = await k8s.list("pods")
+    (nodes, s1), (pods, s2) = await asyncio.gather(k8s.list("nodes"), k8s.list("pods"))
     sources += [s1, s2]
     meta, spec = app.get("metadata") or {}, app.get("spec") or {}
     namespace = meta.get("namespace") or scope.namespace or "default"
@@ -314,25 +335,38 @@ async def _app_placement(settings: Settings, scope: Scope, request: ReasoningReq
     template = spec.get("template") or {}
     replicas = spec.get("replicas", 1)
     if not isinstance(replicas, int) or replicas < 1:
-        raise ServiceError(422, "invalid_request", f"{app.get('kind')} {namespace}/{name}: spec.replicas is {replicas!r}; nothing to place", field="scope.app")
+        raise ServiceError(
+            422,
+            "invalid_request",
+            f"{app.get('kind')} {namespace}/{name}: spec.replicas is {replicas!r}; nothing to place",
+            field="scope.app",
+        )
     selector = spec.get("selector") or {}
     # The app's own pods make room (the plan is for all its replicas); other unbound pods are not placed now.
     kept = [
         p
         for p in pods["items"]
         if (p.get("spec") or {}).get("nodeName")
-        and not ((p.get("metadata") or {}).get("namespace", "default") == namespace and selector and selector_matches(selector, (p.get("metadata") or {}).get("labels") or {}))
+        and not (
+            (p.get("metadata") or {}).get("namespace", "default") == namespace
+            and selector
+            and selector_matches(selector, (p.get("metadata") or {}).get("labels") or {})
+        )
     ]
     labels = (template.get("metadata") or {}).get("labels") or {}
     replica_pods = [
         {
             "metadata": {"name": f"{name}-{r}", "namespace": namespace, "labels": labels},
-            "spec": {k: v for k, v in (template.get("spec") or {}).items() if k in ("containers", "initContainers", "overhead", "affinity")},
+            "spec": {
+                k: v for k, v in (template.get("spec") or {}).items() if k in ("containers", "initContainers", "overhead", "affinity")
+            },
             "status": {"phase": "Pending"},
         }
         for r in range(replicas)
     ]
-    problem: PlacementProblem = _adapted(lambda: placement_from_kubectl(nodes, {"items": kept + replica_pods}, pending_only=True), "kubernetes")
+    problem: PlacementProblem = _adapted(
+        lambda: placement_from_kubectl(nodes, {"items": kept + replica_pods}, pending_only=True), "kubernetes"
+    )
     raw_problem = problem.model_dump(mode="json", exclude_none=True)
     raw_problem["app"] = f"{app.get('kind', 'Deployment')} {namespace}/{name}"
 
@@ -357,9 +391,9 @@ def _listing(workloads: list[Mapping[str, Any]]) -> str:
 
 async def _upgrade(settings: Settings, scope: Scope) -> BuiltProblem:
     k8s = kubernetes_provider(settings)
-    nodes, s1 = await k8s.list("nodes")
-    pods, s2 = await k8s.list("pods")
-    pdbs, s3 = await k8s.list("pdbs", namespace=scope.namespace)
+    (nodes, s1), (pods, s2), (pdbs, s3) = await asyncio.gather(
+        k8s.list("nodes"), k8s.list("pods"), k8s.list("pdbs", namespace=scope.namespace)
+    )
     problem: UpgradeProblem = _adapted(lambda: upgrade_from_kubectl(nodes, pods, pdbs), "kubernetes")
     raw_problem = problem.model_dump(mode="json", exclude_none=True)
 
@@ -398,13 +432,18 @@ async def _rootcause(settings: Settings, scope: Scope) -> BuiltProblem:
         graph = nx.Graph(edges)
         if scope.service not in graph:
             raise ProviderError(
-                422, "prometheus", f"scope.service: {scope.service!r} has no call edges in {s.metrics} metrics (services: {', '.join(sorted(graph))})", field="scope.service"
+                422,
+                "prometheus",
+                f"scope.service: {scope.service!r} has no call edges in {s.metrics} metrics (services: {', '.join(sorted(graph))})",
+                field="scope.service",
             )
         keep = nx.node_connected_component(graph, scope.service)
         edges = [e for e in edges if e[0] in keep]
     else:
         keep = None
-    problem: RootCauseProblem = _adapted(lambda: rootcause_from_prometheus(s.error_now, s.latency_now, edges, service_label="service"), "prometheus")
+    problem: RootCauseProblem = _adapted(
+        lambda: rootcause_from_prometheus(s.error_now, s.latency_now, edges, service_label="service"), "prometheus"
+    )
     if keep is not None:
         problem = RootCauseProblem(services=[x for x in problem.services if x.name in keep], dependencies=problem.dependencies)
     raw_problem = problem.model_dump(mode="json", exclude_none=True)
@@ -434,8 +473,11 @@ async def _rootcause(settings: Settings, scope: Scope) -> BuiltProblem:
         ranking = [n for n in solution.get("ranking") or [] if n in signal]
         scores = solution.get("scores") or {}
         ranked = [evidence(n) | {"score": scores.get(n)} for n in ranking]
-        lines = [f"Root cause: {ranking[0]}" if ranking else "No root cause ranked.", f"(from {s.metrics} metrics over the last {settings.prometheus_window}, "
-                 f"normal: {settings.prometheus_normal_window} ending {settings.prometheus_normal_offset} ago)"]
+        lines = [
+            f"Root cause: {ranking[0]}" if ranking else "No root cause ranked.",
+            f"(from {s.metrics} metrics over the last {settings.prometheus_window}, "
+            f"normal: {settings.prometheus_normal_window} ending {settings.prometheus_normal_offset} ago)",
+        ]
         for k, e in enumerate(ranked[:5], 1):
             lines.append(
                 f"{k}. {e['service']}: errors {_pct(e['error_ratio'])} (normal {_pct(e['error_ratio_normal'])}), "

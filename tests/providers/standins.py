@@ -234,7 +234,9 @@ def incident_openmetrics(now: float, *, history_s: int = 3 * 3600, future_s: int
             seconds = 0.0
             rows: dict[str, list[str]] = {}
             for t in times:
-                error, latency = DURING.get(server, (NORMAL["error"], NORMAL["latency"])) if t >= fault_from else (NORMAL["error"], NORMAL["latency"])
+                error, latency = (
+                    DURING.get(server, (NORMAL["error"], NORMAL["latency"])) if t >= fault_from else (NORMAL["error"], NORMAL["latency"])
+                )
                 n = RATE * STEP_S
                 total += n
                 failed += n * error
@@ -285,7 +287,9 @@ def prometheus_server() -> PrometheusServer:
         data = directory / "data"
         source = directory / "incident.om"
         source.write_text(incident_openmetrics(time.time()))
-        subprocess.run([promtool, "tsdb", "create-blocks-from", "openmetrics", str(source), str(data)], check=True, capture_output=True, timeout=300)
+        subprocess.run(
+            [promtool, "tsdb", "create-blocks-from", "openmetrics", str(source), str(data)], check=True, capture_output=True, timeout=300
+        )
         source.unlink()
         config = directory / "prometheus.yml"
         config.write_text("global:\n  scrape_interval: 1h\n")

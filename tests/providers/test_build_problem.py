@@ -56,7 +56,9 @@ async def test_consolidation_moves_the_running_pods_within_budgets(state):
     assert {b.name: b.allowed for b in budgets}["monitoring/prometheus-k8s"] == 1
     plain = PlacementProblem.model_validate(built.problem)
     steps = [[Move(m["pod"], m["from"], m["to"]) for m in step] for step in presented.solution["steps"]]
-    plan = ConsolidationPlan(presented.solution["assignments"], presented.solution["nodes_used"], presented.solution["drain"], steps, 0, True, True)
+    plan = ConsolidationPlan(
+        presented.solution["assignments"], presented.solution["nodes_used"], presented.solution["drain"], steps, 0, True, True
+    )
     assert check_plan(plain, current, plan, budgets) == []
     assert presented.solution["nodes_used"] <= PlacementTask().baseline(plain).nodes_used
     # studio holds every movable pod: air drains, its four pods move (prometheus-k8s' anti-affinity is only preferred)
@@ -116,7 +118,10 @@ spec:
         resources: {requests: {cpu: "2", memory: 3Gi}}
 """
     built = await build_problem(state, ReasoningRequest(task_type="planning", question="How should I deploy this app?", context=manifest))
-    assert [(p["name"], p["cpu_millicores"], p["memory_mib"]) for p in built.problem["pods"]] == [("docs/paperless-0", 2000, 3072), ("docs/paperless-1", 2000, 3072)]
+    assert [(p["name"], p["cpu_millicores"], p["memory_mib"]) for p in built.problem["pods"]] == [
+        ("docs/paperless-0", 2000, 3072),
+        ("docs/paperless-1", 2000, 3072),
+    ]
     assert built.problem["pods"][0]["group"] == built.problem["pods"][1]["group"] == "docs/app=paperless"  # its required anti-affinity
     task, problem, presented = solve(built)
     assert sorted(presented.solution["assignments"].values()) == ["air", "studio"]
@@ -159,7 +164,15 @@ async def test_troubleshooting_ranks_the_injected_fault_first_with_evidence(stat
 
 async def test_scope_service_keeps_its_part_of_the_call_graph(state):
     built = await build_problem(state, ReasoningRequest(task_type="troubleshooting", scope={"service": "payments"}))
-    assert {s["name"] for s in built.problem["services"]} == {"user", "frontend", "checkout", "catalog", "inventory", "payments", "postgres"}
+    assert {s["name"] for s in built.problem["services"]} == {
+        "user",
+        "frontend",
+        "checkout",
+        "catalog",
+        "inventory",
+        "payments",
+        "postgres",
+    }
     with pytest.raises(ServiceError) as e:
         await build_problem(state, ReasoningRequest(task_type="troubleshooting", scope={"service": "nope"}))
     assert e.value.status == 422 and e.value.field == "scope.service"

@@ -88,4 +88,3 @@ def test_an_unreadable_kubeconfig_is_named(tmp_path):
     with pytest.raises(ProviderError) as e:
         KubernetesProvider.from_kubeconfig(str(tmp_path / "missing"))
     assert e.value.status == 503 and "KUBECONFIG=" in e.value.detail
-

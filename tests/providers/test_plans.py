@@ -16,7 +16,10 @@ from trm.tasks.placement import PlacementTask
 
 def cluster(rng: np.random.Generator, n_nodes: int, n_pods: int, groups: int = 0) -> tuple[PlacementProblem, dict[str, str]]:
     """A running cluster: pods placed first-fit on random nodes, so it fits and is spread out."""
-    nodes = [PlacementNode(name=f"n{j}", cpu_millicores=int(rng.choice([2000, 4000, 8000])), memory_mib=int(rng.choice([4096, 8192, 16384]))) for j in range(n_nodes)]
+    nodes = [
+        PlacementNode(name=f"n{j}", cpu_millicores=int(rng.choice([2000, 4000, 8000])), memory_mib=int(rng.choice([4096, 8192, 16384])))
+        for j in range(n_nodes)
+    ]
     free = {n.name: [n.cpu_millicores, n.memory_mib] for n in nodes}
     pods, current = [], {}
     for i in range(n_pods):
@@ -45,7 +48,11 @@ def brute_force(problem: PlacementProblem, current: dict[str, str], frozen: set[
         for j, node in enumerate(problem.nodes):
             on = [p for p, k in zip(problem.pods, combo) if k == j]
             groups = [p.group for p in on if p.group]
-            if sum(p.cpu_millicores for p in on) > node.cpu_millicores or sum(p.memory_mib for p in on) > node.memory_mib or len(groups) != len(set(groups)):
+            if (
+                sum(p.cpu_millicores for p in on) > node.cpu_millicores
+                or sum(p.memory_mib for p in on) > node.memory_mib
+                or len(groups) != len(set(groups))
+            ):
                 ok = False
                 break
         if ok:

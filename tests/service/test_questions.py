@@ -36,7 +36,9 @@ def cluster():
 @pytest.fixture(scope="module")
 def service(models, cluster, tmp_path_factory):
     kubeconfig = cluster.kubeconfig(tmp_path_factory.mktemp("kube"))
-    settings = settings_for(models, warmup=False, kubeconfig=str(kubeconfig), prometheus_url=prometheus_server().url, plan_time_limit_seconds=5)
+    settings = settings_for(
+        models, warmup=False, kubeconfig=str(kubeconfig), prometheus_url=prometheus_server().url, plan_time_limit_seconds=5
+    )
     with running_server(settings) as url:
         yield url
 
@@ -100,7 +102,10 @@ async def test_origin_planning_call(origin):
 
 
 def test_a_question_with_an_explicit_problem_is_answered_as_today(service):
-    problem = {"nodes": [{"name": "a", "cpu_millicores": 1000, "memory_mib": 1024}], "pods": [{"name": "p", "cpu_millicores": 100, "memory_mib": 100}]}
+    problem = {
+        "nodes": [{"name": "a", "cpu_millicores": 1000, "memory_mib": 1024}],
+        "pods": [{"name": "p", "cpu_millicores": 100, "memory_mib": 100}],
+    }
     response = ask(service, question="How should I optimize my cluster?", task_type="optimization", problem=problem)
     assert response.status_code == 200, response.text
     assert response.json()["question"] == "How should I optimize my cluster?" and response.json()["problem"] in (None, problem)

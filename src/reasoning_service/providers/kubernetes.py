@@ -96,13 +96,14 @@ class KubernetesProvider:
         body = await asyncio.to_thread(self._get, path, query, what, resource, namespace)
         if not isinstance(body, dict) or not isinstance(body.get("items"), list):
             raise ProviderError(502, SOURCE, f"GET {url} answered {type(body).__name__} without 'items', not a {what} list")
-        return body, Source(kind=SOURCE, url=url, query=f"list {resource}" + (f" -n {namespace}" if namespace and what != "nodes" else " -A"), at=at)
+        return body, Source(
+            kind=SOURCE, url=url, query=f"list {resource}" + (f" -n {namespace}" if namespace and what != "nodes" else " -A"), at=at
+        )
 
     def _get(self, path: str, query: dict[str, str], what: str, resource: str, namespace: str | None) -> Any:
+        from kubernetes import client
         from kubernetes.client.exceptions import ApiException
         from urllib3.exceptions import HTTPError, NewConnectionError, TimeoutError
-
-        from kubernetes import client
 
         url = f"{self.host}{path}"
         method, namespaced = METHODS[what]
@@ -123,7 +124,9 @@ class KubernetesProvider:
         except TimeoutError:
             raise ProviderError(503, SOURCE, f"GET {url} got no answer within {self.timeout_s:g} s", retry_after=5) from None
         except (HTTPError, OSError) as e:
-            raise ProviderError(503, SOURCE, f"cannot reach the API server {self.host} ({self.origin}): {type(e).__name__}: {e}", retry_after=5) from None
+            raise ProviderError(
+                503, SOURCE, f"cannot reach the API server {self.host} ({self.origin}): {type(e).__name__}: {e}", retry_after=5
+            ) from None
         try:
             return json.loads(data)
         except ValueError:

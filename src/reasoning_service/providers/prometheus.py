@@ -63,8 +63,14 @@ def _edges(metric: str, client: str, server: str) -> str:
 DEFAULTS: dict[str, Metrics] = {
     "service_graph": Metrics(
         "service_graph",
-        _as_service(_ratio("traces_service_graph_request_failed_total{$selector}", "traces_service_graph_request_total{$selector}", "server"), "server"),
-        _as_service("histogram_quantile(0.99, sum by (server, le) (rate(traces_service_graph_request_server_seconds_bucket{$selector}[$window]$offset)))", "server"),
+        _as_service(
+            _ratio("traces_service_graph_request_failed_total{$selector}", "traces_service_graph_request_total{$selector}", "server"),
+            "server",
+        ),
+        _as_service(
+            "histogram_quantile(0.99, sum by (server, le) (rate(traces_service_graph_request_server_seconds_bucket{$selector}[$window]$offset)))",
+            "server",
+        ),
         _edges("traces_service_graph_request_total{$selector}", "client", "server"),
         None,
     ),
@@ -89,7 +95,9 @@ DEFAULTS: dict[str, Metrics] = {
         "linkerd",
         _as_service(
             _ratio(
-                'response_total{$selector direction="inbound", classification="failure"}', 'response_total{$selector direction="inbound"}', "deployment"
+                'response_total{$selector direction="inbound", classification="failure"}',
+                'response_total{$selector direction="inbound"}',
+                "deployment",
             ),
             "deployment",
         ),
@@ -161,9 +169,13 @@ class PrometheusProvider:
         except ValueError:
             body = None
         if not isinstance(body, dict) or "status" not in body:
-            raise ProviderError(502, SOURCE, f"{where} answered HTTP {response.status_code} without the Prometheus API's JSON (is the URL right?)")
+            raise ProviderError(
+                502, SOURCE, f"{where} answered HTTP {response.status_code} without the Prometheus API's JSON (is the URL right?)"
+            )
         if body["status"] != "success":
-            raise ProviderError(502, SOURCE, f"{where} answered {body.get('errorType', 'error')}: {body.get('error', '(no message)')} for query {promql!r}")
+            raise ProviderError(
+                502, SOURCE, f"{where} answered {body.get('errorType', 'error')}: {body.get('error', '(no message)')} for query {promql!r}"
+            )
         return body, Source(kind=SOURCE, url=where, query=promql, at=at)
 
     def _template(self, metrics: Metrics, which: str) -> tuple[str, bool]:
@@ -233,7 +245,9 @@ def _pairs(body: dict[str, Any], url: str) -> list[tuple[str, str]]:
         labels = sample.get("metric") or {}
         client, server = labels.get("client"), labels.get("server")
         if not (isinstance(client, str) and isinstance(server, str)):
-            raise ProviderError(502, SOURCE, f"{url}: an edge series lacks the client or server label ({labels}); an edges template must yield both")
+            raise ProviderError(
+                502, SOURCE, f"{url}: an edge series lacks the client or server label ({labels}); an edges template must yield both"
+            )
         value = float(sample["value"][1])
         if client and server and client != server and math.isfinite(value):
             pairs[(client, server)] = None
