@@ -59,6 +59,76 @@ def homelab_cluster() -> dict[str, list[dict[str, Any]]]:
     }
 
 
+def synthetic_cluster(seed: int, n_nodes: int = 20, n_apps: int = 40) -> dict[str, list[dict[str, Any]]]:
+    """A larger cluster in the same kubectl payloads (objects copied from the homelab fixtures and renamed):
+    n_nodes nodes with a node-exporter DaemonSet pod each, n_apps Deployments of 1-4 replicas spread over
+    random nodes where they fit (some with required anti-affinity, most with a PodDisruptionBudget of
+    maxUnavailable 1), all Running."""
+    import copy
+    import random
+
+    rng = random.Random(seed)
+    base = homelab_cluster()
+    node_template = next(n for n in base["nodes"] if n["metadata"]["name"] == "studio")
+    pod_template = copy.deepcopy(next(p for p in base["pods"] if p["metadata"]["name"].startswith("sonarr")))
+    pod_template["status"] = copy.deepcopy(next(p for p in base["pods"] if p["metadata"]["name"].startswith("jellyfin-7"))["status"])
+    daemon_template = next(p for p in base["pods"] if p["metadata"]["name"].startswith("node-exporter"))
+    pdb_template = next(p for p in base["poddisruptionbudgets"] if p["metadata"]["name"] == "jellyfin")
+    nodes, pods, pdbs = [], [], []
+    free = {}
+    for j in range(n_nodes):
+        node = copy.deepcopy(node_template)
+        name = f"node-{j:02d}"
+        cpu, mem_gi = rng.choice([(4, 8), (8, 16), (8, 32), (16, 64)])
+        node["metadata"]["name"] = name
+        node["metadata"]["labels"]["kubernetes.io/hostname"] = name
+        node["status"]["allocatable"] = {"cpu": str(cpu), "memory": f"{mem_gi * 1024 * 1024 - 204800}Ki", "pods": "110"}
+        node["status"]["capacity"] = {"cpu": str(cpu), "memory": f"{mem_gi * 1024 * 1024}Ki", "pods": "110"}
+        nodes.append(node)
+        daemon = copy.deepcopy(daemon_template)
+        daemon["metadata"]["name"] = f"node-exporter-{j:05x}"
+        daemon["spec"]["nodeName"] = name
+        pods.append(daemon)
+        free[name] = [cpu * 1000 - 112, mem_gi * 1024 - 200 - 200]
+    for a in range(n_apps):
+        app = f"app{a:02d}"
+        replicas = rng.choice([1, 2, 2, 3, 4])
+        cpu, mem = rng.choice([50, 100, 250, 500, 1000]), rng.choice([64, 128, 256, 512, 1024, 2048])
+        spread = replicas > 1 and rng.random() < 0.4
+        labels = {"app.kubernetes.io/name": app, "app.kubernetes.io/instance": app}
+        placed: list[str] = []
+        for r in range(replicas):
+            candidates = [n for n in free if free[n][0] >= cpu and free[n][1] >= mem and not (spread and n in placed)]
+            if not candidates:
+                break
+            node = rng.choice(candidates)
+            free[node][0] -= cpu
+            free[node][1] -= mem
+            placed.append(node)
+            pod = copy.deepcopy(pod_template)
+            pod["metadata"].update(
+                name=f"{app}-5d9f8c7b6-{r:05x}", namespace=f"team{a % 4}", labels=dict(labels, **{"pod-template-hash": "5d9f8c7b6"})
+            )
+            pod["metadata"]["ownerReferences"][0]["name"] = f"{app}-5d9f8c7b6"
+            pod["spec"]["nodeName"] = node
+            pod["spec"]["containers"][0]["resources"] = {"requests": {"cpu": f"{cpu}m", "memory": f"{mem}Mi"}}
+            if spread:
+                pod["spec"]["affinity"] = {
+                    "podAntiAffinity": {
+                        "requiredDuringSchedulingIgnoredDuringExecution": [
+                            {"labelSelector": {"matchLabels": {"app.kubernetes.io/name": app}}, "topologyKey": "kubernetes.io/hostname"}
+                        ]
+                    }
+                }
+            pods.append(pod)
+        if replicas > 1 and rng.random() < 0.8:
+            pdb = copy.deepcopy(pdb_template)
+            pdb["metadata"].update(name=app, namespace=f"team{a % 4}")
+            pdb["spec"] = {"maxUnavailable": 1, "selector": {"matchLabels": {"app.kubernetes.io/name": app}}}
+            pdbs.append(pdb)
+    return {"nodes": nodes, "pods": pods, "poddisruptionbudgets": pdbs, "deployments": [], "statefulsets": []}
+
+
 _ROUTES = [
     (re.compile(r"^/api/v1/(nodes)$"), "v1", "NodeList"),
     (re.compile(r"^/api/v1/(pods)$"), "v1", "PodList"),

@@ -15,7 +15,7 @@ from reasoning_service.settings import Settings
 from trm.tasks import InvalidProblem, get_task
 from trm.tasks.placement import PlacementTask
 
-from .standins import FAULT, kube_api, prometheus_server
+from .standins import FAULT, kube_api, prometheus_server, synthetic_cluster
 
 
 @dataclass
@@ -66,6 +66,29 @@ async def test_consolidation_moves_the_running_pods_within_budgets(state):
     assert sorted(m["pod"] for m in presented.solution["moves"]) == sorted(p for p, n in current.items() if n == "air")
     assert "kubectl cordon air" in presented.solution["commands"] and presented.solution["commands"][-1].startswith("kubectl drain air")
     assert presented.optimal is True and "fewest possible" in presented.answer
+
+
+async def test_a_cluster_larger_than_the_canvas_gets_a_verified_plan(state, api):
+    api.objects = synthetic_cluster(seed=7, n_nodes=20, n_apps=40)
+    state.settings.plan_time_limit_seconds = 3
+    built = await build_problem(state, ReasoningRequest(task_type="optimization"))
+    plain = PlacementProblem.model_validate(built.problem)
+    assert len(plain.nodes) == 20 and len(plain.pods) > 48  # past the placement model's 16 x 48
+    assert not any("node-exporter" in p.name for p in plain.pods)
+    presented = built.present({})
+    current = {p["name"]: p["current_node"] for p in built.problem["pods"]}
+    budgets = [Budget(b["name"], tuple(b["pods"]), b["allowed_disruptions"]) for b in built.problem["budgets"]]
+    steps = [[Move(m["pod"], m["from"], m["to"]) for m in step] for step in presented.solution["steps"]]
+    plan = ConsolidationPlan(
+        presented.solution["assignments"], presented.solution["nodes_used"], presented.solution["drain"], steps, 0, True, True
+    )
+    assert check_plan(plain, current, plan, budgets) == []
+    assert get_task("placement").verify(plain, get_task("placement").Solution.model_validate(presented.solution)) == []
+    ffd = PlacementTask().baseline(plain)
+    assert presented.solution["nodes_used"] <= ffd.nodes_used < 20
+    assert len(presented.solution["drain"]) == 20 - presented.solution["nodes_used"]
+    # spreading pods over random nodes left room: the plan frees nodes, and moves fewer pods than FFD's packing would
+    assert len(presented.solution["moves"]) < sum(ffd.assignments[p] != n for p, n in current.items())
 
 
 async def test_scope_narrows_what_moves(state, api):
