@@ -269,7 +269,7 @@ def black_hole() -> Iterator[str]:
 # --- Prometheus ---------------------------------------------------------------------------------------
 
 # The generated incident: a shop whose `payments` starts failing (30% errors, p99 2.5 s) 20 minutes before
-# the data's "now"; its callers see some of it. Edges are Tempo's service-graph series.
+# the data's "now"; its callers see some of it. Reported as Tempo's service graph, Istio and Linkerd would.
 EDGES = [("user", "frontend"), ("frontend", "checkout"), ("frontend", "catalog"), ("checkout", "payments"),
          ("checkout", "inventory"), ("catalog", "inventory"), ("payments", "postgres")]  # fmt: skip
 FAULT = "payments"
@@ -281,50 +281,86 @@ DURING = {  # server -> (error ratio, latency in seconds) while the fault lasts
 }
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 RATE = 20.0  # requests per second on every edge
-STEP_S = 15
+STEP_S = 30
 
 
-def incident_openmetrics(now: float, *, history_s: int = 3 * 3600, future_s: int = 2 * 3600, fault_s: int = 20 * 60) -> str:
-    """OpenMetrics text of the incident, samples every 15 s from now - history_s to now + future_s (so the
-    current window still has data however long the test session runs); the fault starts fault_s before now."""
-    start = int(now) - history_s
-    times = list(range(start, int(now) + future_s, STEP_S))
+def _signal(server: str, t: float, fault_from: float) -> tuple[float, float]:
+    """(error ratio, latency in seconds) of requests to `server` at time t."""
+    if t >= fault_from and server in DURING:
+        return DURING[server]
+    return NORMAL["error"], NORMAL["latency"]
+
+
+def incident_openmetrics(now: float, *, history_s: int = 9000, future_s: int = 5400, fault_s: int = 20 * 60) -> str:
+    """OpenMetrics text of the incident as three meshes would report it (Tempo's service graph, Istio, Linkerd),
+    samples every STEP_S from now - history_s to now + future_s (so the current window still has data however
+    long the test session runs); the fault starts fault_s before now. Every service is in namespace "shop"."""
+    times = list(range(int(now) - history_s, int(now) + future_s, STEP_S))
     fault_from = now - fault_s
+    bounds = (*BUCKETS, float("inf"))
+    workloads = [(c, s) for c, s in EDGES if c != "user"]  # meshes report workloads; "user" is Tempo's virtual client
+    servers = sorted({s for _, s in workloads})
+    families: dict[str, tuple[str, dict[str, list[str]]]] = {}
+
+    def counter(family: str, labels: str, per_step: Any) -> None:
+        rows = families.setdefault(family, ("counter", {}))[1]
+        total = 0.0
+        for t in times:
+            total += per_step(t)
+            rows.setdefault(f"{family}_total{{{labels}}}", []).append(f"{total:.2f} {t}")
+
+    def histogram(family: str, labels: str, server: str, scale: float) -> None:
+        rows = families.setdefault(family, ("histogram", {}))[1]
+        counts = [0.0] * len(bounds)
+        total = sum_ = 0.0
+        n = RATE * STEP_S
+        for t in times:
+            latency = _signal(server, t, fault_from)[1]
+            total += n
+            sum_ += n * latency * scale
+            for k, le in enumerate(bounds):
+                counts[k] += n if latency <= le else 0.0
+                name = "+Inf" if le == float("inf") else repr(le * scale)
+                rows.setdefault(f'{family}_bucket{{{labels},le="{name}"}}', []).append(f"{counts[k]:.1f} {t}")
+            rows.setdefault(f"{family}_sum{{{labels}}}", []).append(f"{sum_:.3f} {t}")
+            rows.setdefault(f"{family}_count{{{labels}}}", []).append(f"{total:.1f} {t}")
+
+    def share(server: str, failed: bool) -> Any:
+        return lambda t: RATE * STEP_S * (_signal(server, t, fault_from)[0] if failed else 1.0)
+
+    def ok(server: str) -> Any:
+        return lambda t: RATE * STEP_S * (1.0 - _signal(server, t, fault_from)[0])
+
+    for client, server in EDGES:  # Tempo / Alloy service graph
+        labels = f'client="{client}",server="{server}"'
+        counter("traces_service_graph_request", labels, share(server, False))
+        counter("traces_service_graph_request_failed", labels, share(server, True))
+        histogram("traces_service_graph_request_server_seconds", labels, server, 1.0)
+    for client, server in workloads:  # Istio, both reporters
+        for reporter in ("source", "destination"):
+            labels = (
+                f'reporter="{reporter}",source_workload="{client}",destination_workload="{server}",destination_workload_namespace="shop"'
+            )
+            counter("istio_requests", labels + ',response_code="200"', ok(server))
+            counter("istio_requests", labels + ',response_code="503"', share(server, True))
+        labels = f'reporter="destination",source_workload="{client}",destination_workload="{server}",destination_workload_namespace="shop"'
+        histogram("istio_request_duration_milliseconds", labels, server, 1000.0)
+    for client, server in workloads:  # Linkerd, outbound from the client's proxy
+        labels = f'direction="outbound",deployment="{client}",dst_deployment="{server}",namespace="shop"'
+        counter("response", labels + ',classification="success"', ok(server))
+        counter("response", labels + ',classification="failure"', share(server, True))
+    for server in servers:  # Linkerd, inbound at the server's proxy (all callers together)
+        callers = sum(1 for _, s in workloads if s == server)
+        labels = f'direction="inbound",deployment="{server}",namespace="shop"'
+        counter("response", labels + ',classification="success"', lambda t, s=server, k=callers: k * ok(s)(t))
+        counter("response", labels + ',classification="failure"', lambda t, s=server, k=callers: k * share(s, True)(t))
+        histogram("response_latency_ms", labels, server, 1000.0)
+
     lines = []
-    for family, kind in (
-        ("traces_service_graph_request", "counter"),
-        ("traces_service_graph_request_failed", "counter"),
-        ("traces_service_graph_request_server_seconds", "histogram"),
-    ):
+    for family, (kind, rows) in families.items():
         lines.append(f"# TYPE {family} {kind}")
-        for client, server in EDGES:
-            labels = f'client="{client}",server="{server}"'
-            total = failed = 0.0
-            buckets = [0.0] * (len(BUCKETS) + 1)
-            seconds = 0.0
-            rows: dict[str, list[str]] = {}
-            for t in times:
-                error, latency = (
-                    DURING.get(server, (NORMAL["error"], NORMAL["latency"])) if t >= fault_from else (NORMAL["error"], NORMAL["latency"])
-                )
-                n = RATE * STEP_S
-                total += n
-                failed += n * error
-                seconds += n * latency
-                for k, le in enumerate((*BUCKETS, float("inf"))):
-                    if latency <= le:
-                        buckets[k] += n
-                if kind == "counter":
-                    value = total if family.endswith("request") else failed
-                    rows.setdefault(f"{family}_total{{{labels}}}", []).append(f"{value:.1f} {t}")
-                else:
-                    for k, le in enumerate((*BUCKETS, float("inf"))):
-                        name = "+Inf" if le == float("inf") else repr(le)
-                        rows.setdefault(f'{family}_bucket{{{labels},le="{name}"}}', []).append(f"{buckets[k]:.1f} {t}")
-                    rows.setdefault(f"{family}_sum{{{labels}}}", []).append(f"{seconds:.3f} {t}")
-                    rows.setdefault(f"{family}_count{{{labels}}}", []).append(f"{total:.1f} {t}")
-            for series, values in rows.items():
-                lines.extend(f"{series} {v}" for v in values)
+        for series, values in rows.items():
+            lines.extend(f"{series} {v}" for v in values)
     lines.append("# EOF")
     return "\n".join(lines) + "\n"
 

@@ -50,11 +50,22 @@ async def test_every_default_template_is_valid_promql(prometheus):
                     assert body["status"] == "success"
 
 
+@pytest.mark.parametrize("metrics", ["istio", "linkerd"])
+async def test_istio_and_linkerd_metrics_give_the_same_graph_and_signals(prometheus, metrics):
+    signals = await PrometheusProvider(prometheus.url, metrics=metrics).signals(namespace="shop")
+    assert signals.metrics == metrics
+    assert sorted(signals.edges) == sorted(e for e in EDGES if e[0] != "user")  # meshes see workloads, not Tempo's "user"
+    assert values(signals.error_now)[FAULT] == pytest.approx(DURING[FAULT][0], rel=0.01)
+    assert values(signals.error_normal)[FAULT] == pytest.approx(NORMAL["error"], rel=0.01)
+    assert 2.0 < values(signals.latency_now)[FAULT] <= DURING[FAULT][1]  # ms histograms, divided to seconds
+    assert all('namespace="shop"' in (s.query or "") for s in signals.sources)
+
+
 async def test_metrics_without_series_are_a_422_naming_prometheus_and_the_setting(prometheus):
     with pytest.raises(ProviderError) as e:
-        await PrometheusProvider(prometheus.url, metrics="istio").signals(namespace="shop")
+        await PrometheusProvider(prometheus.url, metrics="istio").signals(namespace="nope")
     assert e.value.status == 422 and e.value.source == "prometheus" and e.value.field == "scope"
-    assert "no call-graph series in namespace 'shop'" in e.value.detail and "REASONING_PROMETHEUS_METRICS" in e.value.detail
+    assert "no call-graph series in namespace 'nope'" in e.value.detail and "REASONING_PROMETHEUS_METRICS" in e.value.detail
 
 
 async def test_a_template_prometheus_rejects_is_a_502_with_its_message(prometheus):

@@ -121,19 +121,32 @@ def test_without_providers_the_422_names_what_is_missing(models):
             assert missing in body["detail"] and "/v1/tasks" in body["detail"]
 
 
-@pytest.mark.parametrize("failure", ["down", "hung", "forbidden"])
+@pytest.mark.parametrize("failure", ["down", "hung", "forbidden", "no series"])
 def test_provider_failures_name_the_source(models, tmp_path, failure):
     with kube_api() as api, black_hole() as hole:
         prometheus = {"down": f"http://127.0.0.1:{free_port()}", "hung": hole}.get(failure, prometheus_server().url)
         if failure == "forbidden":
             api.forbidden = {"pods"}
         settings = settings_for(
-            models, warmup=False, kubeconfig=str(api.kubeconfig(tmp_path)), prometheus_url=prometheus, provider_timeout_seconds=1
+            models,
+            warmup=False,
+            kubeconfig=str(api.kubeconfig(tmp_path)),
+            prometheus_url=prometheus,
+            prometheus_metrics="istio",  # its series carry the namespace (the service graph's do not)
+            provider_timeout_seconds=1,
         )
         with running_server(settings) as url:
             if failure == "forbidden":
                 response = ask(url, task_type="optimization")
                 assert response.status_code == 502 and response.json()["detail"].startswith("kubernetes: forbidden to list pods")
+            elif failure == "no series":
+                response = ask(url, task_type="troubleshooting", scope={"namespace": "nope"})
+                body = response.json()
+                assert (
+                    response.status_code == 422
+                    and body["field"] == "scope"
+                    and body["detail"].startswith("prometheus: no call-graph series")
+                )
             else:
                 response = ask(url, task_type="troubleshooting")
                 assert response.status_code == 503 and response.json()["detail"].startswith("prometheus: ")
