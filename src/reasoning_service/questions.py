@@ -8,8 +8,16 @@ Prometheus) through the client's adapters. `build_problem` is the one entry poin
                       draining nodes, or task "upgrade": the upgrade waves (task "upgrade")
     troubleshooting   the root cause among the services in scope (task "rootcause")
 
-The request path solves `BuiltProblem.problem` with `BuiltProblem.task` as for any problem, then calls
-`BuiltProblem.present(solution)` (in a thread: it may run CP-SAT) for the answer in operator terms.
+How the request path uses it (reasoning.py), when the request has no `problem`:
+
+    built = await build_problem(state, request)       # ServiceError: answer with its status (422/502/503)
+    # solve built.problem with the task named built.task (not the task type's default: planning would
+    # pick the maze), exactly as a given problem: the model, or Task.solve past the canvas / without one
+    presented = await run_in_threadpool(built.present, response.solution)   # may raise ServiceError
+    response.answer, response.solution = presented.answer, presented.solution
+    # verified/violations: task.verify(problem, task.Solution(presented.solution)) (a consolidation
+    # replaces the assignment); objective, lower_bound, optimal: presented's where not None
+    response.problem, response.sources = built.problem, built.sources
 """
 
 from __future__ import annotations

@@ -4,6 +4,9 @@ the API's paths, filters by namespace and label selector as the API does, checks
 answers RBAC refusals with the API's Status objects.
 
 Both are started once per test process (Prometheus takes seconds to load) and stopped at exit.
+fixtures/kubectl-deployments.json and kubectl-statefulsets.json are the owners of the pods in
+client/tests/fixtures/kubectl-pods.json (same labels, selectors, pod templates and replica counts), in the
+List format of `kubectl get deploy -A -o json`.
 """
 
 from __future__ import annotations
