@@ -88,7 +88,7 @@ class BuiltProblem:
 
 
 TASKS = "GET /v1/tasks lists each task's problem schema"
-UPGRADE_WORDS = re.compile(r"\b(upgrad\w*|drain\w*|reboot\w*|patch\w*|maintenance|cordon\w*|waves?)\b", re.IGNORECASE)
+UPGRADE_WORDS = re.compile(r"\b(upgrad\w*|drain\w*|reboot\w*|maintenance|cordon\w*|waves?)\b", re.IGNORECASE)
 DRAIN_FLAGS = "--ignore-daemonsets --delete-emptydir-data"
 
 
