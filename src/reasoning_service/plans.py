@@ -44,8 +44,9 @@ class ConsolidationPlan:
 
     `assignments`: pod -> node for every pod of the problem; `nodes_used`; `drain`: the problem's nodes left
     without a movable pod (drainable: DaemonSet and static pods do not count); `steps`: the moves in order;
-    `optimal_nodes` / `optimal_moves`: CP-SAT proved each phase within its time limit; `lower_bound`: the
-    proven lower bound on the node count; `held`: pods kept in place because a budget allows no disruption.
+    `optimal_nodes` / `optimal_moves`: CP-SAT proved each phase within its time limit (given the held pods);
+    `lower_bound`: the proven lower bound on the node count; `held`: pods kept in place because a budget allows
+    no disruption, or because their moves could not be ordered within the budgets.
     """
 
     assignments: dict[str, str]
@@ -66,6 +67,14 @@ class NoPlan(ValueError):
     """No consolidation exists (the pods do not fit the nodes as they stand) or CP-SAT found none in time."""
 
 
+class Unordered(NoPlan):
+    """The moves of `pods` cannot be put in steps within the nodes' capacity and the budgets."""
+
+    def __init__(self, message: str, pods: set[str]) -> None:
+        super().__init__(message)
+        self.pods = pods
+
+
 def consolidate(
     problem: PlacementProblem,
     current: Mapping[str, str],
@@ -78,14 +87,34 @@ def consolidate(
 
     `max_nodes`: a node count known to be reachable (e.g. a placement answer's), as an upper bound. Raises
     NoPlan when CP-SAT proves there is no placement or finds none within `time_limit_s` per phase.
+    Pods whose budget allows no disruption stay. If the moves of the best placement cannot be ordered
+    within the budgets (pods that would have to be down together), those pods stay too and the plan is
+    solved again, at most three times: a plan that can be carried out beats a better one that cannot.
     """
+    names = {n.name for n in problem.nodes}
+    for p in problem.pods:
+        if current.get(p.name) not in names:
+            raise ValueError(f"pod {p.name}: its current node {current.get(p.name)!r} is not a node of the problem")
+    frozen = {name for b in budgets if b.allowed <= 0 for name in b.pods}
+    for _ in range(3):
+        try:
+            return _plan(problem, current, budgets, frozen, time_limit_s, max_nodes)
+        except Unordered as e:
+            frozen |= e.pods
+    return _plan(problem, current, budgets, frozen | set(current), time_limit_s, max_nodes)  # nothing moves
+
+
+def _plan(
+    problem: PlacementProblem,
+    current: Mapping[str, str],
+    budgets: Sequence[Budget],
+    frozen: set[str],
+    time_limit_s: float,
+    max_nodes: int | None,
+) -> ConsolidationPlan:
     nodes = [n.name for n in problem.nodes]
     index = {n: j for j, n in enumerate(nodes)}
     pods = problem.pods
-    for p in pods:
-        if current.get(p.name) not in index:
-            raise ValueError(f"pod {p.name}: its current node {current.get(p.name)!r} is not a node of the problem")
-    frozen = {name for b in budgets if b.allowed <= 0 for name in b.pods}
     held = sorted(p.name for p in pods if p.name in frozen)
 
     model = cp_model.CpModel()
@@ -173,7 +202,7 @@ def order_moves(
     after the step (its pods evicted from their sources and started on their targets) every node fits its pods
     and keeps anti-affinity. A move whose target is still full waits for a later step, after the pods leaving
     that node have gone. Where moves can only happen together (two full nodes exchanging pods), the step takes
-    every move the budgets allow at once if the state after it fits; raises NoPlan if even that is stuck.
+    every move the budgets allow at once if the state after it fits; raises Unordered if even that is stuck.
     """
     size = {p.name: (p.cpu_millicores, p.memory_mib) for p in problem.pods}
     group = {p.name: p.group for p in problem.pods}
@@ -234,8 +263,10 @@ def order_moves(
                     apply(m, +1)
                     take(m, step, spent)
             if not all(fits(n) for n in members):
-                raise NoPlan(
-                    f"the moves of {', '.join(m.pod for m in waiting + step)} cannot be ordered within the nodes' capacity and budgets"
+                stuck = waiting + step
+                raise Unordered(
+                    f"the moves of {', '.join(m.pod for m in stuck)} cannot be ordered within the nodes' capacity and budgets",
+                    {m.pod for m in stuck},
                 )
         steps.append(step)
     return steps

@@ -261,7 +261,9 @@ def _present_consolidation(problem: PlacementProblem, plan: ConsolidationPlan) -
         commands.append("kubectl wait --for=condition=Ready pods --all -A --timeout=10m")
     commands += [f"kubectl drain {n} {DRAIN_FLAGS}" for n in plan.drain]
     if plan.held:
-        lines.append(f"Kept in place (their PodDisruptionBudget allows no disruption): {', '.join(plan.held)}.")
+        lines.append(
+            f"Kept in place (their PodDisruptionBudgets allow no disruption, or no order of moves keeps them): {', '.join(plan.held)}."
+        )
     lines.append("Cordon the drained nodes first, so the scheduler places the evicted pods on the others; then one step at a time.")
     solution = {
         "assignments": plan.assignments,

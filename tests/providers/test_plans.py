@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from agent_reasoning.types import PlacementNode, PlacementPod, PlacementProblem
-from reasoning_service.plans import Budget, ConsolidationPlan, Move, NoPlan, check_plan, consolidate, order_moves
+from reasoning_service.plans import Budget, ConsolidationPlan, Move, NoPlan, Unordered, check_plan, consolidate, order_moves
 from trm.tasks.placement import PlacementTask
 
 
@@ -124,6 +124,21 @@ def test_a_large_cluster_gets_a_plan_no_worse_than_ffd():
     assert check_plan(problem, current, plan) == []
     assert plan.lower_bound <= plan.nodes_used
     assert elapsed < 15  # two phases of at most 3 s, plus building the model
+
+
+def test_moves_that_cannot_be_ordered_within_budgets_are_held_and_the_plan_solved_again():
+    # Found by search: the best placement needs pods of one budget (1 disruption at a time) down together.
+    rng = np.random.default_rng(64)
+    problem, current = cluster(rng, int(rng.integers(2, 5)), int(rng.integers(4, 10)), groups=int(rng.integers(0, 3)))
+    names = [p.name for p in problem.pods]
+    budgets = [Budget("b0", tuple(names[::2]), 1), Budget("b1", tuple(names[1::2]), 1)]
+    best = consolidate(problem, current, time_limit_s=5)  # without budgets
+    with pytest.raises(Unordered):
+        order_moves(problem, current, best.moves, budgets)
+    plan = consolidate(problem, current, budgets, time_limit_s=5)
+    assert plan.held and check_plan(problem, current, plan, budgets) == []
+    assert not set(plan.held) & {m.pod for m in plan.moves}
+    assert plan.nodes_used >= best.nodes_used
 
 
 def test_no_plan_when_the_pods_cannot_fit():
