@@ -103,10 +103,14 @@ async def test_solve_maze(harness: Harness) -> None:
     assert harness.json() == {"task": "maze", "problem": MazeProblem(grid=MAZE).model_dump(), "trace": True, "fallback": False}
 
 
+async def test_a_question_without_a_problem_is_sent_for_the_service_to_answer(harness: Harness) -> None:
+    # The service builds the problem from its providers, or its 422 says what it lacks: no local TypeError.
+    await harness.call(harness.client(ok), "reason", question="How should I optimize my cluster?", task_type=TaskType.OPTIMIZATION)
+    assert harness.json() == {"task_type": "optimization", "question": "How should I optimize my cluster?", "trace": False, "fallback": False}
+
+
 async def test_bad_arguments_fail_before_any_request(harness: Harness) -> None:
     client = harness.client(ok)
-    with pytest.raises(TypeError, match="problem"):
-        await harness.call(client, "reason", TaskType.LOGIC)
     with pytest.raises(ValidationError, match="task"):
         await harness.call(client, "reason", problem={"puzzle": PUZZLE})
     with pytest.raises(ValidationError):

@@ -46,6 +46,22 @@ class Settings(BaseSettings):
     event_source: str = "/agent-reasoning"  # `source` of reply events
     warmup: bool = True  # one solve per model before /readyz turns ready
     retry_after_seconds: int = Field(1, ge=1)  # Retry-After on 503
+    # Providers, for questions without a problem (docs/integration-guide.md). Kubernetes: the standard
+    # KUBECONFIG, else the in-cluster service account. Prometheus: its base URL; "auto" metrics try the
+    # service-graph (Tempo/Alloy), Istio and Linkerd templates in turn (reasoning_service/providers/prometheus.py).
+    kubeconfig: str | None = Field(None, validation_alias=AliasChoices("KUBECONFIG", "REASONING_KUBECONFIG"))
+    kubernetes_in_cluster: bool = True  # use the service account when running in a pod
+    prometheus_url: str | None = None
+    prometheus_metrics: Literal["auto", "service_graph", "istio", "linkerd"] = "auto"
+    prometheus_window: str = Field("5m", pattern=r"^\d+[smhdw]$")  # rate window of "now"
+    prometheus_normal_window: str = Field("1h", pattern=r"^\d+[smhdw]$")  # the normal window: this long...
+    prometheus_normal_offset: str = Field("1h", pattern=r"^\d+[smhdw]$")  # ...ending this long ago
+    # PromQL templates ($window, $offset, $selector); empty: the default of the chosen metrics
+    promql_error_ratio: str = ""
+    promql_latency_p99: str = ""
+    promql_edges: str = ""
+    provider_timeout_seconds: float = Field(10.0, gt=0, le=120)  # per request to the Kubernetes API or Prometheus
+    plan_time_limit_seconds: float = Field(10.0, gt=0, le=300)  # CP-SAT, per phase of a consolidation plan
 
     @field_validator("cors_origins", mode="before")
     @classmethod

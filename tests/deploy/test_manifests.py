@@ -58,6 +58,7 @@ APP_ENV = {
     "REASONING_TORCH_THREADS",
     "REASONING_SHUTDOWN_GRACE_SECONDS",
     "REASONING_KEEPALIVE_SECONDS",
+    "REASONING_PROMETHEUS_URL",
     "OTEL_EXPORTER_OTLP_ENDPOINT",
 }
 REQUEST_EVENT_TYPE = "io.homelab.reasoning.requested"
@@ -247,7 +248,7 @@ def test_overlays_render_with_the_expected_documents(overlay):
     name, docs = overlay
     for d in docs:
         assert d.get("apiVersion") and d.get("kind") and d.get("metadata", {}).get("name"), d
-        if d["kind"] != "Namespace":
+        if d["kind"] not in ("Namespace", "ClusterRole", "ClusterRoleBinding"):  # cluster-scoped
             assert d["metadata"].get("namespace") == "ai-agents", f"{d['kind']} {d['metadata']['name']}"
     kinds = {(d["kind"], d["metadata"]["name"]) for d in docs}
     assert kinds >= {
@@ -258,7 +259,24 @@ def test_overlays_render_with_the_expected_documents(overlay):
         ("PodMonitor", "agent-reasoning"),
         ("PrometheusRule", "agent-reasoning"),
         ("ConfigMap", "agent-reasoning-dashboard"),
+        ("ServiceAccount", "agent-reasoning"),
+        ("ClusterRole", "agent-reasoning-read"),
+        ("ClusterRoleBinding", "agent-reasoning-read"),
     }, name
+
+
+def test_the_service_account_reads_what_the_providers_list_and_writes_nothing(overlay):
+    from reasoning_service.providers.kubernetes import PATHS
+
+    _, docs = overlay
+    by_kind = {d["kind"]: d for d in docs if d["kind"] in ("ClusterRole", "ClusterRoleBinding")}
+    granted = {(g, r) for rule in by_kind["ClusterRole"]["rules"] for g in rule["apiGroups"] for r in rule["resources"]}
+    assert all(set(rule["verbs"]) == {"get", "list"} for rule in by_kind["ClusterRole"]["rules"])
+    needed = {(path.split("/")[2] if path.startswith("/apis/") else "", resource) for path, _, resource in PATHS.values()}
+    assert granted == needed
+    assert by_kind["ClusterRoleBinding"]["subjects"] == [{"kind": "ServiceAccount", "name": "agent-reasoning", "namespace": "ai-agents"}]
+    assert ksvc(docs)["spec"]["template"]["spec"]["serviceAccountName"] == "agent-reasoning"
+    assert env_of(container(ksvc(docs)))["REASONING_PROMETHEUS_URL"].startswith("http://")
 
 
 def test_knative_service_shape(overlay):

@@ -87,14 +87,14 @@ def build_request(
     views: int | None = None,
 ) -> ReasoningRequest:
     """Validate the arguments of reason() here, so mistakes fail before a round trip (pydantic ValidationError)."""
-    if problem is None:
-        raise TypeError("a problem is required")
+    # Without a problem the service builds one from the question (its Kubernetes and Prometheus providers)
+    # or answers 422 naming what it lacks, which says more than a local TypeError could.
     if isinstance(problem, BaseModel):
         problem = problem.model_dump(mode="json", exclude_none=True)
     return ReasoningRequest(
         task_type=None if task_type is None else TaskType(task_type),
         task=task,
-        problem=dict(problem),
+        problem=None if problem is None else dict(problem),
         question=question,
         max_steps=max_steps,
         min_steps=min_steps,

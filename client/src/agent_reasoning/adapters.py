@@ -13,7 +13,7 @@ import re
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from fractions import Fraction
-from typing import Any, Union
+from typing import Any, NamedTuple, Union
 
 from .types import PlacementNode, PlacementPod, PlacementProblem, RootCauseProblem, ServiceSignal, UpgradeProblem, UpgradeService
 
@@ -22,13 +22,16 @@ Dependencies = Union[Iterable[Sequence[str]], Mapping[str, Iterable[str]]]
 
 __all__ = [
     "Dependencies",
+    "DisruptionBudget",
     "JSONInput",
     "dependency_pairs",
+    "disruption_budgets",
     "normal_window_query",
     "parse_quantity",
     "pod_requests",
     "placement_from_kubectl",
     "rootcause_from_prometheus",
+    "selector_matches",
     "upgrade_from_kubectl",
 ]
 
@@ -227,6 +230,11 @@ def _matches(selector: Mapping[str, Any], labels: Mapping[str, str], where: str)
     return True
 
 
+def selector_matches(selector: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
+    """Whether a metav1.LabelSelector (matchLabels, matchExpressions) selects these labels; an unknown operator raises ValueError."""
+    return _matches(selector, labels, "selector")
+
+
 def _render(selector: Mapping[str, Any]) -> str:
     """The selector in kubectl's -l syntax: "app=immich,tier in (api,web),!canary"."""
     parts = [f"{k}={v}" for k, v in sorted((selector.get("matchLabels") or {}).items())]
@@ -342,6 +350,30 @@ def _budget(pdb: Mapping[str, Any], expected: int, where: str) -> int:
     return expected  # neither: the disruption controller wants no pod healthy
 
 
+class DisruptionBudget(NamedTuple):
+    """A PodDisruptionBudget resolved against the pods: `name` "namespace/name", the unfinished pods its
+    selector matches in its namespace (a missing selector matches none, {} all), and `budget`, the pods that
+    may be down at once when all of them are healthy (as the disruption controller derives it)."""
+
+    name: str
+    pods: list[Mapping[str, Any]]
+    budget: int
+
+
+def disruption_budgets(pods_json: JSONInput, pdbs_json: JSONInput) -> list[DisruptionBudget]:
+    """Each PodDisruptionBudget of `kubectl get pdb -A -o json` with the pods of `kubectl get pods -A -o json` it covers."""
+    pods = [p for p in _items(pods_json, "pods_json", "kubectl get pods -A -o json") if not _terminated(p)]
+    budgets = []
+    for pdb in _items(pdbs_json, "pdbs_json", "kubectl get pdb -A -o json"):
+        namespace, where = _namespace(pdb), f"pdbs_json: {_namespace(pdb)}/{_name(pdb)}"
+        selector = _get(pdb, "spec", "selector")
+        matched: list[Mapping[str, Any]] = []
+        if isinstance(selector, Mapping):
+            matched = [p for p in pods if _namespace(p) == namespace and _matches(selector, _labels(p), f"{where}: spec.selector")]
+        budgets.append(DisruptionBudget(f"{namespace}/{_name(pdb)}", matched, _budget(pdb, len(matched), where)))
+    return budgets
+
+
 def upgrade_from_kubectl(
     nodes_json: JSONInput,
     pods_json: JSONInput,
@@ -364,19 +396,12 @@ def upgrade_from_kubectl(
     if not node_names:
         raise ValueError("nodes_json: no Ready, uncordoned node (see all_nodes)")
     listed = set(node_names)
-    pods = [p for p in _items(pods_json, "pods_json", "kubectl get pods -A -o json") if not _terminated(p)]
-
     services = []
-    for pdb in _items(pdbs_json, "pdbs_json", "kubectl get pdb -A -o json"):
-        namespace, where = _namespace(pdb), f"pdbs_json: {_namespace(pdb)}/{_name(pdb)}"
-        selector = _get(pdb, "spec", "selector")
-        matched: list[Mapping[str, Any]] = []
-        if isinstance(selector, Mapping):
-            matched = [p for p in pods if _namespace(p) == namespace and _matches(selector, _labels(p), f"{where}: spec.selector")]
+    for budget in disruption_budgets(pods_json, pdbs_json):
+        matched = budget.pods
         replicas_on = [node for p in matched if _get(p, "status", "phase") == "Running" and (node := _get(p, "spec", "nodeName")) in listed]
         down = len(matched) - len(replicas_on)
-        budget = _budget(pdb, len(matched), where)
-        services.append(UpgradeService(name=f"{namespace}/{_name(pdb)}", replicas_on=replicas_on, max_unavailable=max(0, budget - down)))
+        services.append(UpgradeService(name=budget.name, replicas_on=replicas_on, max_unavailable=max(0, budget.budget - down)))
     return UpgradeProblem(nodes=node_names, services=services)
 
 
