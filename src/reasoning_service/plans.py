@@ -24,6 +24,8 @@ from trm.tasks.placement import PlacementTask
 
 @dataclass(frozen=True)
 class Move:
+    """One pod moved from the node it runs on to another."""
+
     pod: str  # "namespace/name"
     source: str  # node it runs on now
     target: str  # node it goes to
@@ -60,6 +62,7 @@ class ConsolidationPlan:
 
     @property
     def moves(self) -> list[Move]:
+        """Every move of the plan, step by step."""
         return [m for step in self.steps for m in step]
 
 

@@ -105,12 +105,14 @@ async def _reason(state: ServiceState, request: ReasoningRequest, label: str) ->
     if request.max_steps and request.min_steps and request.min_steps > request.max_steps:
         raise ServiceError(422, "invalid_request", "min_steps must not exceed max_steps", field="min_steps")
     built: BuiltProblem | None = None
-    task_name, raw_problem = request.task, request.problem
+    task_name, task_type, raw_problem = request.task, request.task_type, request.problem
     if raw_problem is None:
+        # a question about the cluster: the providers build the problem and name the task that answers
+        # it (planning an app's replicas is a placement, whatever the question's type)
         built = await build_problem(state, request)
-        task_name, raw_problem = built.task, built.problem
+        task_name, task_type, raw_problem = built.task, None, built.problem
     try:
-        route = await run_in_threadpool(state.registry.resolve, task=task_name, task_type=request.task_type, model=request.model, problem=raw_problem)
+        route = await run_in_threadpool(state.registry.resolve, task=task_name, task_type=task_type, model=request.model, problem=raw_problem)
     except NotFound as e:
         raise ServiceError(404, e.kind, e.message) from None
     except InvalidProblem as e:
@@ -130,6 +132,16 @@ async def _reason(state: ServiceState, request: ReasoningRequest, label: str) ->
             answer = await _within_deadline(run_in_threadpool(finish, task, problem, result, options), deadline, deadline_ms)
     except InvalidProblem as e:  # found unsolvable (the model's answer failed its check, or the solver found none)
         raise ServiceError(422, "invalid_problem", str(e), field=e.field) from None
+    if built is not None and built.present is not None:
+        # the answer in operator terms (moves and PDB-safe steps, drain commands, evidence); a
+        # consolidation plan replaces the assignment, so its check runs again
+        presented = await run_in_threadpool(built.present, answer.solution)
+        violations = task.verify(problem, task.Solution.model_validate(presented.solution))
+        answer.answer, answer.solution = presented.answer, presented.solution
+        answer.verified, answer.violations = (None if violations is None else not violations), violations or []
+        for name in ("objective", "lower_bound", "optimal"):
+            if getattr(presented, name) is not None:
+                setattr(answer, name, getattr(presented, name))
     model = route.model
     return ReasoningResponse(
         answer=answer.answer,
