@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     event_source: str = "/agent-reasoning"  # `source` of reply events
     warmup: bool = True  # one solve per model before /readyz turns ready
     retry_after_seconds: int = Field(1, ge=1)  # Retry-After on 503
+    ui_enabled: bool = True  # GET / serves the web page (public, holds no data; its API calls need the token)
 
     @field_validator("cors_origins", mode="before")
     @classmethod
