@@ -412,10 +412,10 @@ const VIEWS = {
     const bins = problem.nodes.map((node) => {
       const here = problem.pods.filter((p) => solution.assignments[p.name] === node.name);
       const cpu = here.reduce((s, p) => s + p.cpu_millicores, 0), mem = here.reduce((s, p) => s + p.memory_mib, 0);
-      const bar = (used, cap, unit) => {
+      const bar = (label) => (used, cap) => {
         const fill = el("div", { class: used > cap ? "fill over" : "fill" });
         fill.style.width = `${Math.min(100, cap ? (100 * used) / cap : 100)}%`;
-        return el("div", { class: "meter", title: `${used} / ${cap} ${unit}` }, fill, el("span", { text: `${used}/${cap} ${unit}` }));
+        return el("div", { class: "meter" }, fill, el("span", { text: label(used, cap) }));
       };
       const chips = here.map((p) => {
         const isChanged = moved(p.name);
@@ -423,7 +423,7 @@ const VIEWS = {
         return el("li", { class: `pod${isChanged ? " changed" : ""}`, title: `${p.cpu_millicores}m CPU, ${p.memory_mib} MiB${p.group ? `, group ${p.group}` : ""}` },
           p.name, p.group ? el("small", { text: ` ${p.group}` }) : null);
       });
-      return el("div", { class: `bin${here.length ? "" : " empty"}` }, el("h4", { text: node.name }), bar(cpu, node.cpu_millicores, "m CPU"), bar(mem, node.memory_mib, "MiB"), el("ul", {}, chips));
+      return el("div", { class: `bin${here.length ? "" : " empty"}` }, el("h4", { text: node.name }), bar((u, c) => `CPU ${u}m of ${c}m`)(cpu, node.cpu_millicores), bar((u, c) => `memory ${u} of ${c} MiB`)(mem, node.memory_mib), el("ul", {}, chips));
     });
     const unplaced = (solution.unplaced || []).filter((n) => pods[n]);
     const node = el("div", {}, el("div", { class: "bins" }, bins),
