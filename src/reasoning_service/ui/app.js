@@ -253,7 +253,7 @@ async function solve() {
     const response = await api.call("/v1/reason", body);
     showAnswer(task, problem, response);
   } catch (e) {
-    showError(e.field ? `${e.message}` : `${e.status ? `HTTP ${e.status}: ` : ""}${e.message}`);
+    showError(`${e.status ? `HTTP ${e.status}: ` : ""}${e.message}`);
     $("#result").hidden = true;
   } finally {
     button.disabled = false;
@@ -276,13 +276,13 @@ function showAnswer(task, problem, r) {
   for (const key of ["objective", "lower_bound", "optimal", "unique"]) if (r[key] != null) facts.push([key, String(r[key]), ""]);
   facts.push(["time", `${Math.round(r.duration_ms)} ms`, ""]);
   $("#summary").replaceChildren(...facts.map(([k, v, cls]) => el("span", { class: `fact ${cls}` }, k ? el("b", { text: `${k} ` }) : null, v)));
-  $("#summary").dataset.solvedBy = r.solved_by;
   $("#violations").replaceChildren(...r.violations.map((v) => el("li", { text: v })));
 
   const trace = r.reasoning_trace || [];
   ui.frames = trace.map((s) => ({ label: `step ${s.step}`, solution: s.solution, confidence: s.confidence }));
   const last = trace.length ? trace[trace.length - 1].solution : null;
-  if (!trace.length || r.solved_by !== "trm" || JSON.stringify(last) !== JSON.stringify(r.solution)) {
+  // the answer differs from the last step when the classical method's replaced it, or views were voted on
+  if (!trace.length || JSON.stringify(last) !== JSON.stringify(r.solution)) {
     ui.frames.push({ label: `final answer (${r.solved_by})`, solution: r.solution, confidence: null });
   }
   const noSteps = $("#no-steps");
