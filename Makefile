@@ -61,6 +61,12 @@ bench: install ## run the benchmarks (model speed, engine, load); writes bench/r
 
 .PHONY: help install serve test lint lock bench
 
+SCREENSHOTS_DIR ?= /tmp/agent-reasoning-screenshots
+screenshots: install ## screenshots of the web page (docs/ui.md) into SCREENSHOTS_DIR (needs Chromium: apt-get install chromium)
+	$(BIN)/python scripts/ui_screenshots.py --out $(SCREENSHOTS_DIR)
+
+.PHONY: screenshots
+
 # --- image, cluster, training (deploy/, docs/runbooks/) -----------------------------------------
 DOCKERFILE ?= deploy/docker/Dockerfile
 # CUDA flavour of torch for the studio image. cu128 needs an NVIDIA driver >= 570 on the node;

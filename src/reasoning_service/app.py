@@ -23,7 +23,7 @@ from reasoning_service.metrics import Metrics
 from reasoning_service.middleware import BodyLimit, RequestContext
 from reasoning_service.reasoning import ServiceState
 from reasoning_service.registry import ModelRegistry
-from reasoning_service.routes import events, health, metrics, reason, tasks
+from reasoning_service.routes import events, health, metrics, reason, stats, tasks, ui
 from reasoning_service.settings import Settings
 from trm.compute import ComputeThread
 
@@ -90,8 +90,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.service = state
     app.state.event_cache = ReplyCache(settings.event_cache_size)
 
-    for router in (reason.router, tasks.router, events.router, health.router, metrics.router):
+    for router in (reason.router, tasks.router, events.router, health.router, metrics.router, stats.router):
         app.include_router(router)
+    if settings.ui_enabled:
+        ui.install(app)
 
     @app.exception_handler(ServiceError)
     async def service_error(_: Request, e: ServiceError) -> JSONResponse:

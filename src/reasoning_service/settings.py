@@ -62,6 +62,7 @@ class Settings(BaseSettings):
     promql_edges: str = ""
     provider_timeout_seconds: float = Field(10.0, gt=0, le=120)  # per request to the Kubernetes API or Prometheus
     plan_time_limit_seconds: float = Field(10.0, gt=0, le=300)  # CP-SAT, per phase of a consolidation plan
+    ui_enabled: bool = True  # GET / serves the web page (public, holds no data; its API calls need the token)
 
     @field_validator("cors_origins", mode="before")
     @classmethod
