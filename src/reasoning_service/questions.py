@@ -452,7 +452,15 @@ async def _rootcause(settings: Settings, scope: Scope) -> BuiltProblem:
     else:
         keep = None
     problem: RootCauseProblem = _adapted(
-        lambda: rootcause_from_prometheus(s.error_now, s.latency_now, edges, service_label="service"), "prometheus"
+        lambda: rootcause_from_prometheus(
+            s.error_now,
+            s.latency_now,
+            edges,
+            service_label="service",
+            normal_error_ratio_json=s.error_normal,
+            normal_latency_p99_json=s.latency_normal,
+        ),
+        "prometheus",
     )
     if keep is not None:
         problem = RootCauseProblem(services=[x for x in problem.services if x.name in keep], dependencies=problem.dependencies)
@@ -494,7 +502,9 @@ async def _rootcause(settings: Settings, scope: Scope) -> BuiltProblem:
                 f"p99 {_ms(e['latency_p99_ms'])} (normal {_ms(e['latency_p99_ms_normal'])}); "
                 f"calls {', '.join(e['calls']) or 'nothing'}; called by {', '.join(e['called_by']) or 'nobody'}"
             )
-        return Presented("\n".join(lines), {**solution, "evidence": ranked, "metrics": s.metrics})
+        # the task's own `evidence` (which signals moved, which callees are healthy) stays; what the
+        # provider read for each ranked service goes beside it
+        return Presented("\n".join(lines), {**solution, "signals": ranked, "metrics": s.metrics})
 
     return BuiltProblem("rootcause", raw_problem, s.sources, present)
 

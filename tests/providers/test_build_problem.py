@@ -180,7 +180,7 @@ async def test_troubleshooting_ranks_the_injected_fault_first_with_evidence(stat
     assert signals[FAULT]["anomalous"] is True and signals["inventory"]["anomalous"] is False
     task, problem, presented = solve(built)
     assert presented.solution["ranking"][0] == FAULT
-    top = presented.solution["evidence"][0]
+    top = presented.solution["signals"][0]
     assert top["service"] == FAULT and top["error_ratio"] > 0.25 and top["error_ratio_normal"] < 0.01 and top["calls"] == ["postgres"]
     assert presented.answer.startswith(f"Root cause: {FAULT}")
 

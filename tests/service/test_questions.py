@@ -79,7 +79,9 @@ async def test_origin_troubleshooting_call(origin):
     result = await client.reason(question="Why is my service slow?", task_type=TaskType.TROUBLESHOOTING)
 
     assert result.task == "rootcause"
-    assert result.solution["ranking"][0] == FAULT and result.solution["evidence"][0]["service"] == FAULT
+    assert result.solution["ranking"][0] == FAULT and result.solution["signals"][0]["service"] == FAULT
+    evidence = {e["name"]: e for e in result.solution["evidence"]}  # the task's own: which signals moved
+    assert evidence[FAULT]["anomalous"] is True and "error_rate" in evidence[FAULT]["moved"]
     assert result.answer.startswith(f"Root cause: {FAULT}")
     assert [s.kind for s in result.sources] == ["prometheus"] * 5 and all(s.at for s in result.sources)
 
