@@ -1,13 +1,14 @@
 """Homelab task models against the classical methods, on held-out instances.
 
     python bench/homelab.py --model models/placement --data data/placement/test
-    python bench/homelab.py --model models/rootcause --data data/rootcause-unseen/test --data data/rootcause/test
+    python bench/homelab.py --rootcause-evalsets evalsets/rootcause [--model models/rootcause]
     python bench/homelab.py --model models/upgrade --data data/upgrade/test
 
 placement: verified rate (model answer as decoded, and how often the exact repair had to move pods),
            mean nodes used vs first-fit decreasing and vs the optimum, share where the model beats FFD.
-rootcause: top-1 / top-3 of the model vs the two baselines (anomalous-without-anomalous-dependency,
-           personalised PageRank), per graph-shape family.
+rootcause: top-1 / top-3 of the model vs the three baselines (leaf rule, personalised PageRank, robust
+           deviation from the normal window), per bucket (shape family or demo topology) and per graph
+           size; problems beyond the model's canvas are answered by the baseline, as the service does.
 upgrade:   verified rate, mean waves vs greedy and vs the optimum.
 Prints tables and writes bench/results/homelab-<task>.json.
 """
@@ -76,7 +77,9 @@ def placement(solver: trm.Solver, items: list, batch: int) -> dict:
             "optimal": s["optimal"] / n,
             "mean_steps": s["steps"] / n,
         }
-    print(f"{'bucket':<8} {'n':>5} {'verified':>9} {'no repair':>9} {'nodes':>6} {'FFD':>6} {'optimal':>8} {'beats FFD':>9} {'worse':>6} {'=opt':>6} {'steps':>6}")
+    print(
+        f"{'bucket':<8} {'n':>5} {'verified':>9} {'no repair':>9} {'nodes':>6} {'FFD':>6} {'optimal':>8} {'beats FFD':>9} {'worse':>6} {'=opt':>6} {'steps':>6}"
+    )
     for key, r in table.items():
         print(
             f"{key:<8} {r['n']:>5} {100 * r['verified']:>8.1f}% {100 * r['valid_without_repair']:>8.1f}% {r['mean_nodes_model']:>6.2f} {r['mean_nodes_ffd']:>6.2f} "
@@ -85,33 +88,81 @@ def placement(solver: trm.Solver, items: list, batch: int) -> dict:
     return table
 
 
-def rootcause(solver: trm.Solver, items: list, batch: int) -> dict:
-    from trm.tasks.rootcause import pagerank_baseline
+SIZE_RANGES = ((1, 8), (9, 16), (17, 24), (25, 32), (33, 64), (65, 10**6))
 
-    task = solver.task
+
+def size_range(n: int) -> str:
+    lo, hi = next(r for r in SIZE_RANGES if r[0] <= n <= r[1])
+    return f"n={lo}-{hi}"
+
+
+def rootcause(solver: trm.Solver | None, items: list, batch: int) -> dict:
+    """items: (raw problem, bucket, injected root's name). Top-1/top-3 per bucket and per graph size of
+    each classical ranking and (with a model) of the model; a problem beyond the model's canvas is
+    answered by the task's solver (the baseline), as the service does, and counted as such."""
+    from trm.tasks import OutsideCanvas, get_task
+    from trm.tasks.rootcause import BASELINES
+
+    task = solver.task if solver is not None else get_task("rootcause")
     out: dict = defaultdict(lambda: defaultdict(float))
     for lo in range(0, len(items), batch):
         chunk = items[lo : lo + batch]
-        answers = solver.solve_many([p for p, _, _ in chunk])
-        for (raw, bucket, label), ans in zip(chunk, answers):
-            problem = task.parse(raw)
-            truth = task.decode(label, problem).root_cause
-            rankings = {"model": ans.solution["ranking"], "heuristic": task.baseline(problem).ranking, "pagerank": pagerank_baseline(problem).ranking}
-            for key in (bucket, "all"):
+        problems = [task.parse(raw, canvas=False) for raw, _, _ in chunk]
+        model: list = [None] * len(chunk)
+        if solver is not None:
+            fits = []
+            for k, p in enumerate(problems):
+                try:
+                    task.check_canvas(p)
+                    fits.append(k)
+                except OutsideCanvas:
+                    model[k] = ("baseline", task.solve(p).solution.ranking, 0)
+            for k, ans in zip(fits, solver.solve_many([problems[k] for k in fits]) if fits else [], strict=True):
+                model[k] = (ans.solved_by, ans.solution["ranking"], ans.steps)
+        for (_, bucket, truth), problem, answer in zip(chunk, problems, model, strict=True):
+            rankings = {name: baseline(problem).ranking for name, baseline in BASELINES.items()}
+            if answer is not None:
+                rankings["model"] = answer[1]
+            for key in (bucket, size_range(len(problem.services)), "all"):
                 s = out[key]
                 s["n"] += 1
                 for name, ranking in rankings.items():
                     s[f"{name}_top1"] += ranking[:1] == [truth]
                     s[f"{name}_top3"] += truth in ranking[:3]
-                s["steps"] += ans.steps
+                if answer is not None:
+                    s["steps"] += answer[2]
+                    s["by_baseline"] += answer[0] != "trm"
     table = {key: {"n": int(s["n"])} | {k: v / s["n"] for k, v in s.items() if k != "n"} for key, s in out.items()}
-    print(f"{'family':<10} {'n':>5} {'model top1':>10} {'top3':>6} {'heur top1':>9} {'top3':>6} {'PR top1':>8} {'top3':>6} {'steps':>6}")
-    for key, r in table.items():
-        print(
-            f"{key:<10} {r['n']:>5} {100 * r['model_top1']:>9.1f}% {100 * r['model_top3']:>5.1f}% {100 * r['heuristic_top1']:>8.1f}% {100 * r['heuristic_top3']:>5.1f}% "
-            f"{100 * r['pagerank_top1']:>7.1f}% {100 * r['pagerank_top3']:>5.1f}% {r['steps']:>6.2f}"
-        )
+    names = [*BASELINES] + (["model"] if solver is not None else [])
+    for r in table.values():
+        best = max(BASELINES, key=lambda b: r[f"{b}_top1"])
+        r["best_baseline"] = best
+        if solver is not None:
+            r["model_minus_best_top1"] = r["model_top1"] - r[f"{best}_top1"]
+    print(
+        f"{'bucket':<12} {'n':>5} "
+        + " ".join(f"{name[:9] + ' top1':>14} {'top3':>6}" for name in names)
+        + (f" {'vs best':>8} {'baseline':>8}" if solver else "")
+    )
+    sizes = sorted((k for k in table if k.startswith("n=")), key=lambda k: int(k[2:].split("-")[0]))
+    for key in [*(k for k in table if k != "all" and not k.startswith("n=")), *sizes, "all"]:
+        r = table[key]
+        cells = " ".join(f"{100 * r[f'{name}_top1']:>13.1f}% {100 * r[f'{name}_top3']:>5.1f}%" for name in names)
+        extra = f" {100 * r['model_minus_best_top1']:>+7.1f}p {100 * r['by_baseline']:>7.1f}%" if solver is not None else ""
+        print(f"{key:<12} {r['n']:>5} {cells}{extra}")
     return table
+
+
+def evalset_items(directory: Path, limit: int | None) -> dict[str, list[tuple[dict, str, str]]]:
+    """Per evaluation-set file (bucket): (raw problem, bucket, root), `limit` spread evenly."""
+    from trm.tasks.rootcause_evalsets import load
+
+    out = {}
+    for f in sorted(Path(directory).glob("*.jsonl.gz")):
+        lines = list(load(f))
+        keep = np.unique(np.linspace(0, len(lines) - 1, min(limit or len(lines), len(lines))).astype(int))
+        out[f.name.removesuffix(".jsonl.gz")] = [(lines[i]["problem"], lines[i]["bucket"], lines[i]["root"]) for i in keep]
+    return out
 
 
 def upgrade(solver: trm.Solver, items: list, batch: int) -> dict:
@@ -139,7 +190,9 @@ def upgrade(solver: trm.Solver, items: list, batch: int) -> dict:
                     s["optimal"] += waves == best
                 s["steps"] += ans.steps
     table = {key: {"n": int(s["n"])} | {k: v / s["n"] for k, v in s.items() if k != "n"} for key, s in out.items()}
-    print(f"{'bucket':<8} {'n':>5} {'verified':>9} {'no repair':>9} {'waves':>6} {'greedy':>7} {'optimal':>8} {'<=greedy':>9} {'<greedy':>8} {'=opt':>6} {'steps':>6}")
+    print(
+        f"{'bucket':<8} {'n':>5} {'verified':>9} {'no repair':>9} {'waves':>6} {'greedy':>7} {'optimal':>8} {'<=greedy':>9} {'<greedy':>8} {'=opt':>6} {'steps':>6}"
+    )
     for key, r in table.items():
         print(
             f"{key:<8} {r['n']:>5} {100 * r['verified']:>8.1f}% {100 * r['raw_valid']:>8.1f}% {r['model_waves']:>6.2f} {r['greedy_waves']:>7.2f} {r['optimal_waves']:>8.2f} "
@@ -150,16 +203,32 @@ def upgrade(solver: trm.Solver, items: list, batch: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", required=True)
-    parser.add_argument("--data", action="append", required=True, help="test split directory (repeatable)")
-    parser.add_argument("--limit", type=int, help="instances per data directory, spread evenly")
+    parser.add_argument("--model", help="checkpoint directory (rootcause: optional, baselines only without it)")
+    parser.add_argument("--data", action="append", default=[], help="test split directory (repeatable)")
+    parser.add_argument("--rootcause-evalsets", metavar="DIR", help="the frozen root-cause evaluation sets (evalsets/rootcause)")
+    parser.add_argument("--limit", type=int, help="instances per data directory or evaluation-set file, spread evenly")
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--threads", type=int, default=0)
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.rootcause_evalsets:
+        solver = trm.load(args.model) if args.model else None
+        if solver is not None and solver.task.name != "rootcause":
+            parser.error(f"--rootcause-evalsets needs a rootcause model, {args.model} is {solver.task.name}")
+        report: dict = {"model": args.model, "evalsets": args.rootcause_evalsets, "results": {}}
+        sets = evalset_items(Path(args.rootcause_evalsets), args.limit)
+        items = [item for part in sets.values() for item in part]
+        print(f"\nrootcause on {args.rootcause_evalsets} ({len(items)} instances in {len(sets)} sets, never trained on)")
+        started = time.perf_counter()
+        report["results"] = rootcause(solver, items, args.batch)
+        report["seconds"] = time.perf_counter() - started
+        write(report, "rootcause")
+        return
+    if not args.model or not args.data:
+        parser.error("--model and --data are needed (or --rootcause-evalsets)")
     solver = trm.load(args.model)
-    run = {"placement": placement, "rootcause": rootcause, "upgrade": upgrade}[solver.task.name]
+    run = {"placement": placement, "rootcause": rootcause_data, "upgrade": upgrade}[solver.task.name]
     report = {"model": args.model, "halt_threshold": solver.halt_threshold, "results": {}}
     for data_dir in args.data:
         data = TokenDataset(data_dir)
@@ -168,7 +237,19 @@ def main() -> None:
         started = time.perf_counter()
         report["results"][data_dir] = run(solver, items, args.batch)
         report["results"][data_dir]["seconds"] = time.perf_counter() - started
-    out = Path("bench/results") / f"homelab-{solver.task.name}.json"
+    write(report, solver.task.name)
+
+
+def rootcause_data(solver: trm.Solver, items: list, batch: int) -> dict:
+    """rootcause on a token dataset: the injected root from each label."""
+    task = solver.task
+    return rootcause(
+        solver, [(raw, bucket, task.decode(label, task.parse(raw, canvas=False)).root_cause) for raw, bucket, label in items], batch
+    )
+
+
+def write(report: dict, task: str) -> None:
+    out = Path("bench/results") / f"homelab-{task}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2))
     print(f"\nwrote {out}")

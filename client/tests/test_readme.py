@@ -33,7 +33,12 @@ HOMELAB_ANSWERS: dict[str, dict[str, Any]] = {
     },
     "rootcause": {
         "task_type": "troubleshooting",
-        "solution": {"root_cause": "zigbee2mqtt", "ranking": ["zigbee2mqtt", "home-assistant"], "scores": {"zigbee2mqtt": 0.9}},
+        "solution": {
+            "root_cause": "zigbee2mqtt",
+            "ranking": ["zigbee2mqtt", "home-assistant"],
+            "scores": {"zigbee2mqtt": 0.9},
+            "evidence": [{"name": "zigbee2mqtt", "anomalous": True, "moved": ["error_rate"], "healthy_callees": ["mosquitto"]}],
+        },
     },
     "upgrade": {"task_type": "planning", "solution": {"waves": [["air"], ["pi-1", "studio"]]}},
 }

@@ -116,7 +116,9 @@ def test_labels_give_every_service_a_class(examples):
             assert (answer[n:] == 0).all() and (grid(ex.labels)[:, 1:] == 0).all() and ex.bucket == bucket
             assert set(np.flatnonzero(answer == AFFECTED)) <= set(ex.info["affected"])
     # dense targets: on average far more than one non-trivial cell per problem
-    informative = np.mean([((grid(ex.labels)[:, 0] != OTHER) & (grid(ex.labels)[:, 0] != 0)).sum() for exs in examples.values() for ex in exs])
+    informative = np.mean(
+        [((grid(ex.labels)[:, 0] != OTHER) & (grid(ex.labels)[:, 0] != 0)).sum() for exs in examples.values() for ex in exs]
+    )
     assert informative > 3
 
 
@@ -169,7 +171,7 @@ def test_every_baseline_ranks_every_service_and_finds_clear_faults(examples):
                 hits[name][0] += solution.ranking[0] == root_of(ex)
                 hits[name][1] += root_of(ex) in solution.ranking[:3]
         for name, (top1, top3) in hits.items():
-            assert top3 / len(exs) >= 0.6, (bucket, name, top3)  # far above chance (3 of 4-32 services)
+            assert top1 / len(exs) >= 0.3 and top3 / len(exs) >= 0.6, (bucket, name, top1, top3)  # far above chance (1-3 of 4-32)
         lines.append(f"{bucket:>9}: " + ", ".join(f"{k} {v[0] / len(exs):.2f}/{v[1] / len(exs):.2f}" for k, v in hits.items()))
     print("\ntop-1/top-3\n" + "\n".join(lines))
 
@@ -193,7 +195,7 @@ def test_baselines_put_the_failing_leaf_first(normal):
     problem = clear_chain(normal=True) if normal else clear_chain()
     for name, baseline in BASELINES.items():
         assert baseline(problem).root_cause == "db", name
-    assert task.baseline(problem).root_cause == "db"
+    assert task.baseline(problem) == pagerank_baseline(problem)  # the best of the three on the evaluation sets
 
 
 def test_deviation_baseline_sees_through_a_chronically_noisy_service():
@@ -237,7 +239,10 @@ def test_outside_the_canvas_the_baseline_answers():
         task.encode(problem)
     # 32 services fit; a graph too dense for 4 links per service does not
     task.parse({**big, "services": big["services"][:32], "dependencies": big["dependencies"][:31]})
-    dense = {"services": [{"name": f"s{i}"} for i in range(12)], "dependencies": [[f"s{i}", f"s{j}"] for i in range(12) for j in range(i + 1, 12)]}
+    dense = {
+        "services": [{"name": f"s{i}"} for i in range(12)],
+        "dependencies": [[f"s{i}", f"s{j}"] for i in range(12) for j in range(i + 1, 12)],
+    }
     with pytest.raises(OutsideCanvas) as e:
         task.parse(dense)
     assert e.value.field == "problem.dependencies"
@@ -258,11 +263,11 @@ def test_orient_respects_the_capacity():
 def signature(inputs, labels):
     """Each service row's signals, label and neighbours' signals: the same under a consistent reordering."""
     x, y = grid(inputs), grid(labels)
-    n = int((x[:, 0] != EMPTY).sum())
-    assert (x[:n, 0] == ID + np.arange(n)).all()
-    rows = [tuple(x[i, 1:LINK0]) + (y[i, 0],) for i in range(n)]
+    used = np.flatnonzero(x[:, 0] != EMPTY)
+    assert (x[used, 0] == ID + used).all() and (x[x[:, 0] == EMPTY, 1:] == PAD).all() and (y[x[:, 0] == EMPTY] == 0).all()
+    rows = {i: tuple(x[i, 1:LINK0]) + (y[i, 0],) for i in used}
     edges = edges_of(inputs)
-    return sorted((rows[i], sorted(rows[b] for a, b in edges if a == i), sorted(rows[a] for a, b in edges if b == i)) for i in range(n))
+    return sorted((rows[i], sorted(rows[b] for a, b in edges if a == i), sorted(rows[a] for a, b in edges if b == i)) for i in used)
 
 
 def test_augment_reorders_services_consistently(examples):
@@ -273,6 +278,9 @@ def test_augment_reorders_services_consistently(examples):
     for a, b, c, d in zip(inputs, labels, new_inputs, new_labels, strict=True):
         assert signature(a, b) == signature(c, d)
         assert (np.diff(grid(c)[:, LINK0:], axis=1) >= 0).all()
+    # services spread over all rows: high ID tokens appear even for small graphs
+    small = [k for k, ex in enumerate(exs) if len(ex.problem.services) <= 8]
+    assert small and any((grid(new_inputs[k])[16:, 0] != EMPTY).any() for k in small)
 
 
 def test_group_key_ignores_names_and_order(examples):
@@ -282,7 +290,9 @@ def test_group_key_ignores_names_and_order(examples):
         names = {s.name: f"svc-{k}" for k, s in enumerate(p.services)}
         shuffled = p.model_copy(
             update={
-                "services": [p.services[i].model_copy(update={"name": names[p.services[i].name]}) for i in rng.permutation(len(p.services))],
+                "services": [
+                    p.services[i].model_copy(update={"name": names[p.services[i].name]}) for i in rng.permutation(len(p.services))
+                ],
                 "dependencies": [(names[a], names[b]) for a, b in reversed(p.dependencies)],
             }
         )
