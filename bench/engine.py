@@ -256,6 +256,8 @@ def main() -> None:
         curve = ", ".join(f"{b}: {ms:.1f}" for b, ms in entry["ms_per_sample"].items())
         print(f"{args.model} on {entry['device']} ({entry['dtype']}, {entry['threads']} threads): ms per sample by batch {curve}")
         print(f"slots='auto' will choose {entry['slots']}; stored in {Path(args.model) / 'config.json'}")
+        if entry["load_average"] and entry["load_average"][0] > (os.cpu_count() or 1) / 2:
+            print(f"warning: load average {entry['load_average'][0]} on {os.cpu_count()} CPUs: this curve measured a busy host; rerun it when the machine is quiet")
         return
     torch.set_num_threads(1)  # before the first op: the main thread gets no OpenMP team of its own
     model, config = load_checkpoint(args.model)

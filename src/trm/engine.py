@@ -326,9 +326,10 @@ class Engine:
 # --- how many slots ---
 
 # Without a curve for this device: enough slots for continuous batching and for a request's symmetric
-# views (the maze models vote over 8) to run side by side. On CPUs every curve measured here flattens
-# by 8 (the Sudoku model: 12, 8, 6, 5 ms per sample at 1..8 on 2 cores, 4.8 at 16 and 32); a GPU's
-# step cost hardly grows with the batch up to far more than that.
+# views (the maze models vote over 8) to run side by side. On a quiet 2-core CPU the Sudoku model's
+# cost per sample flattened by 8 (12, 8, 6, 5 ms at 1..8, 4.8 at 16 and 32); a GPU's step time hardly
+# grows with the batch up to far more than that. One slot, what a start-up timing on a busy host used
+# to choose, turns continuous batching off: one request's views then queue one behind the other.
 DEFAULT_SLOTS = {"cpu": 8, "cuda": 64}
 
 
@@ -406,17 +407,21 @@ def step_costs(model: TRM, *, max_slots: int = 64, max_step_seconds: float = 0.5
     return {b: statistics.median(times[b]) / b for b in sizes}
 
 
-def calibrate(directory: str | os.PathLike, *, dtype: str = "auto", device: str = "cpu", threads: int = 0, max_slots: int = 64) -> dict[str, Any]:
+def calibrate(
+    directory: str | os.PathLike, *, dtype: str = "auto", device: str = "cpu", threads: int = 0, max_slots: int = 64, max_step_seconds: float = 2.0
+) -> dict[str, Any]:
     """Measure a checkpoint's step costs on this machine (step_costs, on a compute thread as the
     engine runs) and store them in its config.json under inference.calibration, replacing an earlier
-    curve of the same device, dtype and threads. `slots="auto"` then chooses from them. Returns the entry."""
+    curve of the same device, dtype and threads. `slots="auto"` then chooses from them. Returns the entry,
+    which records the host's load average too: run it on a quiet machine (medians absorb spikes, not
+    a host that is busy throughout)."""
     from trm.checkpoint import CONFIG, load_checkpoint
 
     model, config = load_checkpoint(directory, device=device)
     served = for_inference(model, dtype)
     compute = ComputeThread(threads, name="calibrate")
     try:
-        costs = compute.call(step_costs, served, max_slots=max_slots).result()
+        costs = compute.call(step_costs, served, max_slots=max_slots, max_step_seconds=max_step_seconds).result()
         n_threads = compute.call(torch.get_num_threads).result()
     finally:
         compute.stop()
@@ -428,6 +433,7 @@ def calibrate(directory: str | os.PathLike, *, dtype: str = "auto", device: str 
         "slots": choose_slots(costs),
         "torch": torch.__version__,
         "measured": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "load_average": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None,
     }
     inference = config.setdefault("inference", {})
     key = ("device", "dtype", "threads")
