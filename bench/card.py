@@ -27,7 +27,8 @@ from trm.compute import ComputeThread  # noqa: E402
 from trm.data import TokenDataset  # noqa: E402
 from trm.engine import Engine  # noqa: E402
 from trm.evaluate import evaluate  # noqa: E402
-from trm.inference import for_inference, recurse, vote  # noqa: E402
+from trm.inference import recurse, vote  # noqa: E402
+from trm.precision import for_inference  # noqa: E402
 from trm.tasks import get_task  # noqa: E402
 
 

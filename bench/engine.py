@@ -1,6 +1,11 @@
 """Engine benchmark: ACT halting vs fixed steps, continuous vs static batching, latency under load.
 
     python bench/engine.py [--model models/sudoku] [--n 300] [--quick] [--device cuda]
+    python bench/engine.py --calibrate [--model models/sudoku] [--dtype auto] [--threads N]
+
+--calibrate measures the model's step costs on this machine (medians of several passes) and stores
+them in its config.json (inference.calibration), where `slots="auto"` finds them; it writes into the
+model directory and nothing else.
 
 Workload: problems of the model's task generated afresh with a fixed seed (the model never saw them:
 test side of the split). Sudoku: half easy, half medium puzzles; other tasks: all their buckets in
@@ -32,8 +37,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 from trm.checkpoint import load_checkpoint  # noqa: E402
 from trm.compute import ComputeThread  # noqa: E402
 from trm.data import generate_split  # noqa: E402
-from trm.engine import Engine, step_costs  # noqa: E402
-from trm.inference import for_inference, recurse  # noqa: E402
+from trm.engine import Engine, auto_slots, calibrate, step_costs  # noqa: E402
+from trm.inference import recurse  # noqa: E402
+from trm.precision import for_inference  # noqa: E402
+from trm.scheduler import choose_slots  # noqa: E402
 from trm.tasks import get_task  # noqa: E402
 
 
@@ -194,7 +201,7 @@ def machine_step_costs(model, dtype: str, max_slots: int) -> dict[int, float]:
     served = for_inference(model, dtype)
     compute = ComputeThread(THREADS, name="step-costs")
     try:
-        return compute.call(step_costs, served, max_slots=max_slots, max_step_seconds=float("inf")).result()
+        return compute.call(step_costs, served, max_slots=max_slots, max_step_seconds=float("inf"), passes=3).result()
     finally:
         compute.stop()
 
@@ -239,9 +246,19 @@ def main() -> None:
     parser.add_argument("--out", default="bench/results/engine.json")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of the batching comparison")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (the engine steps the model where its weights are)")
+    parser.add_argument("--calibrate", action="store_true", help="only measure the step costs and store them with the model")
+    parser.add_argument("--dtype", default="auto", help="with --calibrate: the dtype the service will serve in (auto, bf16, fp32)")
     args = parser.parse_args()
     global THREADS
     THREADS = args.threads or THREADS
+    if args.calibrate:
+        entry = calibrate(args.model, dtype=args.dtype, device=args.device, threads=THREADS)
+        curve = ", ".join(f"{b}: {ms:.1f}" for b, ms in entry["ms_per_sample"].items())
+        print(f"{args.model} on {entry['device']} ({entry['dtype']}, {entry['threads']} threads): ms per sample by batch {curve}")
+        print(f"slots='auto' will choose {entry['slots']}; stored in {Path(args.model) / 'config.json'}")
+        if entry["load_average"] and entry["load_average"][0] > (os.cpu_count() or 1) / 2:
+            print(f"warning: load average {entry['load_average'][0]} on {os.cpu_count()} CPUs: this curve measured a busy host; rerun it when the machine is quiet")
+        return
     torch.set_num_threads(1)  # before the first op: the main thread gets no OpenMP team of its own
     model, config = load_checkpoint(args.model)
     model = model.to(args.device)
@@ -310,11 +327,16 @@ def main() -> None:
     print("\nper-sample cost of one step by batch size (ms): " + ", ".join(f"{b}: {1000 * c:.1f}" for b, c in costs.items()))
     print(f"ceiling for this mix: {ceiling:.1f} puzzles/s ({1000 * costs[best]:.1f} ms per sample-step at batch {best} x {steps:.2f} steps per puzzle);")
     print("  " + ", ".join(f"{r['batching']} {r['slots']}: {100 * r['puzzles_per_second'] / ceiling:.0f}%" for r in batching))
-    with Engine(model, slots="auto", dtype=best_dtype, threads=THREADS) as engine:
-        auto = report["auto_slots"] = engine.slots
-    print(f"slots='auto' (the service's default) chooses {auto} here")
+    auto = report["auto_slots"] = choose_slots(costs)
+    compute = ComputeThread(THREADS, name="auto-slots")
+    try:
+        service, why = compute.call(auto_slots, for_inference(model, best_dtype), config.get("inference", {}).get("calibration")).result()
+    finally:
+        compute.stop()
+    report["service_auto_slots"], report["service_auto_slots_why"] = service, why
+    print(f"slots from these step costs (as a stored calibration would choose): {auto}; the service's 'auto' now: {service} ({why})")
 
-    print(f"\n3. latency by concurrency (continuous, act, {auto} slots as 'auto' chose)")
+    print(f"\n3. latency by concurrency (continuous, act, {auto} slots as chosen from the step costs)")
     latency = [closed_loop(model, mixed, auto, best_dtype, chosen, "continuous", c, per_client if c > 1 else 3 * per_client) for c in (1, 8, 32)]
     for r in latency:
         del r["latencies"]

@@ -21,9 +21,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
 from trm.config import TRMConfig, swiglu_width  # noqa: E402
-from trm.inference import for_inference, recurse  # noqa: E402
+from trm.inference import recurse  # noqa: E402
 from trm.losses import act_loss  # noqa: E402
 from trm.model import TRM  # noqa: E402
+from trm.precision import for_inference  # noqa: E402
 
 CONFIGS = {
     # the paper's Sudoku-Extreme network: mlp_t, no positions, 16 puzzle-embedding slots, T=3, n=6

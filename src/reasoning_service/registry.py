@@ -16,9 +16,9 @@ from agent_reasoning.types import TaskType
 from trm.checkpoint import CheckpointError, load_checkpoint
 from trm.compute import ComputeThread
 from trm.engine import Engine
-from trm.inference import for_inference
 from trm.model import TRM
 from trm.pipeline import InferenceConfig
+from trm.precision import for_inference
 from trm.tasks import InvalidProblem, OutsideCanvas, Task, get_task, task_classes
 
 log = logging.getLogger(__name__)
@@ -105,10 +105,12 @@ class ModelRegistry:
             dtype=dtype,
             name=path.name,
             worker=self.compute,
+            calibration=inference.get("calibration"),  # step costs measured on some machine: slots="auto" uses them there
         ).start()
         if warmup:
             example = task.parse(task.example())
-            engine.submit(task.encode(example)).result(timeout=300)
+            # one step pays the one-off costs (first kernels, allocations); a whole solve would add more steps per model
+            engine.submit(task.encode(example), max_steps=1).result(timeout=300)
         version = str(config.get("version") or _weights_hash(path / "model.safetensors"))
         loaded = LoadedModel(path.name, version, task, engine, config, time.perf_counter() - started, default=bool(config.get("default")), inference=inference)
         self.models[path.name] = loaded

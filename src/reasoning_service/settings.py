@@ -25,8 +25,8 @@ class Settings(BaseSettings):
     # bench/engine.py 1b), else fp32: an AVX2-only CPU emulates bf16 and stepped 8.5x slower in it.
     dtype: Literal["auto", "bf16", "fp32"] = "auto"
     torch_threads: int = Field(0, ge=0)  # 0: torch's default
-    # samples stepped together per model; "auto": measured at load, the smallest batch whose cost per
-    # sample is within 15% of the best (8 for Sudoku on a 2-core CPU; up to 64 on a GPU)
+    # samples stepped together per model; "auto": the smallest batch whose cost per sample is within 15%
+    # of the best, from step costs stored with the model for this machine, else 8 on CPU, 64 on GPU (trm.engine.auto_slots)
     engine_slots: Annotated[int, Field(ge=1, le=4096)] | Literal["auto"] = "auto"
     queue_size: int = Field(256, ge=0)  # waiting requests per model before 503
     default_deadline_ms: int = Field(30_000, ge=1)

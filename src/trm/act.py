@@ -1,18 +1,25 @@
-"""ACT with deep supervision: the slot carry shared by the trainer and the inference engine.
+"""ACT with deep supervision: the trainer's slot carry, and the supervision steps of a static batch.
 
-A batch is a fixed set of slots. Each supervision step advances every slot by one step; a slot whose
-sample has halted is reset to the init vectors and loaded with a new sample, while the other slots
-keep their carry. Gradients never cross steps (the model returns a detached carry).
+Training: a batch is a fixed set of slots. Each supervision step advances every slot by one step; a
+slot whose sample has halted is reset to the init vectors and loaded with a new sample, while the
+other slots keep their carry. Gradients never cross steps (the model returns a detached carry).
+
+Inference and evaluation: `unroll` steps a whole batch from the init carry; `inference.recurse` and
+`evaluate.evaluate` decide from its outputs which samples stop. Every one of them halts by
+`trm.scheduler.q_halts`, as the continuous-batching engine does.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
-from trm.model import TRM
+from trm.model import TRM, StepOutput
+from trm.precision import step_context
+from trm.scheduler import q_halts
 
 
 @dataclass
@@ -83,9 +90,28 @@ def halt_decision(
     """
     halted = steps >= max_steps
     if use_q and max_steps > 1:
-        halted = halted | ((q_halt > threshold) & (steps >= min_steps))
+        halted = halted | q_halts(steps, q_halt, threshold=threshold, min_steps=min_steps)
         if exploration_prob > 0:
             explore = torch.rand(steps.shape, generator=generator, device=steps.device) < exploration_prob
             floor = torch.randint(2, max_steps + 1, steps.shape, generator=generator, device=steps.device)
             halted = halted & (steps >= explore * floor)
     return halted
+
+
+def unroll(model: TRM, inputs: Tensor, puzzle_ids: Tensor | None = None, *, max_steps: int, dtype: str = "auto") -> Iterator[tuple[int, StepOutput]]:
+    """Supervision steps 1..max_steps of a batch `inputs` [B, L] from the init carry: yields (step, output).
+
+    The caller stops it early (break) once every sample it cares about has stopped. Runs in the dtype
+    of the model's weights, or under bfloat16 autocast where `dtype` wants bf16 and the weights are
+    float32 (trm.precision.step_context). Call it under torch.inference_mode() (or no_grad)."""
+    device = next(model.parameters()).device
+    inputs = inputs.to(device)
+    if puzzle_ids is None:
+        puzzle_ids = torch.zeros(len(inputs), dtype=torch.long, device=device)
+    y, z = model.initial_carry(len(inputs))
+    y, z = y.to(device), z.to(device)
+    for step in range(1, max_steps + 1):
+        with step_context(model, dtype):
+            out = model(y, z, inputs, puzzle_ids.to(device))
+        y, z = out.y, out.z
+        yield step, out

@@ -17,6 +17,7 @@ from safetensors.torch import load_file, save_file
 
 from trm.config import TRMConfig
 from trm.model import TRM
+from trm.tasks import get_task
 
 FORMAT = "agent-reasoning/trm-checkpoint/v1"
 WEIGHTS, CONFIG = "model.safetensors", "config.json"
@@ -117,8 +118,6 @@ def resize_checkpoint(
     dropped, since they were measured on the old canvas. config.json records where it came from.
     `halt_max_steps` sets the copy's step cap (a larger canvas may need more steps than training ran).
     """
-    from trm.tasks import get_task  # tasks import this module's users; keep the import local
-
     src = Path(directory)
     source, config = load_checkpoint(src)
     old = source.config

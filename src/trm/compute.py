@@ -32,7 +32,9 @@ class ComputeThread:
     def __init__(self, threads: int = 0, name: str = "trm-compute") -> None:
         self.threads = threads  # torch threads for this thread's ops; 0: torch's default
         self.name = name
-        self.cond = threading.Condition()  # guards the engines' queues and slots too
+        # guards this thread's engine list and calls, and wakes it; each engine has a lock of its own
+        # (taken inside this one, never the other way round)
+        self._cond = threading.Condition()
         self._engines: list[Engine] = []
         self._calls: collections.deque[tuple[Callable[[], Any], concurrent.futures.Future]] = collections.deque()
         self._thread: threading.Thread | None = None
@@ -41,7 +43,7 @@ class ComputeThread:
     # --- lifecycle ---
 
     def start(self) -> ComputeThread:
-        with self.cond:
+        with self._cond:
             if self._thread is None:
                 self._stopping = False
                 self._thread = threading.Thread(target=self._loop, name=self.name, daemon=True)
@@ -50,23 +52,28 @@ class ComputeThread:
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop after the calls already queued; engines must have been removed (Engine.stop)."""
-        with self.cond:
+        with self._cond:
             thread, self._stopping = self._thread, True
-            self.cond.notify_all()
+            self._cond.notify_all()
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
-        with self.cond:
+        with self._cond:
             self._thread = None
 
     def add(self, engine: Engine) -> None:
-        with self.cond:
+        with self._cond:
             if engine not in self._engines:
                 self._engines.append(engine)
-            self.cond.notify_all()
+            self._cond.notify_all()
         self.start()
 
+    def wake(self) -> None:
+        """New work for an engine: wake the thread if it waits."""
+        with self._cond:
+            self._cond.notify_all()
+
     def remove(self, engine: Engine) -> None:
-        with self.cond:
+        with self._cond:
             if engine in self._engines:
                 self._engines.remove(engine)
 
@@ -80,9 +87,9 @@ class ComputeThread:
             _run(lambda: fn(*args, **kwargs), future)
             return future
         self.start()
-        with self.cond:
+        with self._cond:
             self._calls.append((lambda: fn(*args, **kwargs), future))
-            self.cond.notify_all()
+            self._cond.notify_all()
         return future
 
     # --- the thread ---
@@ -91,20 +98,18 @@ class ComputeThread:
         if self.threads:
             torch.set_num_threads(self.threads)
         while True:
-            with self.cond:
+            with self._cond:
                 while not self._stopping and not self._calls and not any(e.has_work() for e in self._engines):
-                    self.cond.wait(timeout=0.5)
+                    self._cond.wait(timeout=0.5)
                 if self._stopping and not self._calls:
                     return
                 calls = list(self._calls)
                 self._calls.clear()
-                for engine in self._engines:
-                    engine.admit()
-                busy = [e for e in self._engines if e.busy_slots()]
+                engines = list(self._engines)
             for fn, future in calls:
                 _run(fn, future)
             # one supervision step for each engine with work, in turn
-            for engine in busy:
+            for engine in engines:
                 try:
                     with torch.inference_mode():
                         engine.step()

@@ -3,46 +3,57 @@
 TRM's training carry is a continuous batch, and inference can use it the same way: a fixed number
 of slots; each iteration runs one supervision step for the occupied slots only; a sample that
 halts (q_halt > threshold after min_steps), reaches max_steps, passes its deadline or is cancelled
-leaves at once and its slot is refilled from the queue in the same iteration. Easy problems leave
+leaves at once and its slot is refilled from the queue before the next step. Easy problems leave
 after a step or two, hard ones stay, and nobody waits for the slowest sample of a static batch.
 
-The engine's steps run on a ComputeThread (trm/compute.py), shared by all the engines of a
-process so that their OpenMP teams do not fight over the cores; an engine given none makes its
-own. Callers `submit()` from any thread and get a Future, or `await engine.run(...)` from asyncio.
+Two parts: the slot scheduler (trm/scheduler.py: queue, admission, halting, deadlines; plain
+Python) and the step runner here, which owns the tensors of every slot and runs the model. The
+engine's lock guards the scheduler; the model runs outside it. The steps run on a ComputeThread
+(trm/compute.py), shared by all the engines of a process so that their OpenMP teams do not fight
+over the cores; an engine given none makes its own. Callers `submit()` from any thread and get a
+Future, or `await engine.run(...)` from asyncio.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import concurrent.futures
+import functools
+import json
 import logging
+import os
+import statistics
+import threading
 import time
 from dataclasses import dataclass, field
-from typing import Literal
+from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 import torch
 
 from trm.compute import ComputeThread
-from trm.inference import HaltMode, Prediction, StepRecord, for_inference, step_context
+from trm.inference import Prediction, StepRecord
 from trm.model import TRM
+from trm.precision import for_inference, step_context
+from trm.scheduler import (
+    Batching,
+    DeadlineExceededError,
+    HaltMode,
+    QueueFullError,
+    Request,
+    Scheduler,
+    choose_slots,
+    settle,
+)
 
 log = logging.getLogger(__name__)
 
-Batching = Literal["continuous", "static"]
-
-
-class QueueFullError(RuntimeError):
-    """The engine's queue is at capacity: shed load (HTTP 503 + Retry-After)."""
+__all__ = ["Batching", "DeadlineExceededError", "Engine", "EngineResult", "EngineStoppedError", "QueueFullError"]
 
 
 class EngineStoppedError(RuntimeError):
     """The engine no longer takes work (shutting down)."""
-
-
-class DeadlineExceededError(TimeoutError):
-    """The request's deadline passed before it reached a slot."""
 
 
 @dataclass
@@ -52,26 +63,28 @@ class EngineResult(Prediction):
     compute_seconds: float = 0.0
 
 
-@dataclass(eq=False)  # identity equality: the queue removes requests by identity
-class _Request:
-    tokens: torch.Tensor  # [L] int64
+@dataclass
+class _Sample:
+    """The step runner's part of a request (Request.payload): its tokens, and what its steps produced."""
+
+    tokens: torch.Tensor  # [L] int64, on the engine's device
     puzzle_id: int
-    max_steps: int
-    min_steps: int
-    threshold: float
-    mode: HaltMode
-    deadline: float | None  # time.monotonic() value
     trace: bool
     probs: bool
-    future: concurrent.futures.Future
-    submitted: float = field(default_factory=time.monotonic)
-    started: float = 0.0
     records: list[StepRecord] = field(default_factory=list)
     last_tokens: np.ndarray | None = None
-    last_q: float = 0.0
 
 
 class Engine:
+    """Serves one model: `slots` samples stepped together, `queue_size` more waiting.
+
+    `slots="auto"` picks the number from a step-cost curve stored with the model for this device
+    (`calibration`, written by `calibrate`), else a fixed default per device type (auto_slots):
+    never from timings taken at start-up, which a busy host or a cold first step would skew.
+    `dtype`: "auto" (bf16 where the hardware computes it natively), "bf16" or "fp32".
+    Raises ValueError for slots < 1 or queue_size < 0.
+    """
+
     def __init__(
         self,
         model: TRM,
@@ -86,6 +99,7 @@ class Engine:
         compile: bool = False,
         name: str = "trm",
         worker: ComputeThread | None = None,
+        calibration: list[dict[str, Any]] | None = None,
     ) -> None:
         if (slots != "auto" and (not isinstance(slots, int) or slots < 1)) or queue_size < 0:
             raise ValueError("slots must be >= 1 or 'auto', and queue_size >= 0")
@@ -94,7 +108,9 @@ class Engine:
         self._owns_worker = worker is None
         self._worker = worker or ComputeThread(threads, name=f"engine-{name}")
         if slots == "auto":
-            slots = self._worker.call(choose_slots, model).result()
+            # on the compute thread: its torch thread count is part of the device a curve was measured on
+            slots, why = self._worker.call(auto_slots, model, calibration).result()
+            log.info("model %s: %d slots (%s)", name, slots, why)
         self.model = model
         self.config = model.config
         self.slots, self.queue_size = slots, queue_size
@@ -102,20 +118,22 @@ class Engine:
         self.dtype, self.batching, self.name = dtype, batching, name
         self.device = next(model.parameters()).device
         self._forward = torch.compile(model, dynamic=True) if compile else model
-        self._queue: collections.deque[_Request] = collections.deque()
-        self._cond = self._worker.cond
-        self._slots: list[_Request | None] = [None] * slots
+        # the lock guards the scheduler and the flags; `_changed` wakes stop() when requests leave.
+        # Reentrant: a future settled with the lock held runs its done-callbacks, which may call in.
+        self._lock = threading.RLock()
+        self._changed = threading.Condition(self._lock)
+        self._scheduler = Scheduler(slots, queue_size, batching)
         self._accepting = False
         self._running = False
-        # the carry of every slot; only the occupied rows are stepped, each set when a request takes
-        # its slot (empty, not zeros: filling would run a parallel op on the caller's thread)
+        # the carry of every slot, owned by the step runner (the compute thread); only the occupied
+        # rows are stepped, each set when a request takes its slot (empty, not zeros: filling would
+        # run a parallel op on the caller's thread)
         L, S, D = self.config.seq_len, self.config.total_len, self.config.hidden_size
         carry_dtype = next(model.parameters()).dtype
         self._y = torch.empty(slots, S, D, device=self.device, dtype=carry_dtype)
         self._z = torch.empty(slots, S, D, device=self.device, dtype=carry_dtype)
         self._inputs = torch.empty(slots, L, dtype=torch.long, device=self.device)
         self._pids = torch.empty(slots, dtype=torch.long, device=self.device)
-        self._steps = [0] * slots
         # counters for observers (read without the lock: plain ints)
         self.iterations = 0
         self.sample_steps = 0
@@ -124,7 +142,7 @@ class Engine:
     # --- lifecycle ---
 
     def start(self) -> Engine:
-        with self._cond:
+        with self._lock:
             if self._running:
                 return self
             self._accepting = self._running = True
@@ -132,21 +150,16 @@ class Engine:
         return self
 
     def stop(self, drain: bool = True, timeout: float | None = None) -> None:
-        """Stop taking work; with `drain`, finish what is queued and in slots first."""
-        with self._cond:
+        """Stop taking work; with `drain`, first finish what is queued and in slots (waiting at most
+        `timeout` seconds). Whatever is left then fails with EngineStoppedError."""
+        with self._changed:
             self._accepting = False
-            if not drain:
+            if drain:
+                self._changed.wait_for(lambda: not self._running or self._scheduler.pending() == 0, timeout)
+            else:
                 self._fail_all(EngineStoppedError("the engine stopped"))
-            self._cond.notify_all()
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while drain and self._running and self.pending() > 0:
-            if deadline is not None and time.monotonic() > deadline:
-                break
-            time.sleep(0.005)
-        with self._cond:
             self._running = False
             self._fail_all(EngineStoppedError("the engine stopped before this request finished"))
-            self._cond.notify_all()
         self._worker.remove(self)
         if self._owns_worker:
             self._worker.stop()
@@ -160,17 +173,16 @@ class Engine:
     # --- observers ---
 
     def queue_depth(self) -> int:
-        return len(self._queue)
+        with self._lock:
+            return len(self._scheduler.queue)
 
     def busy_slots(self) -> int:
-        return sum(r is not None for r in self._slots)
+        with self._lock:
+            return self._scheduler.busy()
 
     def pending(self) -> int:
-        return self.queue_depth() + self.busy_slots()
-
-    @property
-    def accepting(self) -> bool:
-        return self._accepting
+        with self._lock:
+            return self._scheduler.pending()
 
     # --- submitting ---
 
@@ -187,38 +199,35 @@ class Engine:
         trace: bool = False,
         probs: bool = False,
     ) -> concurrent.futures.Future[EngineResult]:
-        """Queue one sample [L]. `deadline` is a time.monotonic() value. Raises QueueFullError."""
+        """Queue one sample [L]. `deadline` is a time.monotonic() value.
+
+        Raises ValueError for a wrong shape or mode, QueueFullError when the queue is full,
+        EngineStoppedError when the engine takes no work."""
         t = torch.as_tensor(np.asarray(tokens), dtype=torch.long)
         if t.shape != (self.config.seq_len,):
             raise ValueError(f"tokens must have shape ({self.config.seq_len},), got {tuple(t.shape)}")
         if mode not in ("act", "fixed"):
             raise ValueError(f"mode must be 'act' or 'fixed', not {mode!r}")
-        request = _Request(
-            tokens=t.to(self.device),
-            puzzle_id=puzzle_id,
+        request = Request(
             max_steps=max_steps or self.config.halt_max_steps,
             min_steps=min_steps or self.min_steps,
             threshold=self.halt_threshold if threshold is None else threshold,
             mode=mode,
             deadline=deadline,
-            trace=trace,
-            probs=probs,
             future=concurrent.futures.Future(),
+            payload=_Sample(tokens=t.to(self.device), puzzle_id=puzzle_id, trace=trace, probs=probs),
         )
-        with self._cond:
+        with self._lock:
             if not self._accepting:
                 raise EngineStoppedError("the engine is not taking work")
             # Requests cancelled while waiting leave the queue at once (see _on_done), so a full
             # queue means `queue_size` live requests beyond the ones already in slots.
-            free = sum(r is None for r in self._slots)
-            if len(self._queue) >= self.queue_size + free:
-                raise QueueFullError(f"queue full ({self.queue_size} waiting)")
-            self._queue.append(request)
-            self._cond.notify_all()
-        request.future.add_done_callback(lambda f, r=request: self._on_done(r, f))
+            self._scheduler.enqueue(request)
+        request.future.add_done_callback(functools.partial(self._on_done, request))
+        self._worker.wake()
         return request.future
 
-    async def run(self, tokens: np.ndarray | torch.Tensor, **kwargs) -> EngineResult:
+    async def run(self, tokens: np.ndarray | torch.Tensor, **kwargs: Any) -> EngineResult:
         """asyncio wrapper of submit(); cancelling the awaiting task cancels the request."""
         future = self.submit(tokens, **kwargs)
         try:
@@ -227,167 +236,210 @@ class Engine:
             future.cancel()
             raise
 
-    def _on_done(self, request: _Request, future: concurrent.futures.Future) -> None:
+    def _on_done(self, request: Request, future: concurrent.futures.Future) -> None:
         if future.cancelled():
-            with self._cond:
-                try:
-                    self._queue.remove(request)
-                except ValueError:
-                    pass  # already in a slot: the worker frees it at its next iteration
+            with self._changed:
+                if self._scheduler.withdraw(request):
+                    self._changed.notify_all()
+                # else in a slot: the step runner frees it after its next step
 
     # --- stepping (on the compute thread) ---
 
     def has_work(self) -> bool:
-        """Called with the lock held."""
-        return self._running and (bool(self._queue) or self.busy_slots() > 0)
+        with self._lock:
+            return self._running and self._scheduler.pending() > 0
 
     def crash(self, error: Exception) -> None:
-        with self._cond:
+        """The step failed: fail everything this engine holds and take no more work."""
+        with self._changed:
             self._accepting = self._running = False
             self._fail_all(RuntimeError(f"engine worker failed: {error}"))
 
-    def admit(self) -> None:
-        """Move queued requests into free slots (static batching: only when every slot is free).
-        Called with the lock held."""
-        if not self._running or (self.batching == "static" and self.busy_slots()):
-            return
-        now = time.monotonic()
-        for s in range(self.slots):
-            if self._slots[s] is not None:
-                continue
-            while self._queue:
-                request = self._queue.popleft()
-                if request.future.cancelled():
-                    continue
-                if request.deadline is not None and now >= request.deadline:
-                    _settle(request.future, error=DeadlineExceededError("the deadline passed while the request was queued"))
-                    continue
-                request.started = now
-                self._slots[s] = request
-                self._inputs[s] = request.tokens
-                self._pids[s] = request.puzzle_id
-                self._y[s] = self.model.y_init
-                self._z[s] = self.model.z_init
-                self._steps[s] = 0
-                break
-            if not self._queue:
-                break
-
     def step(self) -> None:
-        """One supervision step for every occupied slot; finished samples leave, their slots refill."""
-        occupied = [s for s, r in enumerate(self._slots) if r is not None]
+        """Admit queued requests into free slots, then one supervision step for every occupied slot;
+        finished samples leave and are answered."""
+        with self._lock:
+            if not self._running:
+                return
+            placed = self._scheduler.admit(time.monotonic())  # may drop cancelled and expired requests
+            occupied = self._scheduler.occupied()
+            self._changed.notify_all()
+        for s, request in placed:  # a new sample's slot starts from the init carry
+            sample: _Sample = request.payload
+            self._inputs[s] = sample.tokens
+            self._pids[s] = sample.puzzle_id
+            self._y[s] = self.model.y_init
+            self._z[s] = self.model.z_init
         if not occupied:
             return
-        index = torch.tensor(occupied, device=self.device)
+        index = torch.tensor([s for s, _ in occupied], device=self.device)
         with step_context(self.model, self.dtype):
             out = self._forward(self._y[index], self._z[index], self._inputs[index], self._pids[index])
         self._y[index] = out.y.to(self._y.dtype)
         self._z[index] = out.z.to(self._z.dtype)
         pred = out.logits.argmax(-1).cpu().numpy()
-        want_probs = any(self._slots[s].probs for s in occupied)  # type: ignore[union-attr]
+        want_probs = any(r.payload.probs for _, r in occupied)
         probs = out.logits.float().softmax(-1).cpu().numpy() if want_probs else None
         q = out.q_halt.float().cpu().numpy()
         self.iterations += 1
         self.sample_steps += len(occupied)
         now = time.monotonic()
-        for row, s in enumerate(occupied):
-            request = self._slots[s]
-            if request is None:  # failed by stop() meanwhile
-                continue
-            if request.future.cancelled():
-                self._slots[s] = None
-                continue
-            self._steps[s] += 1
-            step = self._steps[s]
-            tokens, q_halt = pred[row], float(q[row])
-            confidence = 1.0 / (1.0 + np.exp(-q_halt))
-            if request.trace:
-                changed = len(tokens) if request.last_tokens is None else int((tokens != request.last_tokens).sum())
-                request.records.append(StepRecord(step, tokens.copy(), float(confidence), changed))
-            request.last_tokens, request.last_q = tokens, q_halt
-            halts = request.mode == "act" and step >= request.min_steps and q_halt > request.threshold
-            cut = None
-            if not halts and step >= request.max_steps:
-                cut = None if request.mode == "fixed" else "max_steps"
-            elif not halts and request.deadline is not None and now >= request.deadline:
-                cut = "deadline"
-            if halts or step >= request.max_steps or cut == "deadline":
-                self._slots[s] = None
+        finished: list[tuple[Request, EngineResult]] = []
+        with self._changed:
+            for row, (s, request) in enumerate(occupied):
+                q_halt = float(q[row])
+                exit_ = self._scheduler.advance(s, request, q_halt, now)
+                if exit_ is None and not self._scheduler.holds(s, request):
+                    continue  # failed by stop() or cancelled meanwhile: its step counts for nobody
+                sample = request.payload
+                tokens, confidence = pred[row], 1.0 / (1.0 + np.exp(-q_halt))
+                if sample.trace:
+                    changed = len(tokens) if sample.last_tokens is None else int((tokens != sample.last_tokens).sum())
+                    sample.records.append(StepRecord(request.steps, tokens.copy(), float(confidence), changed))
+                sample.last_tokens = tokens
+                if exit_ is None:
+                    continue
                 self.completed += 1
-                result = EngineResult(
+                finished.append((request, EngineResult(
                     tokens=tokens.copy(),
-                    steps=step,
-                    halted=cut is None,
+                    steps=request.steps,
+                    halted=exit_.halted,
                     confidence=float(confidence),
                     q_halt=q_halt,
-                    trace=request.records,
-                    cut_reason=cut,
-                    probs=probs[row] if (probs is not None and request.probs) else None,
+                    trace=sample.records,
+                    cut_reason=exit_.cut_reason,
+                    probs=probs[row] if (probs is not None and sample.probs) else None,
                     queue_seconds=request.started - request.submitted,
                     compute_seconds=now - request.started,
-                )
-                _settle(request.future, result=result)
-        # refill freed slots in this same iteration's wake, before the next step
-        with self._cond:
-            self.admit()
+                )))  # fmt: skip
+            self._changed.notify_all()  # slots freed (finished or cancelled): stop() may be waiting for that
+        for request, result in finished:  # outside the lock: done-callbacks may call back in
+            settle(request.future, result=result)
 
     def _fail_all(self, error: Exception) -> None:
         """Fail everything queued and in slots (called with the lock held)."""
-        while self._queue:
-            _settle(self._queue.popleft().future, error=error)
-        for s, request in enumerate(self._slots):
-            if request is not None:
-                _settle(request.future, error=error)
-            self._slots[s] = None
+        for request in self._scheduler.drop_all():
+            settle(request.future, error=error)
+        self._changed.notify_all()
 
 
-def step_costs(model: TRM, *, max_slots: int = 64, max_step_seconds: float = 0.25, passes: int = 3) -> dict[int, float]:
-    """Seconds per sample of one supervision step at batch 1, 2, 4, ... up to `max_slots` (or until
-    one step takes `max_step_seconds`). Each size is timed once per pass, the passes in turn, and its
-    best time counts, so that a change in the host's speed meanwhile hits every size alike. Call it
-    on the thread that will step the model (it runs the model)."""
+# --- how many slots ---
+
+# Without a curve for this device: enough slots for continuous batching and for a request's symmetric
+# views (the maze models vote over 8) to run side by side. On a quiet 2-core CPU the Sudoku model's
+# cost per sample flattened by 8 (12, 8, 6, 5 ms at 1..8, 4.8 at 16 and 32); a GPU's step time hardly
+# grows with the batch up to far more than that. One slot, what a start-up timing on a busy host used
+# to choose, turns continuous batching off: one request's views then queue one behind the other.
+DEFAULT_SLOTS = {"cpu": 8, "cuda": 64}
+
+
+def device_name(device: torch.device) -> str:
+    """What a step-cost curve was measured on: the GPU's name, or the CPU's model name."""
+    if device.type == "cuda":
+        return f"cuda: {torch.cuda.get_device_name(device)}"
+    if device.type == "cpu":
+        try:
+            with open("/proc/cpuinfo") as f:
+                for line in f:
+                    if line.startswith("model name"):
+                        return "cpu: " + line.split(":", 1)[1].strip()
+        except OSError:
+            pass
+        return "cpu: " + (os.uname().machine if hasattr(os, "uname") else "unknown")
+    return device.type
+
+
+def _matches(entry: dict[str, Any], model: TRM) -> bool:
+    device = next(model.parameters()).device
+    return (
+        entry.get("device") == device_name(device)
+        and entry.get("dtype") == str(next(model.parameters()).dtype).removeprefix("torch.")
+        and (device.type != "cpu" or entry.get("threads") == torch.get_num_threads())
+    )
+
+
+def auto_slots(model: TRM, calibration: list[dict[str, Any]] | None = None) -> tuple[int, str]:
+    """The slots for `slots="auto"` and why: from the latest stored step-cost curve measured on this
+    device (same CPU or GPU, weights dtype and, on CPU, torch threads) by choose_slots, else
+    DEFAULT_SLOTS for the device type. Deterministic: nothing is timed. Call it on the thread that
+    will step the model (its torch thread count is compared)."""
+    device = next(model.parameters()).device
+    for entry in reversed(calibration or []):
+        if _matches(entry, model):
+            costs = {int(b): float(ms) for b, ms in entry["ms_per_sample"].items()}
+            chosen = choose_slots(costs)
+            curve = ", ".join(f"{b}: {ms:.1f}" for b, ms in sorted(costs.items()))
+            return chosen, f"from the step costs measured on {entry['device']} at {entry.get('measured', '?')}, ms per sample by batch: {curve}"
+    default = DEFAULT_SLOTS.get(device.type, 8)
+    known = ", ".join(sorted({str(e.get("device")) for e in calibration or []})) or "none"
+    return default, f"the default for {device.type}: no step costs stored for {device_name(device)} with {torch.get_num_threads()} threads (stored: {known}); measure them with bench/engine.py --calibrate"
+
+
+def step_costs(model: TRM, *, max_slots: int = 64, max_step_seconds: float = 0.5, passes: int = 5) -> dict[int, float]:
+    """Seconds per sample of one supervision step at batch 1, 2, 4, ... up to `max_slots`: the median
+    of `passes` timings per size, after two untimed warm-up steps. Every pass takes the sizes in turn,
+    so that a change in the host's speed meanwhile hits every size alike. From the second pass on, a
+    size whose median step passes `max_step_seconds` is the largest one kept: no single timing
+    decides. Call it on the thread that will step the model (it runs the model); seconds to minutes."""
     c = model.config
     device = next(model.parameters()).device
+
+    def timed(batch: int) -> float:
+        inputs = torch.ones(batch, c.seq_len, dtype=torch.long, device=device)
+        y, z = model.initial_carry(batch)
+        started = time.perf_counter()
+        model(y, z, inputs)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        return time.perf_counter() - started
+
     sizes = [1 << i for i in range(max_slots.bit_length()) if 1 << i <= max_slots]
-    best_time: dict[int, float] = {}
+    times: dict[int, list[float]] = {b: [] for b in sizes}
     with torch.inference_mode():
-        for pass_ in range(passes + 1):  # the first pass warms up
+        timed(1), timed(1)  # the first steps pay one-off costs (allocations, lazy initialisation)
+        for pass_ in range(1, passes + 1):
             for batch in sizes:
-                inputs = torch.ones(batch, c.seq_len, dtype=torch.long, device=device)
-                y, z = model.initial_carry(batch)
-                started = time.perf_counter()
-                model(y, z, inputs)
-                if device.type == "cuda":
-                    torch.cuda.synchronize()
-                seconds = time.perf_counter() - started
-                if pass_ > 0:
-                    best_time[batch] = min(best_time.get(batch, seconds), seconds)
-                if seconds > max_step_seconds:
-                    sizes = sizes[: sizes.index(batch) + 1]  # no bigger batch from now on
-                    break
-    return {b: best_time[b] / b for b in sizes if b in best_time}
+                times[batch].append(timed(batch))
+            if pass_ >= 2:
+                too_long = [b for b in sizes if statistics.median(times[b]) > max_step_seconds]
+                if too_long:
+                    sizes = sizes[: sizes.index(too_long[0]) + 1]
+    return {b: statistics.median(times[b]) / b for b in sizes}
 
 
-def choose_slots(model: TRM, *, max_slots: int = 64, tolerance: float = 0.15, max_step_seconds: float = 0.25) -> int:
-    """The batch size past which a bigger batch stops paying: the smallest whose cost per sample of
-    one supervision step (step_costs) is within `tolerance` of the best. More slots than that add no
-    throughput, only step time, which every long-running sample pays at each of its steps. On the
-    2-core CPU here the Sudoku model costs about 12, 8, 6, 5, 4.8 and 4.8 ms per sample at 1 to 32 in
-    a batch, so 8 slots run as many puzzles per second as 32 with half the p99 (bench/engine.py); a
-    GPU gets `max_slots`. Call it on the thread that will step the model."""
-    costs = step_costs(model, max_slots=max_slots, max_step_seconds=max_step_seconds)
-    best = min(costs.values())
-    chosen = min(b for b, cost in costs.items() if cost <= best * (1 + tolerance))
-    log.info("slots: %d (ms per sample by batch: %s)", chosen, ", ".join(f"{b}: {1000 * c:.1f}" for b, c in costs.items()))
-    return chosen
+def calibrate(
+    directory: str | os.PathLike, *, dtype: str = "auto", device: str = "cpu", threads: int = 0, max_slots: int = 64, max_step_seconds: float = 2.0
+) -> dict[str, Any]:
+    """Measure a checkpoint's step costs on this machine (step_costs, on a compute thread as the
+    engine runs) and store them in its config.json under inference.calibration, replacing an earlier
+    curve of the same device, dtype and threads. `slots="auto"` then chooses from them. Returns the entry,
+    which records the host's load average too: run it on a quiet machine (medians absorb spikes, not
+    a host that is busy throughout)."""
+    from trm.checkpoint import CONFIG, load_checkpoint
 
-
-def _settle(future: concurrent.futures.Future, result: EngineResult | None = None, error: Exception | None = None) -> None:
-    """Complete a future unless its caller cancelled it meanwhile."""
+    model, config = load_checkpoint(directory, device=device)
+    served = for_inference(model, dtype)
+    compute = ComputeThread(threads, name="calibrate")
     try:
-        if error is not None:
-            future.set_exception(error)
-        else:
-            future.set_result(result)
-    except concurrent.futures.InvalidStateError:
-        pass
+        costs = compute.call(step_costs, served, max_slots=max_slots, max_step_seconds=max_step_seconds).result()
+        n_threads = compute.call(torch.get_num_threads).result()
+    finally:
+        compute.stop()
+    entry = {
+        "device": device_name(next(served.parameters()).device),
+        "dtype": str(next(served.parameters()).dtype).removeprefix("torch."),
+        "threads": n_threads,
+        "ms_per_sample": {str(b): round(1000 * c, 3) for b, c in costs.items()},
+        "slots": choose_slots(costs),
+        "torch": torch.__version__,
+        "measured": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "load_average": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None,
+    }
+    inference = config.setdefault("inference", {})
+    key = ("device", "dtype", "threads")
+    inference["calibration"] = [e for e in inference.get("calibration", []) if any(e.get(k) != entry[k] for k in key)] + [entry]
+    path = Path(directory) / CONFIG
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+    tmp.replace(path)
+    return entry

@@ -3,21 +3,22 @@
 One pass serves both modes: each batch runs up to max_steps; a sample's `act` answer is its
 prediction at the first step where q_halt > threshold (after min_steps), its `fixed` answer the
 prediction after the last step. Samples are independent, so this equals running each mode alone.
+The steps are act.unroll's, as inference.recurse's are; precision helpers live in trm.precision.
 """
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
+from trm.act import unroll
 from trm.data import TokenDataset
 from trm.losses import PAD
 from trm.model import TRM
+from trm.scheduler import q_halts
 
 
 @dataclass
@@ -67,44 +68,6 @@ class EvalResult:
         return out
 
 
-def native_bf16(device: torch.device) -> bool:
-    """Whether the device computes bfloat16 matmuls natively (CUDA; a CPU with AVX512-BF16 or AMX).
-
-    On a CPU without them torch emulates bf16: the shipped Sudoku model stepped 8.5x slower in bf16 than
-    in fp32 on a 2-core AVX2 EPYC (468 vs 55 ms a step at batch 1), where an AVX512-BF16 CPU ran it 2.3x faster.
-    """
-    if device.type == "cuda":
-        return True
-    if device.type != "cpu":
-        return False
-    return bool(_cpu_flags() & {"avx512_bf16", "amx_bf16"})
-
-
-@functools.cache
-def _cpu_flags() -> frozenset[str]:
-    """The CPU's feature flags (Linux /proc/cpuinfo; empty elsewhere, which means fp32)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    return frozenset(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return frozenset()
-
-
-def wants_bf16(device: torch.device, dtype: str) -> bool:
-    """bfloat16 where asked (`bf16`), or with `auto` where the device computes it natively; float32 otherwise."""
-    return dtype == "bf16" or (dtype == "auto" and native_bf16(device))
-
-
-def autocast_context(device: torch.device, dtype: str) -> contextlib.AbstractContextManager:
-    """bfloat16 autocast for float32 weights where bf16 is wanted (training and training-time eval)."""
-    if wants_bf16(device, dtype):
-        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
 @torch.inference_mode()
 def evaluate(
     model: TRM,
@@ -118,6 +81,10 @@ def evaluate(
     modes: tuple[str, ...] = ("act", "fixed"),
     dtype: str = "auto",
 ) -> EvalResult:
+    """Run `dataset` (or `limit` examples spread over it) in batches of `batch_size` through act.unroll
+    and tally each mode's answers per bucket. One pass serves both modes (see the module docstring);
+    `act` answers halt by trm.scheduler.q_halts as the engine's do. Leaves the model's train/eval mode
+    as it found it."""
     device = next(model.parameters()).device
     max_steps = max_steps or model.config.halt_max_steps
     names = dataset.bucket_names
@@ -139,18 +106,13 @@ def evaluate(
         labels = torch.from_numpy(batch.labels).to(device)
         pids = torch.from_numpy(batch.puzzle_ids).to(device)
         B = len(inputs)
-        y, z = model.initial_carry(B)
-        y, z = y.to(device), z.to(device)
         act_pred = torch.zeros_like(labels)
         act_steps = torch.zeros(B, dtype=torch.long, device=device)
         act_q = torch.zeros(B, device=device)
         done = torch.zeros(B, dtype=torch.bool, device=device)
-        for step in range(1, max_steps + 1):
-            with autocast_context(device, dtype):
-                out = model(y, z, inputs, pids)
-            y, z = out.y, out.z
+        for step, out in unroll(model, inputs, pids, max_steps=max_steps, dtype=dtype):
             pred = out.logits.argmax(-1)
-            stop = ~done & (((out.q_halt > threshold) & (step >= min_steps)) | (step == max_steps))
+            stop = ~done & (q_halts(step, out.q_halt, threshold=threshold, min_steps=min_steps) | (step == max_steps))
             act_pred[stop], act_steps[stop], act_q[stop] = pred[stop], step, out.q_halt[stop]
             done |= stop
             if done.all() and "fixed" not in modes:

@@ -7,20 +7,19 @@ symmetric views; trm.pipeline turns a prediction into a checked answer.
 
 from __future__ import annotations
 
-import contextlib
-import copy
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Literal, TypeVar
+from typing import TypeVar
 
 import numpy as np
 import torch
 
-from trm.evaluate import autocast_context, wants_bf16
+from trm.act import unroll
 from trm.model import TRM
+from trm.scheduler import HaltMode, q_halts
 from trm.tasks.base import View
 
-HaltMode = Literal["act", "fixed"]
+__all__ = ["HaltMode", "Prediction", "StepRecord", "recurse", "vote"]
 
 
 @dataclass
@@ -44,30 +43,6 @@ class Prediction:
     votes: int = 1  # of those, how many gave this answer
 
 
-def for_inference(model: TRM, dtype: str = "auto") -> TRM:
-    """The model to serve: in eval mode, and where bfloat16 is wanted a copy with bfloat16 weights.
-
-    Autocast casts every weight to bfloat16 again at every matmul; casting once here makes a
-    batch-1 supervision step of the paper-size model 10-20% faster on CPU (bench/model_speed.py).
-    The copy leaves the caller's float32 model alone (a trainer may still be using it).
-    """
-    model = model.eval()
-    if not wants_bf16(next(model.parameters()).device, dtype) or weights_dtype(model) == torch.bfloat16:
-        return model
-    return copy.deepcopy(model).to(torch.bfloat16)
-
-
-def weights_dtype(model: TRM) -> torch.dtype:
-    return next(model.parameters()).dtype
-
-
-def step_context(model: TRM, dtype: str) -> contextlib.AbstractContextManager:
-    """Autocast for float32 weights where bf16 is wanted; nothing for weights already cast (for_inference)."""
-    if weights_dtype(model) != torch.float32:
-        return contextlib.nullcontext()
-    return autocast_context(next(model.parameters()).device, dtype)
-
-
 @torch.inference_mode()
 def recurse(
     model: TRM,
@@ -87,26 +62,17 @@ def recurse(
     Runs in the dtype of the model's weights, or under bfloat16 autocast when `dtype` asks for bf16
     and the weights are float32 (pass `for_inference(model, dtype)` to cast them once instead).
     """
-    device = next(model.parameters()).device
     max_steps = max_steps or model.config.halt_max_steps
-    inputs = inputs.to(device)
     B = len(inputs)
-    if puzzle_ids is None:
-        puzzle_ids = torch.zeros(B, dtype=torch.long, device=device)
-    y, z = model.initial_carry(B)
-    y, z = y.to(device), z.to(device)
     results: list[Prediction | None] = [None] * B
     traces: list[list[StepRecord]] = [[] for _ in range(B)]
     previous = None
-    for step in range(1, max_steps + 1):
-        with step_context(model, dtype):
-            out = model(y, z, inputs, puzzle_ids)
-        y, z = out.y, out.z
+    for step, out in unroll(model, inputs, puzzle_ids, max_steps=max_steps, dtype=dtype):
         pred = out.logits.argmax(-1)
         p_np = out.logits.float().softmax(-1).cpu().numpy() if probs else None
         q = out.q_halt.float()
         conf = torch.sigmoid(q)
-        changed = (pred != previous).sum(-1) if previous is not None else torch.full((B,), pred.shape[1], device=device)
+        changed = (pred != previous).sum(-1) if previous is not None else torch.full((B,), pred.shape[1], device=pred.device)
         previous = pred
         pred_np, q_np, conf_np, changed_np = pred.cpu().numpy(), q.cpu().numpy(), conf.cpu().numpy(), changed.cpu().numpy()
         for i in range(B):
@@ -114,7 +80,7 @@ def recurse(
                 continue
             if trace:
                 traces[i].append(StepRecord(step, pred_np[i].copy(), float(conf_np[i]), int(changed_np[i])))
-            halts = mode == "act" and step >= min_steps and q_np[i] > threshold
+            halts = mode == "act" and bool(q_halts(step, q_np[i], threshold=threshold, min_steps=min_steps))
             if halts or step == max_steps:
                 results[i] = Prediction(
                     pred_np[i].copy(), step, bool(halts or mode == "fixed"), float(conf_np[i]), float(q_np[i]), traces[i], p_np[i] if p_np is not None else None

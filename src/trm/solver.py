@@ -14,9 +14,11 @@ import numpy as np
 import torch
 
 from trm.checkpoint import load_checkpoint
-from trm.inference import HaltMode, for_inference, recurse
+from trm.inference import recurse
 from trm.model import TRM
 from trm.pipeline import Answer, AnswerOptions, InferenceConfig, Mode, combine, finish, plan_views
+from trm.precision import for_inference
+from trm.scheduler import HaltMode
 from trm.tasks import Task, get_task
 
 

@@ -29,10 +29,11 @@ from trm.checkpoint import save_checkpoint
 from trm.config import TRMConfig
 from trm.data import SampleStream, TokenDataset
 from trm.ema import EMA
-from trm.evaluate import autocast_context, evaluate, format_table
+from trm.evaluate import evaluate, format_table
 from trm.losses import act_loss
 from trm.model import TRM
 from trm.optim import build_optimizer, lr_at
+from trm.precision import autocast_context
 from trm.tasks import get_task
 
 
@@ -184,7 +185,9 @@ class Trainer:
         self.step = 0
         self.samples_done = 0
         self.train_seconds = 0.0
-        self.best: dict[str, Any] = {}
+        # the latest evaluation's summary: the checkpoint's metrics, which describe the weights saved
+        # with them (the latest EMA weights, not the best seen)
+        self.last_eval: dict[str, Any] = {}
 
     # --- state ---
 
@@ -223,7 +226,7 @@ class Trainer:
             "stream": self.stream.state(),
             "np_rng": self.np_rng.bit_generator.state,
             "optimizer_scalars": scalars,
-            "best": self.best,
+            "last_eval": self.last_eval,
             "config": dataclasses.asdict(self.cfg),
         }
         json_file.write_text(json.dumps(info, indent=1, default=_json_default))
@@ -255,7 +258,7 @@ class Trainer:
         self.stream.epoch, self.stream.offset = info["stream"]["epoch"], info["stream"]["offset"]
         self.stream._order = self.stream._epoch_order()
         self.np_rng.bit_generator.state = info["np_rng"]
-        self.best = info.get("best", {})
+        self.last_eval = info.get("last_eval", info.get("best", {}))  # "best": its name in older runs' state
 
     # --- one step ---
 
@@ -358,7 +361,7 @@ class Trainer:
             "command": " ".join(sys.argv),
         }
         save_checkpoint(
-            self.out, self.model, task_version=self.task.version, training=training, metrics=metrics or self.best, state_dict=self.ema.state_dict() | _buffers(self.model)
+            self.out, self.model, task_version=self.task.version, training=training, metrics=metrics or self.last_eval, state_dict=self.ema.state_dict() | _buffers(self.model)
         )
 
     def run(self, resume: bool = False) -> dict[str, Any]:
@@ -400,8 +403,7 @@ class Trainer:
             if cfg.eval_every and (self.step % cfg.eval_every == 0 or last):
                 summary = self.evaluate()
                 if summary and self.dist.main:
-                    final = summary
-                    self.best = summary
+                    final = self.last_eval = summary
                     msg = f"\n[step {self.step}] eval\n{format_table(summary)}"
                     print(msg, file=sys.stderr, flush=True)
                     if log_file:

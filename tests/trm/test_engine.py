@@ -7,8 +7,20 @@ import pytest
 import torch
 
 from trm.checkpoint import load_checkpoint
-from trm.engine import DeadlineExceededError, Engine, EngineStoppedError, QueueFullError
-from trm.inference import for_inference, recurse
+from trm.compute import ComputeThread
+from trm.engine import (
+    DEFAULT_SLOTS,
+    DeadlineExceededError,
+    Engine,
+    EngineStoppedError,
+    QueueFullError,
+    auto_slots,
+    calibrate,
+    device_name,
+    step_costs,
+)
+from trm.inference import recurse
+from trm.precision import for_inference
 
 
 @pytest.fixture(scope="module")
@@ -71,15 +83,16 @@ def test_early_halting_sample_leaves_while_others_continue(model):
 
 def test_freed_slot_is_refilled_before_the_next_iteration(model):
     xs = problems(3)
-    engine = Engine(model, slots=1)
-    # queue all three before the worker starts, each halting after exactly 2 steps
-    engine._accepting = True
+    compute = ComputeThread(name="held")
+    engine = Engine(model, slots=1, worker=compute).start()
+    # hold the compute thread until all three are queued, each halting after exactly 2 steps
+    gate = threading.Event()
+    compute.call(gate.wait, 30)
     futures = [engine.submit(x, min_steps=2, threshold=-100.0) for x in xs]
-    engine._accepting = False
-    engine._thread = None
-    engine.start()
+    gate.set()
     results = [f.result(timeout=30) for f in futures]
     engine.stop()
+    compute.stop()
     assert [r.steps for r in results] == [2, 2, 2]
     assert engine.iterations == 6  # no iteration ran with the slot empty
 
@@ -169,6 +182,18 @@ def test_drain_finishes_in_flight_work(model):
     _ = concurrent.futures
 
 
+def test_drain_ends_when_the_last_request_is_cancelled_in_its_slot(model):
+    engine = Engine(model, slots=1).start()
+    future = engine.submit(problems(1)[0], max_steps=10**6, mode="fixed")
+    deadline = time.monotonic() + 30
+    while engine.iterations == 0 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert future.cancel()
+    started = time.monotonic()
+    engine.stop(drain=True, timeout=30)  # woken when the step runner frees the slot, not at the timeout
+    assert time.monotonic() - started < 10 and engine.pending() == 0
+
+
 class _TimedModel(torch.nn.Module):
     """Stands in for a model whose step takes 4 ms + 2 ms per sample (sleeps; no math)."""
 
@@ -184,20 +209,46 @@ class _TimedModel(torch.nn.Module):
         time.sleep(0.004 + 0.002 * len(inputs))
 
 
-def test_choose_slots_picks_the_smallest_batch_near_the_best_cost_per_sample(model):
-    from trm.engine import choose_slots
-
+def test_step_costs_take_medians_and_stop_growing_at_the_step_limit(model):
     timed = _TimedModel(model.config)
-    # per sample: 6, 4, 3, 2.5, 2.25, 2.125 ms at 1..32; within 15% of 2.125: 16 and 32
-    assert choose_slots(timed, max_slots=32) == 16
-    # the step-time limit stops the search: 8 (20 ms) is the last tried, and the best
-    assert choose_slots(timed, max_slots=64, max_step_seconds=0.015) == 8
-    assert choose_slots(timed, max_slots=4) == 4
+    costs = step_costs(timed, max_slots=64, max_step_seconds=0.015, passes=3)
+    # 8 (20 ms a step) is the first past the limit and the last tried; per sample 6, 4, 3, 2.5 ms
+    assert sorted(costs) == [1, 2, 4, 8]
+    assert costs[1] > costs[2] > costs[4] > costs[8] and 0.0024 < costs[8] < 0.004
 
 
-def test_auto_slots_measure_the_real_model(model):
-    with Engine(model, slots="auto") as engine:
-        assert engine.slots in (1, 2, 4, 8, 16, 32, 64)
+def test_auto_slots_come_from_a_stored_curve_for_this_device_never_from_timing(model):
+    served = for_inference(model, "fp32")
+    # no curve: the device type's default, whatever the host's speed
+    with Engine(model, slots="auto", dtype="fp32") as engine:
+        assert engine.slots == DEFAULT_SLOTS["cpu"]
         assert engine.submit(problems(1)[0], max_steps=3).result(timeout=30).steps <= 3
+    here = {"device": device_name(torch.device("cpu")), "dtype": "float32", "threads": torch.get_num_threads()}
+    curve = {"1": 12.0, "2": 8.0, "4": 6.0, "8": 5.0, "16": 4.8, "32": 4.8}
+    elsewhere = {**here, "device": "cpu: another CPU", "ms_per_sample": {"1": 1.0, "2": 1.0}}
+    assert auto_slots(served, [here | {"ms_per_sample": curve}, elsewhere])[0] == 8
+    slots, why = auto_slots(served, [elsewhere, here | {"threads": here["threads"] + 1, "ms_per_sample": curve}])
+    assert slots == DEFAULT_SLOTS["cpu"] and "another CPU" in why  # neither fits: the default, and why
+    # the latest matching entry wins
+    assert auto_slots(served, [here | {"ms_per_sample": curve}, here | {"ms_per_sample": {"1": 3.0, "2": 2.0, "4": 1.0}}])[0] == 4
+    with Engine(model, slots="auto", dtype="fp32", calibration=[here | {"ms_per_sample": {"1": 5.0, "2": 2.0, "4": 1.9}}]) as engine:
+        assert engine.slots == 2
     with pytest.raises(ValueError, match="slots"):
         Engine(model, slots=0)
+
+
+def test_calibrate_stores_a_curve_that_auto_slots_then_uses(toy_model_dir, tmp_path):
+    import json
+    import shutil
+
+    out, _ = toy_model_dir
+    copy = tmp_path / "model"
+    shutil.copytree(out, copy)
+    entry = calibrate(copy, dtype="fp32", max_slots=4)
+    assert set(entry["ms_per_sample"]) == {"1", "2", "4"} and entry["slots"] in (1, 2, 4)
+    again = calibrate(copy, dtype="fp32", max_slots=2)  # the same device: replaces the first curve
+    stored = json.loads((copy / "config.json").read_text())["inference"]["calibration"]
+    assert stored == [again]
+    loaded, config = load_checkpoint(copy)
+    with Engine(loaded, slots="auto", dtype="fp32", threads=torch.get_num_threads(), calibration=config["inference"]["calibration"]) as engine:
+        assert engine.slots == again["slots"]

@@ -116,3 +116,22 @@ def test_cosine_follows_the_time_budget_when_it_ends_before_the_steps(toy_data, 
     assert lrs[0] > 0.9e-3  # near the top at the start
     assert lrs[-1] < 0.2e-3  # down at the floor (1e-4) when the time runs out, 99,9xx steps early
     assert all(a >= b for a, b in zip(lrs, lrs[1:]))
+
+
+def test_checkpoint_metrics_are_the_latest_evaluation_and_resume_keeps_it(toy_data, tmp_path):
+    """The checkpoint holds the latest EMA weights, so its metrics are the latest evaluation's."""
+    cfg = toy_train_config(toy_data, tmp_path / "e", steps=40, eval_every=20, eval_samples=32, ckpt_every=40)
+    result = train(cfg)
+    evals = [x for x in map(json.loads, (tmp_path / "e" / "metrics.jsonl").read_text().splitlines()) if "eval" in x]
+    assert [x["step"] for x in evals] == [20, 40]
+    config = json.loads((tmp_path / "e" / "config.json").read_text())
+    assert config["metrics"] == evals[-1]["eval"] == result["eval"]
+    state = tmp_path / "e" / "train_state.json"
+    info = json.loads(state.read_text())
+    assert info["last_eval"] == evals[-1]["eval"]
+    # a state written before the rename calls it "best"
+    info["best"] = info.pop("last_eval")
+    state.write_text(json.dumps(info))
+    trainer = Trainer(toy_train_config(toy_data, tmp_path / "e", steps=40))
+    trainer.load_state()
+    assert trainer.last_eval == evals[-1]["eval"]
