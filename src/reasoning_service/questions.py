@@ -125,7 +125,7 @@ def kubernetes_provider(settings: Settings) -> KubernetesProvider:
     """The configured Kubernetes provider (cached per settings object), or a 422 naming what to set."""
     cached = _CACHE.get(("kubernetes", id(settings)))
     if cached is not None and cached[0] is settings:
-        return cached[1]  # type: ignore[no-any-return]
+        return cached[1]
     if settings.kubeconfig:
         provider = KubernetesProvider.from_kubeconfig(settings.kubeconfig, timeout_s=settings.provider_timeout_seconds)
     elif settings.kubernetes_in_cluster and in_cluster():

@@ -54,6 +54,7 @@ def autocast_context(device: torch.device, dtype: str) -> contextlib.AbstractCon
 
 
 def weights_dtype(model: TRM) -> torch.dtype:
+    """The dtype of the model's weights (bfloat16 after `for_inference(model, "bf16")`)."""
     return next(model.parameters()).dtype
 
 

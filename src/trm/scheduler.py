@@ -100,6 +100,7 @@ class Scheduler:
     # --- observers ---
 
     def busy(self) -> int:
+        """Occupied slots."""
         return sum(r is not None for r in self.occupant)
 
     def pending(self) -> int:
@@ -107,6 +108,7 @@ class Scheduler:
         return len(self.queue) + self.busy()
 
     def holds(self, slot: int, request: Request) -> bool:
+        """Whether `slot` still holds `request` (not cancelled, finished or refilled since)."""
         return self.occupant[slot] is request
 
     def occupied(self) -> list[tuple[int, Request]]:

@@ -208,12 +208,12 @@ class PrometheusProvider:
                     chosen, edges_body = metrics, body
                     break
             if chosen is None or edges_body is None:
-                queries = "; ".join(s.query or "" for s in tried)
+                tried_queries = "; ".join(s.query or "" for s in tried)
                 scope = f" in namespace {namespace!r}" if namespace else ""
                 raise ProviderError(
                     422,
                     SOURCE,
-                    f"no call-graph series{scope} at {self.url} (tried {', '.join(m.name for m in candidates)}: {queries}); "
+                    f"no call-graph series{scope} at {self.url} (tried {', '.join(m.name for m in candidates)}: {tried_queries}); "
                     "set REASONING_PROMETHEUS_METRICS or REASONING_PROMQL_EDGES to metrics this Prometheus has, or give a problem",
                     field="scope" if namespace else None,
                 )

@@ -33,6 +33,7 @@ class RateWindow:
         self.samples: deque[tuple[float, float]] = deque()
 
     def rate(self, now: float, total: float) -> tuple[float | None, float]:
+        """Requests per second over the last `window` seconds (None until two samples span time), and the total."""
         self.samples.append((now, total))
         # keep the newest sample at least `window` old as the base, drop the ones before it
         while len(self.samples) > 2 and now - self.samples[1][0] >= self.window:
@@ -51,6 +52,7 @@ def requests_total(metrics: Metrics) -> float:
 
 @router.get("/v1/stats", tags=["operations"], summary="Requests per second, busy slots per model, queue depth")
 async def stats(request: Request, state: State) -> dict[str, Any]:
+    """The live panel's numbers: requests per second, and busy slots and queue depth per model."""
     window: RateWindow = getattr(request.app.state, "stats_window", None) or RateWindow()
     request.app.state.stats_window = window
     total = requests_total(state.metrics)

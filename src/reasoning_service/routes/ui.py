@@ -22,6 +22,7 @@ router = APIRouter()
 
 @router.get("/", include_in_schema=False)
 async def index() -> FileResponse:
+    """The web page (public: it holds no data; its API calls carry the token when auth is on)."""
     return FileResponse(UI_DIR / "index.html", headers={"Content-Security-Policy": CSP, "Cache-Control": "no-cache"})
 
 

@@ -59,6 +59,7 @@ def load(path: Path) -> Iterator[dict[str, Any]]:
 
 
 def main() -> None:
+    """Write the frozen evaluation sets (`--out DIR`), one <bucket>.jsonl.gz each."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", required=True, help="directory for the <bucket>.jsonl.gz files")
     parser.add_argument("--seed", type=int, required=True)

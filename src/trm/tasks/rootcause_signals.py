@@ -56,6 +56,7 @@ class Reading:
 
     @property
     def has_normal(self) -> bool:
+        """Whether the service came with a normal window (so its change is measured against it)."""
         return self.error_excess is not None or self.latency_change is not None
 
     @property
