@@ -14,6 +14,7 @@ and every symmetric image of it always land in the same split.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import os
@@ -55,6 +56,7 @@ def generate_splits(
     workers: int = 1,
     chunk: int = 200,
     exclude: set[bytes] | None = None,
+    dropped: dict[str, int] | None = None,
 ) -> dict[str, list[Example]]:
     """`counts[split][bucket]` examples per split, each on its side of the canonical-form split.
 
@@ -62,6 +64,8 @@ def generate_splits(
     and test together wastes nothing. Deterministic for a seed, whatever the number of workers.
     `exclude` (from `excluded_inputs`): drop examples whose input tokens, in any of the task's
     views, are one of these; for keys that cannot see it all (a maze padded from two sizes).
+    `dropped`: filled with the generator's counts of instances it left out (its examples'
+    info["dropped"], e.g. labels past a time limit) over everything generated, plus "excluded".
     """
     views = task.views(8) if exclude else []
     options = options or {}
@@ -82,7 +86,12 @@ def generate_splits(
                 parts = list(pool.map(_generate_chunk, jobs)) if pool else [_generate_chunk(j) for j in jobs]
                 for ex in (ex for part in parts for ex in part):
                     split = split_of(ex.group)
+                    if dropped is not None:
+                        for reason, count in ex.info.get("dropped", {}).items():
+                            dropped[reason] = dropped.get(reason, 0) + count
                     if exclude and any(_tokens_key(v.apply(np.asarray(ex.inputs))) in exclude for v in views):
+                        if dropped is not None:
+                            dropped["excluded"] = dropped.get("excluded", 0) + 1
                         continue
                     if split in have and have[split] < need[split]:
                         out[split].append(ex)
@@ -93,12 +102,30 @@ def generate_splits(
     return out
 
 
-def excluded_inputs(directory: Path) -> set[bytes]:
-    """The input tokens of every example in a split directory (or in every split under it)."""
+def excluded_inputs(directory: Path, task: Task | None = None) -> set[bytes]:
+    """The input tokens of every example in a split directory (or in every split under it), or of
+    every problem in an evaluation set's *.jsonl.gz files (one {"problem": ...} per line; needs
+    `task` to encode them; problems outside its canvas cannot collide and are skipped)."""
     files = sorted(Path(directory).glob("inputs.*.npy")) or sorted(Path(directory).glob("*/inputs.*.npy"))
-    if not files:
-        raise FileNotFoundError(f"{directory}: no inputs.*.npy shards to exclude")
-    return {_tokens_key(row) for f in files for row in np.load(f)}
+    if files:
+        return {_tokens_key(row) for f in files for row in np.load(f)}
+    sets = sorted(Path(directory).glob("*.jsonl.gz"))
+    if not sets:
+        raise FileNotFoundError(f"{directory}: no inputs.*.npy shards or *.jsonl.gz evaluation sets to exclude")
+    if task is None:
+        raise ValueError(f"{directory}: an evaluation set's problems need the task to encode them")
+    from trm.tasks import InvalidProblem
+
+    out = set()
+    for path in sets:
+        with gzip.open(path, "rt") as f:
+            for line in f:
+                try:
+                    problem = task.parse(json.loads(line)["problem"])
+                except InvalidProblem:  # outside the canvas: no token row to collide with
+                    continue
+                out.add(_tokens_key(task.encode(problem)))
+    return out
 
 
 def _tokens_key(tokens: np.ndarray) -> bytes:
