@@ -75,16 +75,38 @@ class CpResult:
     info: dict[str, Any] = field(default_factory=dict)
 
 
-def run_cpsat(
-    model: cp_model.CpModel, read: Any, *, time_limit_s: float, workers: int = 1, cheap_bound: int = 0
-) -> tuple[cp_model.CpSolver, int, float, list[int] | None]:
-    """Solve `model`; returns (solver, status, seconds, read(solver) or None when nothing was found)."""
-    solver = cpsat_solver(time_limit_s, workers)
-    started = time.perf_counter()
-    status = solver.Solve(model)
-    seconds = time.perf_counter() - started
-    found = status in (cp_model.OPTIMAL, cp_model.FEASIBLE)
-    return solver, status, seconds, (read(solver) if found else None)
+class Budget:
+    """What a chain of CP-SAT solves may still spend.
+
+    `work`: CP-SAT's deterministic time (its own work units: about 10 s of one core each on the
+    placement and upgrade models here; the same on any machine and under any load, so a label
+    search stops at the same point everywhere and generated data repeat); None for wall-clock only
+    (the service's exact mode).
+    `wall_s`: a wall-clock limit over the whole chain, always enforced."""
+
+    def __init__(self, wall_s: float, work: float | None = None) -> None:
+        self.deadline = time.perf_counter() + wall_s
+        self.work = work
+        self.spent = 0.0  # deterministic time used so far
+
+    def solver(self, workers: int = 1, cap: float | None = None) -> cp_model.CpSolver:
+        """A solver limited to what is left (and at most `cap` work units, or seconds without `work`)."""
+        solver = cpsat_solver(max(0.0, self.deadline - time.perf_counter()), workers)
+        if self.work is not None:
+            left = max(0.0, self.work - self.spent)
+            solver.parameters.max_deterministic_time = max(1e-3, left if cap is None else min(cap, left))
+        elif cap is not None:
+            solver.parameters.max_time_in_seconds = max(1e-3, min(cap, solver.parameters.max_time_in_seconds))
+        return solver
+
+    def solve(self, model: cp_model.CpModel, workers: int = 1, cap: float | None = None, **params: Any) -> tuple[cp_model.CpSolver, int]:
+        """Solve under the budget (extra CP-SAT `params` by name) and charge the work done."""
+        solver = self.solver(workers, cap)
+        for name, value in params.items():
+            setattr(solver.parameters, name, value)
+        status = solver.Solve(model)
+        self.spent += solver.ResponseProto().deterministic_time
+        return solver, status
 
 
 STATUS_NAMES = {

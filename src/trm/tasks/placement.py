@@ -35,7 +35,7 @@ from ortools.sat.python import cp_model
 
 from agent_reasoning.types import PlacementNode, PlacementPod, PlacementProblem, PlacementSolution, TaskType
 from trm.tasks.base import Example, InvalidProblem, OutsideCanvas, SolverAnswer, Task
-from trm.tasks.common import STATUS_NAMES, CpResult, LimitReached, cpsat_solver, short_hash
+from trm.tasks.common import STATUS_NAMES, Budget, CpResult, LimitReached, short_hash
 
 MAX_NODES, MAX_PODS, MAX_GROUPS = 16, 48, 16
 LEVELS = 16
@@ -46,7 +46,10 @@ NO_GROUP = LEVEL0 + LEVELS + 1  # 21
 GROUP0 = NO_GROUP + 1  # 22
 NODE_INDEX0 = GROUP0 + MAX_GROUPS  # 38
 VOCAB = NODE_INDEX0 + MAX_NODES  # 54
-LABEL_TIME_LIMIT = 5.0  # seconds of CP-SAT per training label; past it the instance is counted as a limit hit
+# CP-SAT work per training label (deterministic time, about 5 s of one core here; the same on any
+# machine and load, so labels and limit hits repeat, see common.Budget); past it: a counted limit hit
+LABEL_WORK = 0.5
+WALL_FACTOR = 60  # a label's wall-clock safety net: this many seconds per work unit (about 6x the usual rate)
 
 BUCKETS = {"small": ((4, 8), (8, 20)), "large": ((9, 16), (21, 48))}  # (nodes, pods) ranges
 
@@ -297,42 +300,40 @@ def _build(caps: Caps, pods: Pods) -> _Model:
     return _Model(model, x, used, index, caps, pods)
 
 
-def _solve_nodes(mdl: _Model, bound: int, hint: list[int] | None, time_limit_s: float, workers: int) -> tuple[cp_model.CpSolver, int]:
+def _solve_nodes(mdl: _Model, bound: int, hint: list[int] | None, budget: Budget, workers: int) -> tuple[cp_model.CpSolver, int]:
     """Minimise the nodes used on `mdl` (at least `bound`), from `hint` if given."""
     mdl.model.Add(cp_model.LinearExpr.Sum(mdl.used) >= bound)
     if hint is not None:
         mdl.hint(_normalise(mdl.caps, mdl.pods, hint))
-    solver = cpsat_solver(time_limit_s, workers)
     # Presolve costs more than it saves on these small models (about 2x on the large bucket).
-    solver.parameters.cp_model_presolve = False
-    return solver, solver.Solve(mdl.model)
+    return budget.solve(mdl.model, workers, cp_model_presolve=False)
 
 
-def exact(caps: Caps, pods: Pods, *, time_limit_s: float, hint: list[int] | None = None, workers: int = 1) -> CpResult:
+def exact(caps: Caps, pods: Pods, *, time_limit_s: float, hint: list[int] | None = None, workers: int = 1, cold: bool = False) -> CpResult:
     """The fewest nodes by CP-SAT within `time_limit_s` seconds (wall clock).
 
     `hint`: a valid placement (node per pod, search order) to start from; else first-fit
-    decreasing's. Returns the best placement found (the hint's or FFD's if CP-SAT found none in
-    time), its node count, the proven lower bound (the cheap `_min_nodes`, raised by CP-SAT's
+    decreasing's, unless `cold` (no start at all: the benchmark's "without a hint"). Returns
+    the best placement found (the hint's or FFD's if CP-SAT found none in time), its node count, the proven lower bound (the cheap `_min_nodes`, raised by CP-SAT's
     bound) and whether they meet. Raises ValueError when CP-SAT proves that no placement exists."""
-    return _exact(caps, pods, time_limit_s=time_limit_s, hint=hint, workers=workers)[0]
+    return _exact(caps, pods, budget=Budget(time_limit_s), hint=hint, workers=workers, cold=cold)[0]
 
 
 def _exact(
-    caps: Caps, pods: Pods, *, time_limit_s: float, hint: list[int] | None = None, workers: int = 1, bound: int | None = None
+    caps: Caps, pods: Pods, *, budget: Budget, hint: list[int] | None = None, workers: int = 1, bound: int | None = None, cold: bool = False
 ) -> tuple[CpResult, _Model | None]:
     started = time.perf_counter()
     bound = _min_nodes(caps, pods) if bound is None else bound
     start = ffd(caps, pods)
     if hint is not None and (len(hint) != len(pods) or not _valid(caps, pods, hint)):
         hint = None
-    if hint is None and -1 not in start:
+    if hint is None and -1 not in start and not cold:
         hint = start
     if hint is not None and len(set(hint)) <= bound:  # the start already meets the bound: optimal
         used = len(set(hint))
         return CpResult(list(hint), used, used, True, "OPTIMAL", time.perf_counter() - started, {"proved_by": "bound"}), None
     mdl = _build(caps, pods)
-    solver, status = _solve_nodes(mdl, bound, hint, time_limit_s - (time.perf_counter() - started), workers)
+    solver, status = _solve_nodes(mdl, bound, hint, budget, workers)
     seconds = time.perf_counter() - started
     info = {"conflicts": solver.NumConflicts(), "branches": solver.NumBranches()}
     if status == cp_model.INFEASIBLE:
@@ -342,6 +343,8 @@ def _exact(
         objective = len(set(assign))
         bound = min(objective, max(bound, math.ceil(solver.BestObjectiveBound() - 1e-6)))
         return CpResult(assign, objective, bound, status == cp_model.OPTIMAL or objective <= bound, STATUS_NAMES[status], seconds, info), mdl
+    if hint is None and -1 not in start:
+        hint = start  # CP-SAT found nothing in time: first-fit decreasing's placement is still an answer
     objective = len(set(hint)) if hint is not None else None
     info["fallback"] = "hint" if hint is not None else None
     return CpResult(hint, objective, bound, objective is not None and objective <= bound, STATUS_NAMES[status], seconds, info), mdl
@@ -364,30 +367,28 @@ def _valid(caps: Caps, pods: Pods, assign: list[int]) -> bool:
 
 
 LEX_BITS = 62  # CP-SAT's objective must fit in int64, summed over every x variable's coefficient
-LEX_FIRST_S = 0.5  # seconds for a first-solution lexicographic search before the slower, surer route
+LEX_FIRST = 0.05  # work units (about half a second) for a first-solution lexicographic search before the slower, surer route
 
 
-def _lex_first(caps: Caps, pods: Pods, k: int, time_limit_s: float) -> tuple[list[int] | None, int]:
+def _lex_first(caps: Caps, pods: Pods, k: int, budget: Budget, cap: float) -> tuple[list[int] | None, int]:
     """The lexicographically first placement on at most k nodes (closed node set), by CP-SAT's
     fixed search: pods in order, each on its lowest-index node first. Its first solution is the
     lexicographic minimum (a complete depth-first search in that order; propagation and learned
-    clauses only cut what cannot be completed). Returns (placement or None, CP-SAT status)."""
+    clauses only cut what cannot be completed). At most `cap` of the budget. Returns (placement or
+    None, CP-SAT status)."""
     mdl = _build(caps, pods)
     mdl.model.Add(cp_model.LinearExpr.Sum(mdl.used) <= k)
     mdl.model.ClearObjective()
     mdl.model.AddDecisionStrategy(list(mdl.x.values()), cp_model.CHOOSE_FIRST, cp_model.SELECT_MAX_VALUE)  # x in (pod, node) order
-    solver = cpsat_solver(time_limit_s, 1)
-    solver.parameters.search_branching = cp_model.FIXED_SEARCH
-    solver.parameters.cp_model_presolve = False
-    status = solver.Solve(mdl.model)
+    solver, status = budget.solve(mdl.model, 1, cap, search_branching=cp_model.FIXED_SEARCH, cp_model_presolve=False)
     return (mdl.read(solver) if status in (cp_model.OPTIMAL, cp_model.FEASIBLE) else None), status
 
 
-def _lex_blocks(caps: Caps, pods: Pods, k: int, assign: list[int], deadline: float, info: dict[str, Any]) -> list[int]:
+def _lex_blocks(caps: Caps, pods: Pods, k: int, assign: list[int], budget: Budget, info: dict[str, Any]) -> list[int]:
     """The lexicographically first placement on at most k nodes, from a valid one, by CP-SAT
     minimisations block by block (a block's objective weighs each pod n times its successor, so its
     optimum is the block's lexicographic minimum; the block is then fixed). Slower per instance than
-    `_lex_first` but never stuck in one deep branch. Raises LimitReached at `deadline`."""
+    `_lex_first` but never stuck in one deep branch. Raises LimitReached when the budget runs out."""
     mdl = _build(caps, pods)
     mdl.model.Add(cp_model.LinearExpr.Sum(mdl.used) <= k)
     n, m = len(caps), len(pods)
@@ -397,9 +398,7 @@ def _lex_blocks(caps: Caps, pods: Pods, k: int, assign: list[int], deadline: flo
         block = range(lo, min(m, lo + per_block))
         mdl.model.Minimize(cp_model.LinearExpr.WeightedSum([mdl.index[i] for i in block], [n ** (block[-1] - i) for i in block]))
         mdl.hint(assign)
-        solver = cpsat_solver(deadline - time.perf_counter(), 1)
-        solver.parameters.cp_model_presolve = False
-        status = solver.Solve(mdl.model)
+        solver, status = budget.solve(mdl.model, 1, cp_model_presolve=False)
         info["solves"] += 1
         if status == cp_model.MODEL_INVALID:  # pragma: no cover - a bug, not a limit
             raise RuntimeError(f"CP-SAT rejects the tie-break model: {mdl.model.Validate()}")
@@ -411,7 +410,7 @@ def _lex_blocks(caps: Caps, pods: Pods, k: int, assign: list[int], deadline: flo
     return assign
 
 
-def canonical(caps: Caps, pods: Pods, time_limit_s: float = LABEL_TIME_LIMIT) -> tuple[list[int], dict[str, Any]]:
+def canonical(caps: Caps, pods: Pods, work: float = LABEL_WORK) -> tuple[list[int], dict[str, Any]]:
     """The canonical optimal placement (node per pod, search order) and solver facts.
 
     Canonical: of all placements on the fewest nodes whose node set is closed under domination
@@ -419,25 +418,27 @@ def canonical(caps: Caps, pods: Pods, time_limit_s: float = LABEL_TIME_LIMIT) ->
     First a lexicographic first-solution search on as many nodes as the cheap bound says (when it
     finds one, that is optimal and canonical at once); else CP-SAT proves the optimum k, and the
     first-solution search runs on k nodes, with block-wise minimisation (`_lex_blocks`) when that
-    search stalls. Raises LimitReached (`best`: the best placement known) when `time_limit_s` runs
+    search stalls. Raises LimitReached (`best`: the best placement known) when `work` (CP-SAT's
+    deterministic time, see `Budget`; WALL_FACTOR times as many seconds of wall clock) runs
     out first, ValueError when no placement exists. info: ffd_nodes, lower_bound, solves (CP-SAT
     runs), seconds."""
     started = time.perf_counter()
-    deadline = started + time_limit_s
+    budget = Budget(WALL_FACTOR * work, work=work)
     bound = _min_nodes(caps, pods)
     info: dict[str, Any] = {"ffd_nodes": _ffd_count(caps, pods), "lower_bound": bound, "solves": 1}
-    assign, status = _lex_first(caps, pods, bound, min(LEX_FIRST_S, time_limit_s))
+    assign, status = _lex_first(caps, pods, bound, budget, LEX_FIRST)
     if assign is None:
-        first, _ = _exact(caps, pods, time_limit_s=deadline - time.perf_counter(), bound=bound + (status == cp_model.INFEASIBLE))
+        first, _ = _exact(caps, pods, budget=budget, bound=bound + (status == cp_model.INFEASIBLE))
         info["solves"] += 1
         if not first.optimal:
-            raise LimitReached(f"no proven optimum within {time_limit_s:g} s (best {first.objective}, bound {first.bound})", first.values)
+            raise LimitReached(f"no proven optimum within {work:g} work units (best {first.objective}, bound {first.bound})", first.values)
         k = first.objective
-        assign, status = _lex_first(caps, pods, k, min(min(LEX_FIRST_S, time_limit_s), deadline - time.perf_counter()))
+        assign, status = _lex_first(caps, pods, k, budget, LEX_FIRST)
         info["solves"] += 1
         if assign is None:
-            assign = _lex_blocks(caps, pods, k, _normalise(caps, pods, first.values), deadline, info)
+            assign = _lex_blocks(caps, pods, k, _normalise(caps, pods, first.values), budget, info)
     info["seconds"] = round(time.perf_counter() - started, 4)
+    info["work"] = round(budget.spent, 4)
     return assign, info
 
 
@@ -519,12 +520,15 @@ class PlacementTask(Task):
         caps, pods, _ = _numbers(problem)
         return float(_min_nodes(caps, pods))
 
-    def solve(self, problem: PlacementProblem, *, time_limit_s: float = 10.0, hint: PlacementSolution | None = None, workers: int = 1) -> SolverAnswer:
+    def solve(
+        self, problem: PlacementProblem, *, time_limit_s: float = 10.0, hint: PlacementSolution | None = None, workers: int = 1, cold: bool = False
+    ) -> SolverAnswer:
         """CP-SAT's fewest-node placement within `time_limit_s` seconds, any size.
 
         `hint` (e.g. the model's answer) seeds the search when it is a complete valid placement.
         The answer carries nodes_used, the proven lower bound and whether it is proven optimal;
-        `info`: status (CP-SAT's), seconds, hint_used. Raises InvalidProblem when no placement exists."""
+        `info`: status (CP-SAT's), seconds, hint_used. `workers`: CP-SAT threads (1 is
+        deterministic); `cold`: give CP-SAT no start at all (the hint benchmark's baseline). Raises InvalidProblem when no placement exists."""
         caps, pods, order = _numbers(problem)
         start = None
         if hint is not None and not hint.unplaced:
@@ -532,7 +536,7 @@ class PlacementTask(Task):
             where = [index.get(hint.assignments.get(problem.pods[i].name, ""), -1) for i in order]
             start = where if -1 not in where and _valid(caps, pods, where) else None
         try:
-            result = exact(caps, pods, time_limit_s=time_limit_s, hint=start, workers=workers)
+            result = exact(caps, pods, time_limit_s=time_limit_s, hint=start, workers=workers, cold=cold)
         except ValueError:
             raise InvalidProblem("problem.pods", "the pods fit on no combination of the nodes (each fits alone, not all together)") from None
         if result.values is None:
@@ -554,10 +558,10 @@ class PlacementTask(Task):
             grid[MAX_NODES + r] = (POD, LEVEL0 + c, LEVEL0 + m, GROUP0 + groups[i] if i in groups else NO_GROUP)
         return grid.reshape(-1)
 
-    def label(self, problem: PlacementProblem, time_limit_s: float = LABEL_TIME_LIMIT) -> np.ndarray:
-        """The canonical optimal placement as target tokens. Raises LimitReached past `time_limit_s`."""
+    def label(self, problem: PlacementProblem, work: float = LABEL_WORK) -> np.ndarray:
+        """The canonical optimal placement as target tokens. Raises LimitReached past `work` (see `canonical`)."""
         caps, pods, _ = _numbers(problem)
-        assign, _ = canonical(caps, pods, time_limit_s)
+        assign, _ = canonical(caps, pods, work)
         return self._label(assign)
 
     @staticmethod
@@ -689,9 +693,9 @@ class PlacementTask(Task):
         """n problems whose pods all fit, with canonical optimal labels (CP-SAT).
 
         Options: nodes (lo, hi), pods (lo, hi), load (lo, hi) = the share of the nodes' total free
-        capacity (on the scarcer resource) the pods request, time_limit (seconds of CP-SAT per
-        label, default LABEL_TIME_LIMIT). Nothing is dropped silently: an instance whose label is
-        not proven within the time limit is left out and counted in the next example's
+        capacity (on the scarcer resource) the pods request, work (CP-SAT's deterministic time
+        per label, default LABEL_WORK; see `canonical`). Nothing is dropped silently: an instance
+        whose label is not proven within it is left out and counted in the next example's
         info["dropped"]["limit_hits"] (a label that may be wrong would teach a wrong answer), as are
         draws first-fit cannot place ("unplaceable", redrawn: every kept problem is feasible).
         `trm data build` sums these counts into the dataset's meta.json.
@@ -701,7 +705,7 @@ class PlacementTask(Task):
         node_range = options.get("nodes", BUCKETS[bucket][0])
         pod_range = options.get("pods", BUCKETS[bucket][1])
         load = options.get("load", (0.3, 0.85))
-        time_limit = float(options.get("time_limit", LABEL_TIME_LIMIT))
+        work = float(options.get("work", LABEL_WORK))
         out: list[Example] = []
         dropped = {"limit_hits": 0, "unplaceable": 0}
         while len(out) < n:
@@ -711,7 +715,7 @@ class PlacementTask(Task):
                 continue
             caps, pods, _ = _numbers(problem)
             try:
-                assign, facts = canonical(caps, pods, time_limit)
+                assign, facts = canonical(caps, pods, work)
             except LimitReached:
                 dropped["limit_hits"] += 1
                 continue

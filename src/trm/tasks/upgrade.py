@@ -30,7 +30,7 @@ from ortools.sat.python import cp_model
 
 from agent_reasoning.types import TaskType, UpgradeProblem, UpgradeService, UpgradeSolution
 from trm.tasks.base import Example, InvalidProblem, OutsideCanvas, SolverAnswer, Task
-from trm.tasks.common import STATUS_NAMES, CpResult, LimitReached, cpsat_solver, permutations, wl_hash
+from trm.tasks.common import STATUS_NAMES, Budget, CpResult, LimitReached, permutations, wl_hash
 
 MAX_NODES, MAX_SERVICES, MAX_WAVES = 16, 16, 8
 SIZE = 1 + MAX_NODES  # rows and columns
@@ -75,8 +75,11 @@ def greedy(counts: Counts, budget: tuple[int, ...]) -> list[int]:
     return wave
 
 
-LABEL_TIME_LIMIT = 5.0  # seconds of CP-SAT per training label; past it the instance is counted as a limit hit
-LEX_FIRST_S = 0.5  # seconds for a first-solution lexicographic search before the surer route
+# CP-SAT work per training label (deterministic time, about 5 s of one core here; the same on any
+# machine and load, so labels and limit hits repeat, see common.Budget); past it: a counted limit hit
+LABEL_WORK = 0.5
+WALL_FACTOR = 60  # a label's wall-clock safety net: this many seconds per work unit (about 6x the usual rate)
+LEX_FIRST = 0.05  # work units (about half a second) for a first-solution lexicographic search before the surer route
 
 
 def lower_bound(counts: Counts, budget: tuple[int, ...]) -> int:
@@ -129,18 +132,9 @@ def _build(counts: Counts, budget: tuple[int, ...], waves: int) -> _Model:
     return _Model(model, y, top)
 
 
-def _solver(time_limit_s: float, workers: int = 1) -> cp_model.CpSolver:
-    solver = cpsat_solver(time_limit_s, workers)
-    solver.parameters.cp_model_presolve = False  # costs more than it saves on models this small
-    return solver
-
-
-def exact(counts: Counts, budget: tuple[int, ...], *, time_limit_s: float, hint: list[int] | None = None, workers: int = 1) -> CpResult:
-    """The fewest waves by CP-SAT within `time_limit_s` seconds (wall clock).
-
-    `hint`: a valid plan (wave per node) to start from; else the greedy plan. Returns the best plan
-    found (waves numbered by first node; the start's when CP-SAT found none in time), its number of
-    waves, the proven lower bound (the cheap one, raised by CP-SAT's) and whether they meet."""
+def _exact(
+    counts: Counts, budget: tuple[int, ...], limits: Budget, *, hint: list[int] | None = None, workers: int = 1, cold: bool = False
+) -> CpResult:
     started = time.perf_counter()
     bound = lower_bound(counts, budget)
     start = greedy(counts, budget)
@@ -149,13 +143,14 @@ def exact(counts: Counts, budget: tuple[int, ...], *, time_limit_s: float, hint:
     if hint is None or max(hint) > max(start):
         hint = start
     hint = canonical_waves(hint)
-    if max(hint) + 1 <= bound:
+    if max(hint) + 1 <= bound and not cold:
         return CpResult(hint, max(hint) + 1, max(hint) + 1, True, "OPTIMAL", time.perf_counter() - started, {"proved_by": "bound"})
     mdl = _build(counts, budget, max(hint) + 1)
     mdl.model.Add(mdl.last >= bound - 1)
-    mdl.hint(hint)
-    solver = _solver(time_limit_s - (time.perf_counter() - started), workers)
-    status = solver.Solve(mdl.model)
+    if not cold:
+        mdl.hint(hint)
+    # presolve costs more than it saves on models this small
+    solver, status = limits.solve(mdl.model, workers, cp_model_presolve=False)
     seconds = time.perf_counter() - started
     info = {"conflicts": solver.NumConflicts(), "branches": solver.NumBranches()}
     if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
@@ -164,6 +159,19 @@ def exact(counts: Counts, budget: tuple[int, ...], *, time_limit_s: float, hint:
         bound = min(objective, max(bound, math.ceil(solver.BestObjectiveBound() - 1e-6) + 1))
         return CpResult(wave, objective, bound, status == cp_model.OPTIMAL or objective <= bound, STATUS_NAMES[status], seconds, info)
     return CpResult(hint, max(hint) + 1, bound, max(hint) + 1 <= bound, STATUS_NAMES[status], seconds, {**info, "fallback": "hint"})
+
+
+def exact(
+    counts: Counts, budget: tuple[int, ...], *, time_limit_s: float, hint: list[int] | None = None, workers: int = 1, cold: bool = False
+) -> CpResult:
+    """The fewest waves by CP-SAT within `time_limit_s` seconds (wall clock).
+
+    `hint`: a valid plan (wave per node) to start from; else the greedy plan, which also sets the
+    model's number of wave slots; `cold`: no start given to CP-SAT (the benchmark's "without a
+    hint"). Returns the best plan found (waves numbered by first node; the start's when CP-SAT
+    found none in time), its number of waves, the proven lower bound (the cheap one, raised by
+    CP-SAT's) and whether they meet."""
+    return _exact(counts, budget, Budget(time_limit_s), hint=hint, workers=workers, cold=cold)
 
 
 def _valid(counts: Counts, budget: tuple[int, ...], wave: list[int]) -> bool:
@@ -178,20 +186,18 @@ def _valid(counts: Counts, budget: tuple[int, ...], wave: list[int]) -> bool:
     return True
 
 
-def _lex_first(counts: Counts, budget: tuple[int, ...], k: int, time_limit_s: float) -> tuple[list[int] | None, int]:
+def _lex_first(counts: Counts, budget: tuple[int, ...], k: int, limits: Budget, cap: float) -> tuple[list[int] | None, int]:
     """The lexicographically first plan (waves numbered by first node) in at most k waves, by
     CP-SAT's fixed search: nodes in order, each in its lowest wave first; its first solution is the
     lexicographic minimum. Returns (plan or None, CP-SAT status)."""
     mdl = _build(counts, budget, k)
     mdl.model.ClearObjective()
     mdl.model.AddDecisionStrategy([v for row in mdl.y for v in row], cp_model.CHOOSE_FIRST, cp_model.SELECT_MAX_VALUE)
-    solver = _solver(time_limit_s)
-    solver.parameters.search_branching = cp_model.FIXED_SEARCH
-    status = solver.Solve(mdl.model)
+    solver, status = limits.solve(mdl.model, 1, cap, search_branching=cp_model.FIXED_SEARCH, cp_model_presolve=False)
     return (mdl.read(solver) if status in (cp_model.OPTIMAL, cp_model.FEASIBLE) else None), status
 
 
-def _lex_min(counts: Counts, budget: tuple[int, ...], k: int, wave: list[int], deadline: float, info: dict[str, Any]) -> list[int]:
+def _lex_min(counts: Counts, budget: tuple[int, ...], k: int, wave: list[int], limits: Budget, info: dict[str, Any]) -> list[int]:
     """The lexicographically first plan in at most k waves, from a valid one, by CP-SAT
     minimisations block by block (weights k^i make a block's optimum its lexicographic minimum)."""
     n = len(counts)
@@ -202,8 +208,7 @@ def _lex_min(counts: Counts, budget: tuple[int, ...], k: int, wave: list[int], d
         block = range(lo, min(n, lo + per_block))
         mdl.model.Minimize(cp_model.LinearExpr.WeightedSum([z[j] for j in block], [k ** (block[-1] - j) for j in block]))
         mdl.hint(wave)
-        solver = _solver(deadline - time.perf_counter())
-        status = solver.Solve(mdl.model)
+        solver, status = limits.solve(mdl.model, 1, cp_model_presolve=False)
         info["solves"] += 1
         if status != cp_model.OPTIMAL:
             raise LimitReached(f"the canonical tie-break ran out of time at node {lo}", wave)
@@ -213,31 +218,33 @@ def _lex_min(counts: Counts, budget: tuple[int, ...], k: int, wave: list[int], d
     return wave
 
 
-def canonical(counts: Counts, budget: tuple[int, ...], time_limit_s: float = LABEL_TIME_LIMIT) -> tuple[list[int], dict[str, Any]]:
+def canonical(counts: Counts, budget: tuple[int, ...], work: float = LABEL_WORK) -> tuple[list[int], dict[str, Any]]:
     """The canonical optimal plan (wave per node) and solver facts.
 
     Canonical: of all plans with the fewest waves, waves numbered by their first node, the
     lexicographically first wave sequence in node order. A first-solution search in that order on
     as many waves as the cheap bound says (when it finds one, that is optimal and canonical at
     once); else CP-SAT proves the optimum k and the search runs on k waves, with block-wise
-    minimisation when it stalls. Raises LimitReached (`best`: the best plan known) when
-    `time_limit_s` runs out first. info: greedy_waves, lower_bound, solves, seconds."""
+    minimisation when it stalls. Raises LimitReached (`best`: the best plan known) when `work`
+    (CP-SAT's deterministic time, see common.Budget; WALL_FACTOR times as many seconds of wall
+    clock) runs out first. info: greedy_waves, lower_bound, solves, seconds."""
     started = time.perf_counter()
-    deadline = started + time_limit_s
+    limits = Budget(WALL_FACTOR * work, work=work)
     bound = lower_bound(counts, budget)
     info: dict[str, Any] = {"greedy_waves": max(greedy(counts, budget)) + 1, "lower_bound": bound, "solves": 1}
-    wave, status = _lex_first(counts, budget, bound, min(LEX_FIRST_S, time_limit_s))
+    wave, status = _lex_first(counts, budget, bound, limits, LEX_FIRST)
     if wave is None:
-        first = exact(counts, budget, time_limit_s=deadline - time.perf_counter())
+        first = _exact(counts, budget, limits)
         info["solves"] += 1
         if not first.optimal:
-            raise LimitReached(f"no proven optimum within {time_limit_s:g} s (best {first.objective}, bound {first.bound})", first.values)
+            raise LimitReached(f"no proven optimum within {work:g} work units (best {first.objective}, bound {first.bound})", first.values)
         k = first.objective
-        wave, status = _lex_first(counts, budget, k, min(LEX_FIRST_S, deadline - time.perf_counter()))
+        wave, status = _lex_first(counts, budget, k, limits, LEX_FIRST)
         info["solves"] += 1
         if wave is None:
-            wave = _lex_min(counts, budget, k, first.values, deadline, info)
+            wave = _lex_min(counts, budget, k, first.values, limits, info)
     info["seconds"] = round(time.perf_counter() - started, 4)
+    info["work"] = round(limits.spent, 4)
     return wave, info
 
 
@@ -310,19 +317,22 @@ class UpgradeTask(Task):
         """Cheap proven bound: for each service, its replicas over its max_unavailable (rounded up)."""
         return float(lower_bound(replica_counts(problem), tuple(s.max_unavailable for s in problem.services)))
 
-    def solve(self, problem: UpgradeProblem, *, time_limit_s: float = 10.0, hint: UpgradeSolution | None = None, workers: int = 1) -> SolverAnswer:
+    def solve(
+        self, problem: UpgradeProblem, *, time_limit_s: float = 10.0, hint: UpgradeSolution | None = None, workers: int = 1, cold: bool = False
+    ) -> SolverAnswer:
         """CP-SAT's fewest-wave plan within `time_limit_s` seconds, any size and any number of waves.
 
         `hint` (e.g. the model's answer) seeds the search when it is a valid plan. The answer carries
         the number of waves, the proven lower bound and whether it is proven optimal; `info`: status
-        (CP-SAT's), seconds, hint_used."""
+        (CP-SAT's), seconds, hint_used. `workers`: CP-SAT threads (1 is deterministic); `cold`: give
+        CP-SAT no start at all (the hint benchmark's baseline)."""
         counts, budget = replica_counts(problem), tuple(s.max_unavailable for s in problem.services)
         start = None
         if hint is not None:
             index = {name: w for w, names in enumerate(hint.waves) for name in names}
             wave = [index.get(name, -1) for name in problem.nodes]
             start = wave if -1 not in wave and _valid(counts, budget, wave) else None
-        result = exact(counts, budget, time_limit_s=time_limit_s, hint=start, workers=workers)
+        result = exact(counts, budget, time_limit_s=time_limit_s, hint=start, workers=workers, cold=cold)
         info = {"status": result.status, "seconds": round(result.seconds, 4), "hint_used": start is not None, **result.info}
         solution = UpgradeSolution(waves=_waves(problem, result.values))
         return SolverAnswer(solution, "solver", float(result.objective), float(result.bound), result.optimal, info=info)
@@ -347,11 +357,11 @@ class UpgradeTask(Task):
         labels[0, 1 : 1 + len(wave)] = WAVE0 + np.array(canonical_waves(wave))
         return labels.reshape(-1)
 
-    def label(self, problem: UpgradeProblem, time_limit_s: float = LABEL_TIME_LIMIT) -> np.ndarray:
-        """The canonical optimal plan as target tokens. Raises LimitReached past `time_limit_s`,
+    def label(self, problem: UpgradeProblem, work: float = LABEL_WORK) -> np.ndarray:
+        """The canonical optimal plan as target tokens. Raises LimitReached past `work` (see `canonical`),
         ValueError when the plan needs more waves than the model's output holds."""
         counts, budget = replica_counts(problem), tuple(s.max_unavailable for s in problem.services)
-        wave, _ = canonical(counts, budget, time_limit_s)
+        wave, _ = canonical(counts, budget, work)
         if max(wave) >= MAX_WAVES:
             raise ValueError(f"the best plan takes {max(wave) + 1} waves; the model's output holds {MAX_WAVES}")
         return self._label(wave)
@@ -430,9 +440,9 @@ class UpgradeTask(Task):
         """n clusters with canonical optimal plans of at most 8 waves (CP-SAT).
 
         Options: nodes (lo, hi), services (lo, hi), stateless (share of stateless services, default
-        0.15), time_limit (seconds of CP-SAT per label, default LABEL_TIME_LIMIT). Nothing is
-        dropped silently: each example's info["dropped"] counts the instances left out before it,
-        labels not proven within the time limit (`limit_hits`, a label that may be wrong would
+        0.15), work (CP-SAT's deterministic time per label, default LABEL_WORK; see `canonical`).
+        Nothing is dropped silently: each example's info["dropped"] counts the instances left out
+        before it, labels not proven within that work (`limit_hits`, a label that may be wrong would
         teach a wrong answer) and plans of more than 8 waves (`too_many_waves`, beyond the model's
         output). `trm data build` sums these counts into the dataset's meta.json.
         """
@@ -441,14 +451,14 @@ class UpgradeTask(Task):
         node_range = options.get("nodes", BUCKETS[bucket][0])
         service_range = options.get("services", BUCKETS[bucket][1])
         stateless = float(options.get("stateless", 0.15))
-        time_limit = float(options.get("time_limit", LABEL_TIME_LIMIT))
+        work = float(options.get("work", LABEL_WORK))
         out: list[Example] = []
         dropped = {"limit_hits": 0, "too_many_waves": 0}
         while len(out) < n:
             nodes, services = int(rng.integers(node_range[0], node_range[1] + 1)), int(rng.integers(service_range[0], service_range[1] + 1))
             problem = random_problem(rng, nodes, services, stateless)
             try:
-                wave, facts = canonical(replica_counts(problem), tuple(s.max_unavailable for s in problem.services), time_limit)
+                wave, facts = canonical(replica_counts(problem), tuple(s.max_unavailable for s in problem.services), work)
             except LimitReached:
                 dropped["limit_hits"] += 1
                 continue
