@@ -239,15 +239,15 @@ def evalset(task_name: str, directory: Path, limit: int | None, time_limit: floa
             "median_hinted_s": float(np.median(s["hinted_seconds"])),
             "median_speedup_both_proven": float(np.median(ratios)) if ratios else None,
         }
-    pct = lambda v: "    -" if v is None else f"{100 * v:5.1f}"  # noqa: E731
+    pct = lambda v: "-" if v is None else f"{100 * v:.1f}%"  # noqa: E731
     print(f"{'bucket':<10} {'n':>5} {'ref opt':>7} {'base ok':>7} {'base=opt':>8} {'model ok':>8} {'mod=opt':>7} "
           f"{'cold s':>7} {'hint s':>7} {'speedup':>7} {'cold pr':>7} {'hint pr':>7}")
     for bucket, r in table.items():
         speed = "-" if r["median_speedup_both_proven"] is None else f"{r['median_speedup_both_proven']:.1f}x"
         print(
-            f"{bucket:<10} {r['n']:>5} {pct(r['reference_proven']):>6}% {pct(r['baseline_verified']):>6}% {pct(r['baseline_optimal']):>7}% "
-            f"{pct(r['model_verified']):>7}% {pct(r['model_optimal']):>6}% {r['median_cold_s']:>7.3f} {r['median_hinted_s']:>7.3f} {speed:>7} "
-            f"{pct(r['cold_proven']):>6}% {pct(r['hinted_proven']):>6}%"
+            f"{bucket:<10} {r['n']:>5} {pct(r['reference_proven']):>7} {pct(r['baseline_verified']):>7} {pct(r['baseline_optimal']):>8} "
+            f"{pct(r['model_verified']):>8} {pct(r['model_optimal']):>7} {r['median_cold_s']:>7.3f} {r['median_hinted_s']:>7.3f} {speed:>7} "
+            f"{pct(r['cold_proven']):>7} {pct(r['hinted_proven']):>7}"
         )
     return table
 

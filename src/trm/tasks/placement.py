@@ -528,7 +528,10 @@ class PlacementTask(Task):
         `hint` (e.g. the model's answer) seeds the search when it is a complete valid placement.
         The answer carries nodes_used, the proven lower bound and whether it is proven optimal;
         `info`: status (CP-SAT's), seconds, hint_used. `workers`: CP-SAT threads (1 is
-        deterministic); `cold`: give CP-SAT no start at all (the hint benchmark's baseline). Raises InvalidProblem when no placement exists."""
+        deterministic); `cold`: give CP-SAT no start at all (the hint benchmark's baseline).
+        Raises InvalidProblem when no placement exists, LimitReached when CP-SAT neither found
+        one nor proved there is none in time and first-fit decreasing leaves pods over (rare: the
+        problem is nearly infeasible)."""
         caps, pods, order = _numbers(problem)
         start = None
         if hint is not None and not hint.unplaced:
@@ -539,8 +542,8 @@ class PlacementTask(Task):
             result = exact(caps, pods, time_limit_s=time_limit_s, hint=start, workers=workers, cold=cold)
         except ValueError:
             raise InvalidProblem("problem.pods", "the pods fit on no combination of the nodes (each fits alone, not all together)") from None
-        if result.values is None:
-            raise InvalidProblem("problem.pods", f"no placement found within {time_limit_s:g} s and first-fit decreasing leaves pods over")
+        if result.values is None:  # not the caller's fault: no answer found yet, none proven impossible
+            raise LimitReached(f"no placement found within {time_limit_s:g} s and first-fit decreasing leaves pods over; a longer time limit may find one")
         solution = self._solution(problem, {order[r]: j for r, j in enumerate(result.values)})
         info = {"status": result.status, "seconds": round(result.seconds, 4), "hint_used": start is not None, **result.info}
         return SolverAnswer(solution, "solver", float(result.objective), float(result.bound), result.optimal, info=info)

@@ -352,3 +352,24 @@ def test_lower_bound_is_cheap_and_proven(examples):
         assert task.lower_bound(ex.problem) == ex.info["lower_bound"] <= ex.info["optimal_nodes"]
     caps, pods, _ = _numbers(SMALL)
     assert task.lower_bound(SMALL) == 2  # the CPU demand (4500m) needs both nucs
+
+
+def test_data_build_leaves_out_an_evaluation_set_and_reports_drops(tmp_path, capsys):
+    """`trm data build --exclude DIR` with an evaluation set (*.jsonl.gz problems, as under
+    evalsets/): none of its problems is trained on, and meta.json says what was left out."""
+    from trm.cli import main
+
+    # the problems the build's first chunk draws (seed 4: rng [4, bucket 0, chunk 0]), as an evaluation set
+    drawn = task.generate(np.random.default_rng([4, 0, 0]), 200, "small")
+    (tmp_path / "eval").mkdir()
+    with gzip.open(tmp_path / "eval" / "small.jsonl.gz", "wt") as f:
+        for ex in drawn:
+            f.write(json.dumps({"problem": ex.problem.model_dump(exclude_none=True)}) + "\n")
+    assert main(["data", "build", "placement", "--n", "30", "--bucket", "small", "--out", str(tmp_path / "d"), "--seed", "4", "--exclude", str(tmp_path / "eval")]) == 0
+    assert "left out while generating" in capsys.readouterr().out
+    meta = json.loads((tmp_path / "d" / "train" / "meta.json").read_text())
+    dropped = meta["generator"]["dropped"]
+    assert dropped["excluded"] >= 30 and dropped["unplaceable"] > 0 and "limit_hits" in dropped
+    evaluated = {ex.inputs.astype(np.int64).tobytes() for ex in drawn}
+    trained = {row.tobytes() for row in np.load(tmp_path / "d" / "train" / "inputs.000.npy").astype(np.int64)}
+    assert len(trained) == 30 and not trained & evaluated
