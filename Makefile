@@ -150,8 +150,8 @@ DATA_maze30 := maze --task-opt size=30 --test-n 1000 --bucket small,full --split
 DATA_maze30-train := maze --task-opt size=30 --n 3000,5000 --bucket small,full --split train --seed 31 --exclude data/maze30/test
 DATA_rootcause := rootcause --n 30000 --test-n 500 --bucket layered,fanout,shared_db --split train,test --workers 2 --seed 1 --exclude evalsets/rootcause
 DATA_rootcause-unseen := rootcause --test-n 1000 --bucket chain,mixed --split test --seed 2
-DATA_upgrade := upgrade --n 8000,16000 --test-n 1000 --bucket small,large --split train,test --seed 1
-DATA_placement := placement --n 12000,6000 --test-n 1000 --bucket small,large --split train,test --seed 1
+DATA_upgrade := upgrade --n 8000,16000 --test-n 1000 --bucket small,large --split train,test --seed 1 --workers 2 --exclude evalsets/upgrade
+DATA_placement := placement --n 12000,6000 --test-n 1000 --bucket small,large --split train,test --seed 1 --workers 2 --exclude evalsets/placement
 TASKS := sudoku maze rootcause upgrade placement
 
 data/%/train/meta.json: | install

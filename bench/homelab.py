@@ -1,5 +1,7 @@
 """Homelab task models against the classical methods, on held-out instances.
 
+    python bench/homelab.py --evalset evalsets/placement --limit 50 [--model models/placement]
+    python bench/homelab.py --evalset evalsets/upgrade --limit 50 [--model models/upgrade]
     python bench/homelab.py --model models/placement --data data/placement/test
     python bench/homelab.py --rootcause-evalsets evalsets/rootcause [--model models/rootcause]
     python bench/homelab.py --model models/upgrade --data data/upgrade/test
@@ -10,6 +12,11 @@ rootcause: top-1 / top-3 of the model vs the three baselines (leaf rule, persona
            deviation from the normal window), per bucket (shape family or demo topology) and per graph
            size; problems beyond the model's canvas are answered by the baseline, as the service does.
 upgrade:   verified rate, mean waves vs greedy and vs the optimum.
+--evalset (placement, upgrade; the frozen sets under evalsets/): per bucket, the classical answer
+           (FFD / greedy) and, with --model, the model's: verified share and share at the CP-SAT
+           optimum (of the instances whose optimum is proven); and the hint speed-up: CP-SAT's time
+           to a proven optimum without a start and with one (the model's answer with --model where
+           the problem fits its canvas, else the classical one), medians side by side.
 Prints tables and writes bench/results/homelab-<task>.json.
 """
 
@@ -29,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
 import trm  # noqa: E402
 from trm.data import TokenDataset  # noqa: E402
+from trm.tasks import InvalidProblem, get_task  # noqa: E402
 
 
 def rows(data: TokenDataset, limit: int | None) -> list[tuple[dict, str, np.ndarray]]:
@@ -201,12 +209,110 @@ def upgrade(solver: trm.Solver, items: list, batch: int) -> dict:
     return table
 
 
+def evalset_rows(directory: Path, limit: int | None) -> dict[str, list[dict]]:
+    """bucket -> records of an evaluation set (evalsets/<task>/<bucket>.jsonl.gz), `limit` spread evenly."""
+    import gzip
+
+    out = {}
+    for path in sorted(directory.glob("*.jsonl.gz")):
+        with gzip.open(path, "rt") as f:
+            records = [json.loads(line) for line in f]
+        n = len(records) if limit is None else min(limit, len(records))
+        out[path.name.removesuffix(".jsonl.gz")] = [records[i] for i in np.unique(np.linspace(0, len(records) - 1, n).astype(int))]
+    return out
+
+
+def evalset(task_name: str, directory: Path, limit: int | None, time_limit: float, model: str | None, batch: int) -> dict:
+    """The classical answer (and the model's) against the stored CP-SAT optimum, and the hint speed-up."""
+    task = get_task(task_name)
+    solver = trm.load(model) if model else None
+    if solver is not None and solver.task.name != task_name:
+        raise SystemExit(f"the model is for {solver.task.name!r}, the evaluation set for {task_name!r}")
+    table = {}
+    for bucket, records in evalset_rows(directory, limit).items():
+        problems = [task.parse(r["problem"], canvas=False) for r in records]
+        model_answers: list = [None] * len(records)
+        if solver is not None:
+            fits = []
+            for i, p in enumerate(problems):
+                try:
+                    task.check_canvas(p)
+                    fits.append(i)
+                except InvalidProblem:
+                    pass
+            for lo in range(0, len(fits), batch):
+                chunk = fits[lo : lo + batch]
+                for i, ans in zip(chunk, solver.solve_many([records[i]["problem"] for i in chunk])):
+                    model_answers[i] = task.Solution.model_validate(ans.solution)
+        s: dict = defaultdict(list)
+        for r, problem, mine in zip(records, problems, model_answers):
+            proven = r["optimal"]
+            base = task.baseline(problem)
+            base_ok = task.verify(problem, base) == []
+            s["proven"].append(proven)
+            s["baseline_verified"].append(base_ok)
+            s["baseline_objective"].append(task.objective(problem, base))
+            s["optimum"].append(r["objective"])
+            s["baseline_at_best"].append(base_ok and task.objective(problem, base) <= r["objective"])
+            if proven:
+                s["baseline_optimal"].append(base_ok and task.objective(problem, base) == r["objective"])
+            if mine is not None:
+                ok = task.verify(problem, mine) == []
+                s["model_verified"].append(ok)
+                s["model_at_best"].append(ok and task.objective(problem, mine) <= r["objective"])
+                if proven:
+                    s["model_optimal"].append(ok and task.objective(problem, mine) == r["objective"])
+            hint = mine if mine is not None and task.verify(problem, mine) == [] else base
+            cold = task.solve(problem, time_limit_s=time_limit, cold=True)
+            warm = task.solve(problem, time_limit_s=time_limit, hint=hint)
+            s["hint_from_model"].append(hint is mine)
+            for name, ans in (("cold", cold), ("hinted", warm)):
+                s[f"{name}_seconds"].append(ans.info["seconds"])
+                s[f"{name}_proven"].append(bool(ans.optimal))
+        mean = lambda v: float(np.mean(v)) if v else None  # noqa: E731
+        both = [i for i in range(len(records)) if s["cold_proven"][i] and s["hinted_proven"][i]]
+        ratios = [s["cold_seconds"][i] / max(s["hinted_seconds"][i], 1e-4) for i in both]
+        table[bucket] = {
+            "n": len(records),
+            "reference_proven": mean(s["proven"]),
+            "mean_optimum": mean(s["optimum"]),
+            "baseline_verified": mean(s["baseline_verified"]),
+            "baseline_optimal": mean(s["baseline_optimal"]),  # of the instances with a proven optimum
+            "baseline_at_best": mean(s["baseline_at_best"]),  # of all: no worse than the best known
+            "mean_baseline": mean(s["baseline_objective"]),
+            "model_n": len(s["model_verified"]),
+            "model_verified": mean(s["model_verified"]),
+            "model_optimal": mean(s["model_optimal"]),
+            "model_at_best": mean(s["model_at_best"]),
+            "hint_from_model": mean(s["hint_from_model"]),
+            "time_limit_s": time_limit,
+            "cold_proven": mean(s["cold_proven"]),
+            "hinted_proven": mean(s["hinted_proven"]),
+            "median_cold_s": float(np.median(s["cold_seconds"])),
+            "median_hinted_s": float(np.median(s["hinted_seconds"])),
+            "median_speedup_both_proven": float(np.median(ratios)) if ratios else None,
+        }
+    pct = lambda v: "-" if v is None else f"{100 * v:.1f}%"  # noqa: E731
+    print(f"{'bucket':<10} {'n':>5} {'ref opt':>7} {'base ok':>7} {'base=opt':>8} {'model ok':>8} {'mod=opt':>7} "
+          f"{'cold s':>7} {'hint s':>7} {'speedup':>7} {'cold pr':>7} {'hint pr':>7}")
+    for bucket, r in table.items():
+        speed = "-" if r["median_speedup_both_proven"] is None else f"{r['median_speedup_both_proven']:.1f}x"
+        print(
+            f"{bucket:<10} {r['n']:>5} {pct(r['reference_proven']):>7} {pct(r['baseline_verified']):>7} {pct(r['baseline_optimal']):>8} "
+            f"{pct(r['model_verified']):>8} {pct(r['model_optimal']):>7} {r['median_cold_s']:>7.3f} {r['median_hinted_s']:>7.3f} {speed:>7} "
+            f"{pct(r['cold_proven']):>7} {pct(r['hinted_proven']):>7}"
+        )
+    return table
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", help="checkpoint directory (rootcause: optional, baselines only without it)")
     parser.add_argument("--data", action="append", default=[], help="test split directory (repeatable)")
     parser.add_argument("--rootcause-evalsets", metavar="DIR", help="the frozen root-cause evaluation sets (evalsets/rootcause)")
-    parser.add_argument("--limit", type=int, help="instances per data directory or evaluation-set file, spread evenly")
+    parser.add_argument("--evalset", type=Path, help="a frozen evaluation set, evalsets/placement or evalsets/upgrade")
+    parser.add_argument("--time-limit", type=float, default=10.0, help="CP-SAT seconds per solve in the hint benchmark")
+    parser.add_argument("--limit", type=int, help="instances per data directory, evaluation-set file or bucket, spread evenly")
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--threads", type=int, default=0)
     args = parser.parse_args()
@@ -225,8 +331,19 @@ def main() -> None:
         report["seconds"] = time.perf_counter() - started
         write(report, "rootcause")
         return
-    if not args.model or not args.data:
-        parser.error("--model and --data are needed (or --rootcause-evalsets)")
+    if args.evalset:
+        task_name = json.loads((args.evalset / "meta.json").read_text())["task"]
+        print(f"{task_name} on {args.evalset} (limit {args.limit} per bucket, CP-SAT {args.time_limit:g} s per solve)")
+        started = time.perf_counter()
+        report = {"model": args.model, "evalset": str(args.evalset), "limit": args.limit, "results": evalset(task_name, args.evalset, args.limit, args.time_limit, args.model, args.batch)}
+        report["seconds"] = time.perf_counter() - started
+        out = Path("bench/results") / f"homelab-{task_name}.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(report, indent=2))
+        print(f"\nwrote {out}")
+        return
+    if not (args.model and args.data):
+        parser.error("give --evalset DIR, --rootcause-evalsets DIR, or --model and --data")
     solver = trm.load(args.model)
     run = {"placement": placement, "rootcause": rootcause_data, "upgrade": upgrade}[solver.task.name]
     report = {"model": args.model, "halt_threshold": solver.halt_threshold, "results": {}}

@@ -51,15 +51,26 @@ def cmd_data_build(args: argparse.Namespace) -> int:
     splits = args.split.split(",")
     started = time.perf_counter()
     per_split = {split: test_counts if split == "test" else counts for split in splits}
-    exclude = set().union(*(excluded_inputs(Path(d)) for d in args.exclude)) if args.exclude else None
-    examples = generate_splits(task, per_split, args.seed, options, workers=args.workers, exclude=exclude)
+    exclude = set().union(*(excluded_inputs(Path(d), task) for d in args.exclude)) if args.exclude else None
+    dropped: dict[str, int] = {}
+    examples = generate_splits(task, per_split, args.seed, options, workers=args.workers, exclude=exclude, dropped=dropped)
+    if dropped:  # never silent: instances the generator left out (e.g. labels past a time limit)
+        print(f"left out while generating (all splits): {dropped}")
     for split in splits:
         meta = write_split(
             task,
             examples[split],
             Path(args.out) / split,
             split,
-            {"generator": {"counts": per_split[split], "options": options, "seed": args.seed, **({"exclude": args.exclude} if args.exclude else {})}},
+            {
+                "generator": {
+                    "counts": per_split[split],
+                    "options": options,
+                    "seed": args.seed,
+                    **({"exclude": args.exclude} if args.exclude else {}),
+                    **({"dropped": dropped} if dropped else {}),
+                }
+            },
         )
         print(f"{split}: {meta['size']} examples {meta['bucket_counts']} -> {Path(args.out) / split}")
     print(f"generated in {time.perf_counter() - started:.1f} s")

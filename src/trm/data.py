@@ -56,6 +56,7 @@ def generate_splits(
     workers: int = 1,
     chunk: int = 200,
     exclude: set[bytes] | None = None,
+    dropped: dict[str, int] | None = None,
 ) -> dict[str, list[Example]]:
     """`counts[split][bucket]` examples per split, each on its side of the canonical-form split.
 
@@ -63,6 +64,8 @@ def generate_splits(
     and test together wastes nothing. Deterministic for a seed, whatever the number of workers.
     `exclude` (from `excluded_inputs`): drop examples whose input tokens, in any of the task's
     views, are one of these; for keys that cannot see it all (a maze padded from two sizes).
+    `dropped`: filled with the generator's counts of instances it left out (its examples'
+    info["dropped"], e.g. labels past a time limit) over everything generated, plus "excluded".
     """
     views = task.views(8) if exclude else []
     options = options or {}
@@ -83,7 +86,12 @@ def generate_splits(
                 parts = list(pool.map(_generate_chunk, jobs)) if pool else [_generate_chunk(j) for j in jobs]
                 for ex in (ex for part in parts for ex in part):
                     split = split_of(ex.group)
+                    if dropped is not None:
+                        for reason, count in ex.info.get("dropped", {}).items():
+                            dropped[reason] = dropped.get(reason, 0) + count
                     if exclude and (_group_key(ex.group) in exclude or any(_tokens_key(v.apply(np.asarray(ex.inputs))) in exclude for v in views)):
+                        if dropped is not None:
+                            dropped["excluded"] = dropped.get("excluded", 0) + 1
                         continue
                     if split in have and have[split] < need[split]:
                         out[split].append(ex)
@@ -94,24 +102,36 @@ def generate_splits(
     return out
 
 
-def excluded_inputs(directory: Path) -> set[bytes]:
-    """The input tokens of every example in a split directory (or in every split under it); or, for a
-    frozen evaluation set of `*.jsonl.gz` files (lines with "group" and optionally "inputs"), their
-    canonical-form keys and tokens."""
+def excluded_inputs(directory: Path, task: Task | None = None) -> set[bytes]:
+    """Keys of every example to leave out of a build: the input tokens of every example in a split
+    directory (or in every split under it); or, for a frozen evaluation set of `*.jsonl.gz` files,
+    each line's canonical-form key ("group") and tokens ("inputs"), or its "problem" encoded by `task`
+    (a problem outside the task's canvas has no token row to collide with and is skipped)."""
     files = sorted(Path(directory).glob("inputs.*.npy")) or sorted(Path(directory).glob("*/inputs.*.npy"))
     if files:
         return {_tokens_key(row) for f in files for row in np.load(f)}
     frozen = sorted(Path(directory).glob("*.jsonl.gz"))
     if not frozen:
-        raise FileNotFoundError(f"{directory}: no inputs.*.npy shards or *.jsonl.gz sets to exclude")
+        raise FileNotFoundError(f"{directory}: no inputs.*.npy shards or *.jsonl.gz evaluation sets to exclude")
+    from trm.tasks import InvalidProblem
+
     out: set[bytes] = set()
-    for f in frozen:
-        with gzip.open(f, "rt") as lines:
+    for path in frozen:
+        with gzip.open(path, "rt") as lines:
             for line in lines:
                 row = json.loads(line)
-                out.add(_group_key(row["group"]))
+                if row.get("group") is not None:
+                    out.add(_group_key(row["group"]))
                 if row.get("inputs") is not None:
                     out.add(_tokens_key(np.asarray(row["inputs"])))
+                elif row.get("problem") is not None:
+                    if task is None:
+                        raise ValueError(f"{path}: an evaluation set's problems need the task to encode them")
+                    try:
+                        problem = task.parse(row["problem"])
+                    except InvalidProblem:  # outside the canvas
+                        continue
+                    out.add(_tokens_key(task.encode(problem)))
     return out
 
 

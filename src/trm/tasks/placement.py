@@ -15,22 +15,27 @@ it to map rows back to pods).
     pod row:  [POD, cpu level, mem level, group]        label: column 3 = node-index token
     unused:   [EMPTY_SLOT, PAD, PAD, PAD]                every other label position is 0
 
-Labels are optimal (fewest nodes, by exact search) and canonical: the first optimal placement in
-the search's order, pods in size order each on the lowest-index node that still allows one, among
-node sets that leave no larger node unused (see `_pack`). Levels round in the conservative
+Labels are optimal (fewest nodes, by CP-SAT) and canonical: among optimal placements whose node set
+leaves no larger node unused (see `_dominators`), the lexicographically first node-per-pod vector,
+pods in size order (see `canonical`). The model covers this canvas; any larger problem is answered
+by `solve` (CP-SAT under a time limit, with a proven bound). Levels round in the conservative
 direction (nodes down, pods up), so the model sees the problem approximately; decode works on
 exact values and repairs what does not fit.
 """
 
 from __future__ import annotations
 
-import hashlib
+import math
+import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from ortools.sat.python import cp_model
 
 from agent_reasoning.types import PlacementNode, PlacementPod, PlacementProblem, PlacementSolution, TaskType
-from trm.tasks.base import Example, InvalidProblem, Task
+from trm.tasks.base import Example, InvalidProblem, OutsideCanvas, SolverAnswer, Task
+from trm.tasks.common import STATUS_NAMES, Budget, CpResult, LimitReached, short_hash
 
 MAX_NODES, MAX_PODS, MAX_GROUPS = 16, 48, 16
 LEVELS = 16
@@ -41,7 +46,10 @@ NO_GROUP = LEVEL0 + LEVELS + 1  # 21
 GROUP0 = NO_GROUP + 1  # 22
 NODE_INDEX0 = GROUP0 + MAX_GROUPS  # 38
 VOCAB = NODE_INDEX0 + MAX_NODES  # 54
-SEARCH_BUDGET = 10_000  # search nodes per instance before the exact search gives up
+# CP-SAT work per training label (deterministic time, about 5 s of one core here; the same on any
+# machine and load, so labels and limit hits repeat, see common.Budget); past it: a counted limit hit
+LABEL_WORK = 0.5
+WALL_FACTOR = 60  # a label's wall-clock safety net: this many seconds per work unit (about 6x the usual rate)
 
 BUCKETS = {"small": ((4, 8), (8, 20)), "large": ((9, 16), (21, 48))}  # (nodes, pods) ranges
 
@@ -139,33 +147,49 @@ def ffd(caps: Caps, pods: Pods) -> list[int]:
     return [nodes[j] if j >= 0 else -1 for j in first_fit([caps[j] for j in nodes], pods)]
 
 
-class _OutOfBudget(Exception):
-    pass
-
-
 def _min_nodes(caps: Caps, pods: Pods) -> int:
-    """A lower bound on the nodes any placement needs: the fewest nodes, closed under domination
-    (see `_pack`), whose free CPU and memory both cover the demand; at least the largest group."""
+    """A proven lower bound on the nodes any placement needs (cheap; at least 1).
+
+    At least the largest anti-affinity group, and at least the fewest nodes whose free CPU and
+    memory both cover the demand. Up to MAX_NODES nodes the node sets are enumerated, restricted to
+    sets closed under domination (see `_dominators`): any placement on k nodes moves onto such a
+    set of k nodes, so the bound holds for every placement. Larger clusters count each resource
+    alone (largest nodes first). n + 1 when even all nodes lack the capacity."""
     n = len(caps)
     sizes: dict[int, int] = {}
     for _, _, g in pods:
         if g >= 0:
             sizes[g] = sizes.get(g, 0) + 1
     floor = max(sizes.values(), default=1)
+    need_c, need_m = sum(p[0] for p in pods), sum(p[1] for p in pods)
+    if n > MAX_NODES:
+        counts = []
+        for need, have in ((need_c, sorted((c for c, _ in caps), reverse=True)), (need_m, sorted((m for _, m in caps), reverse=True))):
+            total, k = 0, 0
+            while total < need and k < n:
+                total += have[k]
+                k += 1
+            counts.append(k if total >= need else n + 1)
+        return max(floor, *counts)
     sets = np.arange(1 << n, dtype=np.int64)
     members = (sets[:, None] >> np.arange(n)) & 1  # [2^n, n]
     closed = np.ones(1 << n, dtype=bool)
     for j, dom in enumerate(_dominators(caps)):
         closed &= (members[:, j] == 0) | ((sets & dom) == dom)
-    fits = closed & (members @ np.array([c for c, _ in caps]) >= sum(p[0] for p in pods))
-    fits &= members @ np.array([m for _, m in caps]) >= sum(p[1] for p in pods)
+    fits = closed & (members @ np.array([c for c, _ in caps]) >= need_c)
+    fits &= members @ np.array([m for _, m in caps]) >= need_m
     if not fits.any():
         return n + 1
     return max(floor, int(members[fits].sum(1).min()))
 
 
 def _dominators(caps: Caps) -> list[int]:
-    """Bit mask per node of the nodes at least as large in both resources (equal ones: lower index)."""
+    """Bit mask per node of the nodes at least as large in both resources (equal ones: lower index).
+
+    A placement never needs a node while a node dominating it stays empty: moving the smaller
+    node's pods onto the larger empty one keeps every limit and the count. So the solvers only
+    consider node sets closed under domination, which prunes symmetric answers without losing any
+    optimum, and the canonical label is defined among them."""
     out = []
     for j, (c, m) in enumerate(caps):
         mask = 0
@@ -176,139 +200,252 @@ def _dominators(caps: Caps) -> list[int]:
     return out
 
 
-def _pack(caps: Caps, pods: Pods, k: int, budget: int) -> tuple[list[int] | None, int]:
-    """The first placement on at most k nodes, pods in order, each trying the nodes by index.
-
-    The node set is restricted to sets whose closure under domination (add every node at least as
-    large in both resources; of equal nodes, the lower index) has at most k nodes: a placement on
-    k nodes can always move to such a set, node by node onto a larger free one, so nothing
-    feasible is lost, and small nodes are not tried while a larger one stays unused. Of equal pods
-    in a row (same size, same group or none), the later goes to a node of no lower index (a higher
-    one in a group). A node in the same state as one already tried for this pod is skipped (its
-    subtree fails alike); failed states are remembered; a branch is cut when the remaining demand
-    exceeds the free capacity the closure and the remaining node slots can offer.
-    Raises _OutOfBudget after `budget` expansions.
-    """
-    n, m = len(caps), len(pods)
-    rem_c, rem_m = [c for c, _ in caps], [mm for _, mm in caps]
-    held = [0] * n  # bit mask of groups on each node
+def _normalise(caps: Caps, pods: Pods, assign: list[int]) -> list[int]:
+    """A valid placement moved onto a node set closed under domination, equal pods in a row on
+    ascending nodes: the form the CP-SAT model admits (same node count), for use as a hint."""
+    assign = list(assign)
     dominators = _dominators(caps)
-    by_cpu = sorted(range(n), key=lambda j: -caps[j][0])
-    by_mem = sorted(range(n), key=lambda j: -caps[j][1])
-    suf_c, suf_m = [0] * (m + 1), [0] * (m + 1)
-    min_c, min_m = [0] * (m + 1), [0] * (m + 1)  # smallest request among pods i.. (each resource)
-    min_c[m] = min_m[m] = 1 << 62
-    for i in range(m - 1, -1, -1):
-        suf_c[i], suf_m[i] = suf_c[i + 1] + pods[i][0], suf_m[i + 1] + pods[i][1]
-        min_c[i], min_m[i] = min(min_c[i + 1], pods[i][0]), min(min_m[i + 1], pods[i][1])
-    group_left = [sum(1 for q in pods[i:] if q[2] == p[2]) if p[2] >= 0 else 0 for i, p in enumerate(pods)]
-    same_as_previous = [i > 0 and pods[i] == pods[i - 1] for i in range(m)]
-    assign = [-1] * m
-    failed: set[tuple] = set()
-    st = {"open": 0, "closure": 0, "expanded": 0}  # open: bit mask of nodes holding pods
+    changed = True
+    while changed:
+        changed = False
+        used = set(assign)
+        for j in sorted(used):
+            free = [i for i in range(len(caps)) if dominators[j] >> i & 1 and i not in used]
+            if free:
+                target = max(free, key=lambda i: (caps[i], -i))  # the largest empty dominator
+                assign = [target if a == j else a for a in assign]
+                changed = True
+                break
+    start = 0
+    for i in range(1, len(pods) + 1):
+        if i == len(pods) or pods[i] != pods[start]:
+            assign[start:i] = sorted(assign[start:i])
+            start = i
+    return assign
 
-    def capacity(order: list[int], r: int, rem: list[int], spare: int) -> int:
-        """Free capacity of resource r: open nodes, unopened nodes of the closure, the `spare` largest others."""
-        total = 0
-        for j in order:
-            bit = 1 << j
-            if st["closure"] & bit:
-                total += rem[j]
-            elif spare:
-                total += caps[j][r]
-                spare -= 1
-        return total
 
-    def promising(i: int) -> bool:
-        spare = k - bin(st["closure"]).count("1")
-        # free capacity of an open node no remaining pod fits on is lost
-        wasted_c = wasted_m = 0
-        for j in range(n):
-            if st["open"] >> j & 1 and (rem_c[j] < min_c[i] or rem_m[j] < min_m[i]):
-                wasted_c += rem_c[j]
-                wasted_m += rem_m[j]
-        if suf_c[i] + wasted_c > capacity(by_cpu, 0, rem_c, spare) or suf_m[i] + wasted_m > capacity(by_mem, 1, rem_m, spare):
-            return False
-        g = pods[i][2]
-        if g >= 0:
-            bit = 1 << g
-            free = spare + sum(1 for j in range(n) if st["closure"] >> j & 1 and not held[j] & bit)
-            if group_left[i] > free:
-                return False
-        return True
+@dataclass
+class _Model:
+    """The CP-SAT model of one placement: x[i, j] = pod i (search order) on node j."""
 
-    def dfs(i: int) -> bool:
-        if i == m:
-            return True
-        st["expanded"] += 1
-        if st["expanded"] > budget:
-            raise _OutOfBudget
-        lowest = 0
-        if same_as_previous[i]:
-            lowest = assign[i - 1] + (pods[i][2] >= 0)
-        key = (i, lowest, st["open"], st["closure"], tuple((rem_c[j], rem_m[j], held[j]) for j in range(n) if st["open"] >> j & 1))
-        if key in failed:
-            return False
-        c, mm, g = pods[i]
-        gbit = 1 << g if g >= 0 else 0
-        if promising(i):
-            tried = set()
-            for j in range(lowest, n):
-                bit = 1 << j
-                was_open = bool(st["open"] & bit)
-                if rem_c[j] < c or rem_m[j] < mm or held[j] & gbit:
-                    continue
-                closure = st["closure"]
-                if not was_open:
-                    closure |= bit | dominators[j]
-                    if bin(closure).count("1") > k:
-                        continue
-                node_state = (rem_c[j], rem_m[j], held[j], was_open)
-                if node_state in tried:
-                    continue
-                tried.add(node_state)
-                saved = st["closure"]
-                rem_c[j] -= c
-                rem_m[j] -= mm
-                held[j] |= gbit
-                st["open"] |= bit
-                st["closure"] = closure
+    model: cp_model.CpModel
+    x: dict[tuple[int, int], cp_model.IntVar]
+    used: list[cp_model.IntVar]  # node j holds a pod
+    index: list[cp_model.LinearExpr]  # node index of pod i
+    caps: Caps
+    pods: Pods
+
+    def hint(self, assign: list[int]) -> None:
+        self.model.ClearHints()
+        for (i, j), v in self.x.items():
+            self.model.AddHint(v, assign[i] == j)
+        on = set(assign)
+        for j, u in enumerate(self.used):
+            self.model.AddHint(u, j in on)
+
+    def read(self, solver: cp_model.CpSolver) -> list[int]:
+        assign = [-1] * len(self.pods)
+        for (i, j), v in self.x.items():
+            if solver.BooleanValue(v):
                 assign[i] = j
-                if dfs(i + 1):
-                    return True
-                rem_c[j] += c
-                rem_m[j] += mm
-                held[j] &= ~gbit
-                if not was_open:
-                    st["open"] &= ~bit
-                st["closure"] = saved
-        failed.add(key)
+        return assign
+
+
+def _build(caps: Caps, pods: Pods) -> _Model:
+    """Every pod on exactly one node it fits; per node CPU and memory within the free capacity and
+    at most one pod per anti-affinity group; the used nodes closed under domination (`_dominators`);
+    equal pods in a row on ascending node indices (strictly, within a group). Objective: nodes used.
+    Both symmetry cuts keep at least one optimum, and the canonical one (see `canonical`)."""
+    model = cp_model.CpModel()
+    n, m = len(caps), len(pods)
+    used = [model.NewBoolVar("") for _ in range(n)]
+    x: dict[tuple[int, int], cp_model.IntVar] = {}
+    on: list[list[int]] = [[] for _ in range(n)]
+    for i, (c, mm, _) in enumerate(pods):
+        here = []
+        for j, (cap_c, cap_m) in enumerate(caps):
+            if c <= cap_c and mm <= cap_m:
+                v = x[i, j] = model.NewBoolVar("")
+                model.AddImplication(v, used[j])
+                here.append(v)
+                on[j].append(i)
+        model.AddExactlyOne(here)
+    members: dict[int, list[int]] = {}
+    for i, p in enumerate(pods):
+        if p[2] >= 0:
+            members.setdefault(p[2], []).append(i)
+    for j, (cap_c, cap_m) in enumerate(caps):
+        xs = [x[i, j] for i in on[j]]
+        if sum(pods[i][0] for i in on[j]) > cap_c:
+            model.Add(cp_model.LinearExpr.WeightedSum(xs, [pods[i][0] for i in on[j]]) <= cap_c)
+        if sum(pods[i][1] for i in on[j]) > cap_m:
+            model.Add(cp_model.LinearExpr.WeightedSum(xs, [pods[i][1] for i in on[j]]) <= cap_m)
+        model.AddBoolOr(xs).OnlyEnforceIf(used[j])  # used means holds a pod
+        for group in members.values():
+            here = [x[i, j] for i in group if (i, j) in x]
+            if len(here) > 1:
+                model.AddAtMostOne(here)
+    for j, dom in enumerate(_dominators(caps)):
+        for i in range(n):
+            if dom >> i & 1:
+                model.AddImplication(used[j], used[i])
+    index = []
+    for i in range(m):
+        js = [j for j in range(n) if (i, j) in x]
+        index.append(cp_model.LinearExpr.WeightedSum([x[i, j] for j in js], js))
+    for i in range(1, m):
+        if pods[i] == pods[i - 1]:
+            model.Add(index[i] >= index[i - 1] + (pods[i][2] >= 0))
+    model.Minimize(cp_model.LinearExpr.Sum(used))
+    return _Model(model, x, used, index, caps, pods)
+
+
+def _solve_nodes(mdl: _Model, bound: int, hint: list[int] | None, budget: Budget, workers: int) -> tuple[cp_model.CpSolver, int]:
+    """Minimise the nodes used on `mdl` (at least `bound`), from `hint` if given."""
+    mdl.model.Add(cp_model.LinearExpr.Sum(mdl.used) >= bound)
+    if hint is not None:
+        mdl.hint(_normalise(mdl.caps, mdl.pods, hint))
+    # Presolve costs more than it saves on these small models (about 2x on the large bucket).
+    return budget.solve(mdl.model, workers, cp_model_presolve=False)
+
+
+def exact(caps: Caps, pods: Pods, *, time_limit_s: float, hint: list[int] | None = None, workers: int = 1, cold: bool = False) -> CpResult:
+    """The fewest nodes by CP-SAT within `time_limit_s` seconds (wall clock).
+
+    `hint`: a valid placement (node per pod, search order) to start from; else first-fit
+    decreasing's, unless `cold` (no start at all: the benchmark's "without a hint"). Returns
+    the best placement found (the hint's or FFD's if CP-SAT found none in time), its node count, the proven lower bound (the cheap `_min_nodes`, raised by CP-SAT's
+    bound) and whether they meet. Raises ValueError when CP-SAT proves that no placement exists."""
+    return _exact(caps, pods, budget=Budget(time_limit_s), hint=hint, workers=workers, cold=cold)[0]
+
+
+def _exact(
+    caps: Caps, pods: Pods, *, budget: Budget, hint: list[int] | None = None, workers: int = 1, bound: int | None = None, cold: bool = False
+) -> tuple[CpResult, _Model | None]:
+    started = time.perf_counter()
+    bound = _min_nodes(caps, pods) if bound is None else bound
+    start = ffd(caps, pods)
+    if hint is not None and (len(hint) != len(pods) or not _valid(caps, pods, hint)):
+        hint = None
+    if hint is None and -1 not in start and not cold:
+        hint = start
+    if hint is not None and len(set(hint)) <= bound:  # the start already meets the bound: optimal
+        used = len(set(hint))
+        return CpResult(list(hint), used, used, True, "OPTIMAL", time.perf_counter() - started, {"proved_by": "bound"}), None
+    mdl = _build(caps, pods)
+    solver, status = _solve_nodes(mdl, bound, hint, budget, workers)
+    seconds = time.perf_counter() - started
+    info = {"conflicts": solver.NumConflicts(), "branches": solver.NumBranches()}
+    if status == cp_model.INFEASIBLE:
+        raise ValueError("the pods fit on no combination of the nodes")
+    if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        assign = mdl.read(solver)
+        objective = len(set(assign))
+        bound = min(objective, max(bound, math.ceil(solver.BestObjectiveBound() - 1e-6)))
+        return CpResult(assign, objective, bound, status == cp_model.OPTIMAL or objective <= bound, STATUS_NAMES[status], seconds, info), mdl
+    if hint is None and -1 not in start:
+        hint = start  # CP-SAT found nothing in time: first-fit decreasing's placement is still an answer
+    objective = len(set(hint)) if hint is not None else None
+    info["fallback"] = "hint" if hint is not None else None
+    return CpResult(hint, objective, bound, objective is not None and objective <= bound, STATUS_NAMES[status], seconds, info), mdl
+
+
+def _valid(caps: Caps, pods: Pods, assign: list[int]) -> bool:
+    """A complete placement within every node's capacity and anti-affinity groups."""
+    if any(not 0 <= j < len(caps) for j in assign):
         return False
+    rem_c, rem_m = [c for c, _ in caps], [m for _, m in caps]
+    held: list[set[int]] = [set() for _ in caps]
+    for (c, m, g), j in zip(pods, assign, strict=True):
+        rem_c[j] -= c
+        rem_m[j] -= m
+        if g >= 0:
+            if g in held[j]:
+                return False
+            held[j].add(g)
+    return min(rem_c) >= 0 and min(rem_m) >= 0
 
-    found = dfs(0)
-    return (assign if found else None), st["expanded"]
+
+LEX_BITS = 62  # CP-SAT's objective must fit in int64, summed over every x variable's coefficient
+LEX_FIRST = 0.05  # work units (about half a second) for a first-solution lexicographic search before the slower, surer route
 
 
-def optimal(caps: Caps, pods: Pods, budget: int = SEARCH_BUDGET) -> tuple[list[int] | None, dict[str, int]]:
-    """The canonical optimal placement (node per pod, search order) and search facts.
+def _lex_first(caps: Caps, pods: Pods, k: int, budget: Budget, cap: float) -> tuple[list[int] | None, int]:
+    """The lexicographically first placement on at most k nodes (closed node set), by CP-SAT's
+    fixed search: pods in order, each on its lowest-index node first. Its first solution is the
+    lexicographic minimum (a complete depth-first search in that order; propagation and learned
+    clauses only cut what cannot be completed). At most `cap` of the budget. Returns (placement or
+    None, CP-SAT status)."""
+    mdl = _build(caps, pods)
+    mdl.model.Add(cp_model.LinearExpr.Sum(mdl.used) <= k)
+    mdl.model.ClearObjective()
+    mdl.model.AddDecisionStrategy(list(mdl.x.values()), cp_model.CHOOSE_FIRST, cp_model.SELECT_MAX_VALUE)  # x in (pod, node) order
+    solver, status = budget.solve(mdl.model, 1, cap, search_branching=cp_model.FIXED_SEARCH, cp_model_presolve=False)
+    return (mdl.read(solver) if status in (cp_model.OPTIMAL, cp_model.FEASIBLE) else None), status
 
-    Tries k = lower bound, lower bound + 1, ... up to first-fit's count; the first k with a
-    placement is optimal, and `_pack`'s placement on it is the canonical one. None when the
-    budget runs out first. Raises ValueError when no placement exists.
-    """
-    upper = ffd(caps, pods)
-    ffd_used = len(set(upper)) if -1 not in upper else len(caps)
-    info = {"ffd_nodes": ffd_used if -1 not in upper else len(caps) + 1, "expanded": 0}
-    for k in range(_min_nodes(caps, pods), ffd_used + 1):
-        try:
-            assign, expanded = _pack(caps, pods, k, budget - info["expanded"])
-        except _OutOfBudget:
-            info["expanded"] = budget
-            return None, info
-        info["expanded"] += expanded
-        if assign is not None:
-            return assign, info
-    raise ValueError("the pods fit on no combination of the nodes")
+
+def _lex_blocks(caps: Caps, pods: Pods, k: int, assign: list[int], budget: Budget, info: dict[str, Any]) -> list[int]:
+    """The lexicographically first placement on at most k nodes, from a valid one, by CP-SAT
+    minimisations block by block (a block's objective weighs each pod n times its successor, so its
+    optimum is the block's lexicographic minimum; the block is then fixed). Slower per instance than
+    `_lex_first` but never stuck in one deep branch. Raises LimitReached when the budget runs out."""
+    mdl = _build(caps, pods)
+    mdl.model.Add(cp_model.LinearExpr.Sum(mdl.used) <= k)
+    n, m = len(caps), len(pods)
+    # n^block * n^2 < 2^62: the block's weights summed over all n indices of every pod stay in int64
+    per_block = max(1, int(LEX_BITS // math.log2(max(n, 2))) - 2)
+    for lo in range(0, m, per_block):
+        block = range(lo, min(m, lo + per_block))
+        mdl.model.Minimize(cp_model.LinearExpr.WeightedSum([mdl.index[i] for i in block], [n ** (block[-1] - i) for i in block]))
+        mdl.hint(assign)
+        solver, status = budget.solve(mdl.model, 1, cp_model_presolve=False)
+        info["solves"] += 1
+        if status == cp_model.MODEL_INVALID:  # pragma: no cover - a bug, not a limit
+            raise RuntimeError(f"CP-SAT rejects the tie-break model: {mdl.model.Validate()}")
+        if status != cp_model.OPTIMAL:
+            raise LimitReached(f"the canonical tie-break ran out of time at pod {lo}", assign)
+        assign = mdl.read(solver)
+        for i in block:
+            mdl.model.Add(mdl.index[i] == assign[i])
+    return assign
+
+
+def canonical(caps: Caps, pods: Pods, work: float = LABEL_WORK) -> tuple[list[int], dict[str, Any]]:
+    """The canonical optimal placement (node per pod, search order) and solver facts.
+
+    Canonical: of all placements on the fewest nodes whose node set is closed under domination
+    (`_dominators`), the lexicographically first node-per-pod vector, pods in size order.
+    First a lexicographic first-solution search on as many nodes as the cheap bound says (when it
+    finds one, that is optimal and canonical at once); else CP-SAT proves the optimum k, and the
+    first-solution search runs on k nodes, with block-wise minimisation (`_lex_blocks`) when that
+    search stalls. Raises LimitReached (`best`: the best placement known) when `work` (CP-SAT's
+    deterministic time, see `Budget`; WALL_FACTOR times as many seconds of wall clock) runs
+    out first, ValueError when no placement exists. info: ffd_nodes, lower_bound, solves (CP-SAT
+    runs), seconds."""
+    started = time.perf_counter()
+    budget = Budget(WALL_FACTOR * work, work=work)
+    bound = _min_nodes(caps, pods)
+    info: dict[str, Any] = {"ffd_nodes": _ffd_count(caps, pods), "lower_bound": bound, "solves": 1}
+    assign, status = _lex_first(caps, pods, bound, budget, LEX_FIRST)
+    if assign is None:
+        first, _ = _exact(caps, pods, budget=budget, bound=bound + (status == cp_model.INFEASIBLE))
+        info["solves"] += 1
+        if not first.optimal:
+            raise LimitReached(f"no proven optimum within {work:g} work units (best {first.objective}, bound {first.bound})", first.values)
+        k = first.objective
+        assign, status = _lex_first(caps, pods, k, budget, LEX_FIRST)
+        info["solves"] += 1
+        if assign is None:
+            assign = _lex_blocks(caps, pods, k, _normalise(caps, pods, first.values), budget, info)
+    info["seconds"] = round(time.perf_counter() - started, 4)
+    info["work"] = round(budget.spent, 4)
+    return assign, info
+
+
+def _ffd_count(caps: Caps, pods: Pods) -> int:
+    """Nodes first-fit decreasing uses (len(caps) + 1 when it leaves a pod unplaced)."""
+    a = ffd(caps, pods)
+    return len(caps) + 1 if -1 in a else len(set(a))
 
 
 # --- the task --------------------------------------------------------------------------------------
@@ -332,17 +469,12 @@ class PlacementTask(Task):
     # --- problems ---
 
     def check(self, problem: PlacementProblem) -> None:
+        """Reject problems no placement can answer, naming the cause (any size is fine here)."""
         nodes, pods = problem.nodes, problem.pods
-        if len(nodes) > MAX_NODES:
-            raise InvalidProblem("problem.nodes", f"{len(nodes)} nodes; this model takes at most {MAX_NODES}")
-        if len(pods) > MAX_PODS:
-            raise InvalidProblem("problem.pods", f"{len(pods)} pods; this model takes at most {MAX_PODS}")
         sizes: dict[str, int] = {}
         for p in pods:
             if p.group is not None:
                 sizes[p.group] = sizes.get(p.group, 0) + 1
-        if len(sizes) > MAX_GROUPS:
-            raise InvalidProblem("problem.pods", f"{len(sizes)} anti-affinity groups; this model takes at most {MAX_GROUPS}")
         for g, size in sizes.items():
             if size > len(nodes):
                 raise InvalidProblem("problem.pods", f"group {g!r} has {size} pods but there are only {len(nodes)} nodes; its pods need distinct nodes")
@@ -355,6 +487,67 @@ class PlacementTask(Task):
         ):
             if need > have:
                 raise InvalidProblem("problem.pods", f"the pods request {need}{unit} {what}; the nodes have {have}{unit} free")
+
+    def check_canvas(self, problem: PlacementProblem) -> None:
+        """OutsideCanvas naming the field when the problem exceeds the model's rows or group tokens."""
+        if len(problem.nodes) > MAX_NODES:
+            raise OutsideCanvas("problem.nodes", f"{len(problem.nodes)} nodes; this model takes at most {MAX_NODES}")
+        if len(problem.pods) > MAX_PODS:
+            raise OutsideCanvas("problem.pods", f"{len(problem.pods)} pods; this model takes at most {MAX_PODS}")
+        groups = {p.group for p in problem.pods if p.group is not None}
+        if len(groups) > MAX_GROUPS:
+            raise OutsideCanvas("problem.pods", f"{len(groups)} anti-affinity groups; this model takes at most {MAX_GROUPS}")
+
+    def ensure_solvable(self, problem: PlacementProblem, time_limit_s: float = 2.0) -> None:
+        """InvalidProblem when CP-SAT proves within `time_limit_s` that no placement exists (the
+        cheap checks in `check` passed, yet the pods do not pack); silent when undecided."""
+        caps, pods, _ = _numbers(problem)
+        if -1 not in ffd(caps, pods):
+            return
+        try:
+            exact(caps, pods, time_limit_s=time_limit_s)
+        except ValueError:
+            raise InvalidProblem("problem.pods", "the pods fit on no combination of the nodes (each fits alone, not all together)") from None
+
+    # --- objective and exact solver ---
+
+    def objective(self, problem: PlacementProblem, solution: PlacementSolution) -> float:
+        """Nodes used."""
+        return float(solution.nodes_used)
+
+    def lower_bound(self, problem: PlacementProblem) -> float:
+        """Cheap proven bound: the largest anti-affinity group, and the fewest nodes whose free CPU
+        and memory cover the demand (see `_min_nodes`)."""
+        caps, pods, _ = _numbers(problem)
+        return float(_min_nodes(caps, pods))
+
+    def solve(
+        self, problem: PlacementProblem, *, time_limit_s: float = 10.0, hint: PlacementSolution | None = None, workers: int = 1, cold: bool = False
+    ) -> SolverAnswer:
+        """CP-SAT's fewest-node placement within `time_limit_s` seconds, any size.
+
+        `hint` (e.g. the model's answer) seeds the search when it is a complete valid placement.
+        The answer carries nodes_used, the proven lower bound and whether it is proven optimal;
+        `info`: status (CP-SAT's), seconds, hint_used. `workers`: CP-SAT threads (1 is
+        deterministic); `cold`: give CP-SAT no start at all (the hint benchmark's baseline).
+        Raises InvalidProblem when no placement exists, LimitReached when CP-SAT neither found
+        one nor proved there is none in time and first-fit decreasing leaves pods over (rare: the
+        problem is nearly infeasible)."""
+        caps, pods, order = _numbers(problem)
+        start = None
+        if hint is not None and not hint.unplaced:
+            index = {nd.name: j for j, nd in enumerate(problem.nodes)}
+            where = [index.get(hint.assignments.get(problem.pods[i].name, ""), -1) for i in order]
+            start = where if -1 not in where and _valid(caps, pods, where) else None
+        try:
+            result = exact(caps, pods, time_limit_s=time_limit_s, hint=start, workers=workers, cold=cold)
+        except ValueError:
+            raise InvalidProblem("problem.pods", "the pods fit on no combination of the nodes (each fits alone, not all together)") from None
+        if result.values is None:  # not the caller's fault: no answer found yet, none proven impossible
+            raise LimitReached(f"no placement found within {time_limit_s:g} s and first-fit decreasing leaves pods over; a longer time limit may find one")
+        solution = self._solution(problem, {order[r]: j for r, j in enumerate(result.values)})
+        info = {"status": result.status, "seconds": round(result.seconds, 4), "hint_used": start is not None, **result.info}
+        return SolverAnswer(solution, "solver", float(result.objective), float(result.bound), result.optimal, info=info)
 
     def encode(self, problem: PlacementProblem) -> np.ndarray:
         grid = np.zeros((MAX_NODES + MAX_PODS, COLS), dtype=np.int64)
@@ -369,11 +562,10 @@ class PlacementTask(Task):
             grid[MAX_NODES + r] = (POD, LEVEL0 + c, LEVEL0 + m, GROUP0 + groups[i] if i in groups else NO_GROUP)
         return grid.reshape(-1)
 
-    def label(self, problem: PlacementProblem) -> np.ndarray:
+    def label(self, problem: PlacementProblem, work: float = LABEL_WORK) -> np.ndarray:
+        """The canonical optimal placement as target tokens. Raises LimitReached past `work` (see `canonical`)."""
         caps, pods, _ = _numbers(problem)
-        assign, _ = optimal(caps, pods)
-        if assign is None:
-            raise ValueError("the exact search ran out of budget")
+        assign, _ = canonical(caps, pods, work)
         return self._label(assign)
 
     @staticmethod
@@ -502,46 +694,38 @@ class PlacementTask(Task):
     # --- data ---
 
     def generate(self, rng: np.random.Generator, n: int, bucket: str, **options: Any) -> list[Example]:
-        """n problems whose pods all fit, with canonical optimal labels.
+        """n problems whose pods all fit, with canonical optimal labels (CP-SAT).
 
         Options: nodes (lo, hi), pods (lo, hi), load (lo, hi) = the share of the nodes' total free
-        capacity (on the scarcer resource) the pods request, budget (search expansions). Each
-        example's info says how many instances the exact search gave up on before it (`skipped`).
+        capacity (on the scarcer resource) the pods request, work (CP-SAT's deterministic time
+        per label, default LABEL_WORK; see `canonical`). Nothing is dropped silently: an instance
+        whose label is not proven within it is left out and counted in the next example's
+        info["dropped"]["limit_hits"] (a label that may be wrong would teach a wrong answer), as are
+        draws first-fit cannot place ("unplaceable", redrawn: every kept problem is feasible).
+        `trm data build` sums these counts into the dataset's meta.json.
         """
         if bucket not in BUCKETS:
             raise ValueError(f"unknown placement bucket {bucket!r}; use one of {sorted(BUCKETS)}")
         node_range = options.get("nodes", BUCKETS[bucket][0])
         pod_range = options.get("pods", BUCKETS[bucket][1])
         load = options.get("load", (0.3, 0.85))
-        budget = options.get("budget", SEARCH_BUDGET)
+        work = float(options.get("work", LABEL_WORK))
         out: list[Example] = []
-        skipped = 0
+        dropped = {"limit_hits": 0, "unplaceable": 0}
         while len(out) < n:
             problem = random_problem(rng, int(rng.integers(node_range[0], node_range[1] + 1)), int(rng.integers(pod_range[0], pod_range[1] + 1)), load)
             if problem is None:
+                dropped["unplaceable"] += 1
                 continue
             caps, pods, _ = _numbers(problem)
-            assign, facts = optimal(caps, pods, budget)
-            if assign is None:
-                skipped += 1
+            try:
+                assign, facts = canonical(caps, pods, work)
+            except LimitReached:
+                dropped["limit_hits"] += 1
                 continue
-            out.append(
-                Example(
-                    problem=problem,
-                    inputs=self.encode(problem),
-                    labels=self._label(assign),
-                    bucket=bucket,
-                    group=canonical_key(problem),
-                    info={
-                        "nodes": len(caps),
-                        "pods": len(pods),
-                        "optimal_nodes": len(set(assign)),
-                        **facts,
-                        "skipped": skipped,
-                    },
-                )
-            )
-            skipped = 0
+            info = {"nodes": len(caps), "pods": len(pods), "optimal_nodes": len(set(assign)), **facts, "dropped": dropped}
+            out.append(Example(problem, self.encode(problem), self._label(assign), bucket, canonical_key(problem), info))
+            dropped = {"limit_hits": 0, "unplaceable": 0}
         return out
 
     def augment(self, rng: np.random.Generator, inputs: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -570,8 +754,7 @@ def canonical_key(problem: PlacementProblem) -> str:
         else:
             members.setdefault(p.group, []).append(lv)
     parts.extend(tuple(sorted(v)) for v in members.values())
-    text = repr((sorted(node_lv), sorted(parts)))
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return short_hash((sorted(node_lv), sorted(parts)))
 
 
 # --- generator -------------------------------------------------------------------------------------

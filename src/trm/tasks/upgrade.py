@@ -10,21 +10,27 @@ Encoding: 17 rows x 17 columns = 289 tokens, row-major.
                     replicas r on a node -> 9 + min(r, 3) (3 means "3 or more"); PAD 0 for unused node slots
     unused rows     [EMPTY 3, PAD ...]
 
-Only row 0's node cells have targets. Labels are optimal (fewest waves, by exact search) and
-canonical: waves numbered by their first node, and of all optimal plans the lexicographically
-first wave sequence in node order. Decode repairs budget breaks exactly; plans needing more than
-8 waves are beyond the model's output (the baseline still plans them).
+Only row 0's node cells have targets. Labels are optimal (fewest waves, by CP-SAT) and canonical:
+waves numbered by their first node, and of all optimal plans the lexicographically first wave
+sequence in node order (see `canonical`). Decode repairs budget breaks exactly; plans needing more
+than 8 waves are beyond the model's output, and clusters beyond the canvas beyond its input:
+`solve` (CP-SAT under a time limit, with a proven bound) answers both.
 """
 
 from __future__ import annotations
 
-import hashlib
+import math
+import time
+from dataclasses import dataclass
 from typing import Any
 
+import networkx as nx
 import numpy as np
+from ortools.sat.python import cp_model
 
 from agent_reasoning.types import TaskType, UpgradeProblem, UpgradeService, UpgradeSolution
-from trm.tasks.base import Example, InvalidProblem, Task
+from trm.tasks.base import Example, InvalidProblem, OutsideCanvas, SolverAnswer, Task
+from trm.tasks.common import STATUS_NAMES, Budget, CpResult, LimitReached, permutations, wl_hash
 
 MAX_NODES, MAX_SERVICES, MAX_WAVES = 16, 16, 8
 SIZE = 1 + MAX_NODES  # rows and columns
@@ -33,7 +39,6 @@ MU0, MU_CAP = 4, 4  # max_unavailable m -> MU0 + min(m, MU_CAP)
 REPLICA0, REPLICA_CAP = MU0 + MU_CAP + 1, 3  # 9; replica count r -> REPLICA0 + min(r, REPLICA_CAP)
 WAVE0 = REPLICA0 + REPLICA_CAP + 1  # 13 = wave 1
 VOCAB = WAVE0 + MAX_WAVES  # 21
-SEARCH_BUDGET = 20_000  # search nodes per instance before the exact search gives up
 
 BUCKETS = {"small": ((4, 8), (3, 10)), "large": ((9, 16), (6, 16))}  # (nodes, services) ranges
 
@@ -70,75 +75,177 @@ def greedy(counts: Counts, budget: tuple[int, ...]) -> list[int]:
     return wave
 
 
-class _OutOfBudget(Exception):
-    pass
+# CP-SAT work per training label (deterministic time, about 5 s of one core here; the same on any
+# machine and load, so labels and limit hits repeat, see common.Budget); past it: a counted limit hit
+LABEL_WORK = 0.5
+WALL_FACTOR = 60  # a label's wall-clock safety net: this many seconds per work unit (about 6x the usual rate)
+LEX_FIRST = 0.05  # work units (about half a second) for a first-solution lexicographic search before the surer route
 
 
-def _plan(counts: Counts, budget: tuple[int, ...], k: int, limit: int) -> tuple[list[int] | None, int]:
-    """The lexicographically first wave sequence (nodes in order, waves numbered by first node) in at
-    most k waves. Waves with equal usage are tried once per node; failed states are remembered up to
-    wave renaming; a branch is cut when some service's remaining replicas exceed its remaining
-    allowance over the open waves and the waves still to open. Raises _OutOfBudget past `limit`.
-    """
-    n, s = len(counts), len(budget)
-    left = [[0] * s for _ in range(n + 1)]  # replicas of each service on nodes i..
-    for i in range(n - 1, -1, -1):
-        left[i] = [a + b for a, b in zip(left[i + 1], counts[i], strict=True)]
-    usage: list[list[int]] = []
-    wave = [0] * n
-    failed: set[tuple] = set()
-    expanded = [0]
+def lower_bound(counts: Counts, budget: tuple[int, ...]) -> int:
+    """Cheap proven bound on the waves: for each service, its replicas over its budget (rounded up)."""
+    return max([1] + [-(-sum(row[t] for row in counts) // budget[t]) for t in range(len(budget)) if budget[t] > 0])
 
-    def dfs(i: int) -> bool:
-        if i == n:
-            return True
-        expanded[0] += 1
-        if expanded[0] > limit:
-            raise _OutOfBudget
-        key = (i, tuple(sorted(tuple(u) for u in usage)))
-        if key in failed:
-            return False
-        spare = k - len(usage)
-        if all(left[i][t] <= sum(budget[t] - u[t] for u in usage) + spare * budget[t] for t in range(s)):
-            tried = set()
-            for w in range(len(usage) + (spare > 0)):
-                new = w == len(usage)
-                state = (0,) * s if new else tuple(usage[w])
-                if state in tried or not (new or _fits(usage[w], counts[i], budget)):
-                    continue
-                tried.add(state)
-                if new:
-                    usage.append([0] * s)
-                usage[w] = [u + r for u, r in zip(usage[w], counts[i], strict=True)]
-                wave[i] = w
-                if dfs(i + 1):
-                    return True
-                if new:
-                    usage.pop()
-                else:
-                    usage[w] = [u - r for u, r in zip(usage[w], counts[i], strict=True)]
-        failed.add(key)
+
+@dataclass
+class _Model:
+    """The CP-SAT model of one upgrade: y[j, w] = node j in wave w (w < the greedy plan's waves)."""
+
+    model: cp_model.CpModel
+    y: list[list[cp_model.IntVar]]
+    last: cp_model.IntVar  # the highest wave number (waves numbered by their first node)
+
+    def hint(self, wave: list[int]) -> None:
+        self.model.ClearHints()
+        for j, row in enumerate(self.y):
+            for w, v in enumerate(row):
+                self.model.AddHint(v, wave[j] == w)
+
+    def read(self, solver: cp_model.CpSolver) -> list[int]:
+        return [next(w for w, v in enumerate(row) if solver.BooleanValue(v)) for row in self.y]
+
+
+def _build(counts: Counts, budget: tuple[int, ...], waves: int) -> _Model:
+    """Each node in one of `waves` waves; per wave, each service loses at most its budget; waves
+    numbered by their first node (node 0 in wave 0, each node at most one past the highest wave
+    before it), which leaves one plan per partition. Objective: the highest wave number."""
+    model = cp_model.CpModel()
+    n = len(counts)
+    y = [[model.NewBoolVar("") for _ in range(waves)] for _ in range(n)]
+    for row in y:
+        model.AddExactlyOne(row)
+    for t, b in enumerate(budget):
+        hosts = [j for j in range(n) if counts[j][t]]
+        if sum(counts[j][t] for j in hosts) <= b:
+            continue
+        for w in range(waves):
+            model.Add(cp_model.LinearExpr.WeightedSum([y[j][w] for j in hosts], [counts[j][t] for j in hosts]) <= b)
+    z = [cp_model.LinearExpr.WeightedSum(row, list(range(waves))) for row in y]
+    top = model.NewIntVar(0, 0, "")
+    model.Add(z[0] == 0)
+    for j in range(1, n):
+        model.Add(z[j] <= top + 1)
+        new_top = model.NewIntVar(0, min(j, waves - 1), "")
+        model.AddMaxEquality(new_top, [top, z[j]])
+        top = new_top
+    model.Minimize(top)
+    return _Model(model, y, top)
+
+
+def _exact(
+    counts: Counts, budget: tuple[int, ...], limits: Budget, *, hint: list[int] | None = None, workers: int = 1, cold: bool = False
+) -> CpResult:
+    started = time.perf_counter()
+    bound = lower_bound(counts, budget)
+    start = greedy(counts, budget)
+    if hint is not None and not _valid(counts, budget, hint):
+        hint = None
+    if hint is None or max(hint) > max(start):
+        hint = start
+    hint = canonical_waves(hint)
+    if max(hint) + 1 <= bound and not cold:
+        return CpResult(hint, max(hint) + 1, max(hint) + 1, True, "OPTIMAL", time.perf_counter() - started, {"proved_by": "bound"})
+    mdl = _build(counts, budget, max(hint) + 1)
+    mdl.model.Add(mdl.last >= bound - 1)
+    if not cold:
+        mdl.hint(hint)
+    # presolve costs more than it saves on models this small
+    solver, status = limits.solve(mdl.model, workers, cp_model_presolve=False)
+    seconds = time.perf_counter() - started
+    info = {"conflicts": solver.NumConflicts(), "branches": solver.NumBranches()}
+    if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        wave = mdl.read(solver)
+        objective = max(wave) + 1
+        bound = min(objective, max(bound, math.ceil(solver.BestObjectiveBound() - 1e-6) + 1))
+        return CpResult(wave, objective, bound, status == cp_model.OPTIMAL or objective <= bound, STATUS_NAMES[status], seconds, info)
+    return CpResult(hint, max(hint) + 1, bound, max(hint) + 1 <= bound, STATUS_NAMES[status], seconds, {**info, "fallback": "hint"})
+
+
+def exact(
+    counts: Counts, budget: tuple[int, ...], *, time_limit_s: float, hint: list[int] | None = None, workers: int = 1, cold: bool = False
+) -> CpResult:
+    """The fewest waves by CP-SAT within `time_limit_s` seconds (wall clock).
+
+    `hint`: a valid plan (wave per node) to start from; else the greedy plan, which also sets the
+    model's number of wave slots; `cold`: no start given to CP-SAT (the benchmark's "without a
+    hint"). Returns the best plan found (waves numbered by first node; the start's when CP-SAT
+    found none in time), its number of waves, the proven lower bound (the cheap one, raised by
+    CP-SAT's) and whether they meet."""
+    return _exact(counts, budget, Budget(time_limit_s), hint=hint, workers=workers, cold=cold)
+
+
+def _valid(counts: Counts, budget: tuple[int, ...], wave: list[int]) -> bool:
+    if len(wave) != len(counts) or min(wave, default=0) < 0:
         return False
+    usage: dict[int, list[int]] = {}
+    for row, w in zip(counts, wave, strict=True):
+        used = usage.setdefault(w, [0] * len(budget))
+        if not _fits(used, row, budget):
+            return False
+        usage[w] = [u + r for u, r in zip(used, row, strict=True)]
+    return True
 
-    found = dfs(0)
-    return (wave if found else None), expanded[0]
+
+def _lex_first(counts: Counts, budget: tuple[int, ...], k: int, limits: Budget, cap: float) -> tuple[list[int] | None, int]:
+    """The lexicographically first plan (waves numbered by first node) in at most k waves, by
+    CP-SAT's fixed search: nodes in order, each in its lowest wave first; its first solution is the
+    lexicographic minimum. Returns (plan or None, CP-SAT status)."""
+    mdl = _build(counts, budget, k)
+    mdl.model.ClearObjective()
+    mdl.model.AddDecisionStrategy([v for row in mdl.y for v in row], cp_model.CHOOSE_FIRST, cp_model.SELECT_MAX_VALUE)
+    solver, status = limits.solve(mdl.model, 1, cap, search_branching=cp_model.FIXED_SEARCH, cp_model_presolve=False)
+    return (mdl.read(solver) if status in (cp_model.OPTIMAL, cp_model.FEASIBLE) else None), status
 
 
-def optimal(counts: Counts, budget: tuple[int, ...], limit: int = SEARCH_BUDGET) -> tuple[list[int] | None, dict[str, int]]:
-    """The canonical optimal plan (wave per node) and search facts; None when the budget runs out."""
-    ub = max(greedy(counts, budget)) + 1
-    lb = max([1] + [-(-sum(row[t] for row in counts) // budget[t]) for t in range(len(budget)) if budget[t] > 0])
-    info = {"greedy_waves": ub, "expanded": 0}
-    for k in range(lb, ub + 1):
-        try:
-            wave, expanded = _plan(counts, budget, k, limit - info["expanded"])
-        except _OutOfBudget:
-            info["expanded"] = limit
-            return None, info
-        info["expanded"] += expanded
-        if wave is not None:
-            return wave, info
-    raise AssertionError("the greedy plan is a plan")  # pragma: no cover
+def _lex_min(counts: Counts, budget: tuple[int, ...], k: int, wave: list[int], limits: Budget, info: dict[str, Any]) -> list[int]:
+    """The lexicographically first plan in at most k waves, from a valid one, by CP-SAT
+    minimisations block by block (weights k^i make a block's optimum its lexicographic minimum)."""
+    n = len(counts)
+    mdl = _build(counts, budget, k)
+    z = [cp_model.LinearExpr.WeightedSum(row, list(range(k))) for row in mdl.y]
+    per_block = max(1, int(62 // math.log2(max(k, 2))) - 2)  # the weights times k stay in int64
+    for lo in range(0, n, per_block):
+        block = range(lo, min(n, lo + per_block))
+        mdl.model.Minimize(cp_model.LinearExpr.WeightedSum([z[j] for j in block], [k ** (block[-1] - j) for j in block]))
+        mdl.hint(wave)
+        solver, status = limits.solve(mdl.model, 1, cp_model_presolve=False)
+        info["solves"] += 1
+        if status != cp_model.OPTIMAL:
+            raise LimitReached(f"the canonical tie-break ran out of time at node {lo}", wave)
+        wave = mdl.read(solver)
+        for j in block:
+            mdl.model.Add(z[j] == wave[j])
+    return wave
+
+
+def canonical(counts: Counts, budget: tuple[int, ...], work: float = LABEL_WORK) -> tuple[list[int], dict[str, Any]]:
+    """The canonical optimal plan (wave per node) and solver facts.
+
+    Canonical: of all plans with the fewest waves, waves numbered by their first node, the
+    lexicographically first wave sequence in node order. A first-solution search in that order on
+    as many waves as the cheap bound says (when it finds one, that is optimal and canonical at
+    once); else CP-SAT proves the optimum k and the search runs on k waves, with block-wise
+    minimisation when it stalls. Raises LimitReached (`best`: the best plan known) when `work`
+    (CP-SAT's deterministic time, see common.Budget; WALL_FACTOR times as many seconds of wall
+    clock) runs out first. info: greedy_waves, lower_bound, solves, seconds."""
+    started = time.perf_counter()
+    limits = Budget(WALL_FACTOR * work, work=work)
+    bound = lower_bound(counts, budget)
+    info: dict[str, Any] = {"greedy_waves": max(greedy(counts, budget)) + 1, "lower_bound": bound, "solves": 1}
+    wave, status = _lex_first(counts, budget, bound, limits, LEX_FIRST)
+    if wave is None:
+        first = _exact(counts, budget, limits)
+        info["solves"] += 1
+        if not first.optimal:
+            raise LimitReached(f"no proven optimum within {work:g} work units (best {first.objective}, bound {first.bound})", first.values)
+        k = first.objective
+        wave, status = _lex_first(counts, budget, k, limits, LEX_FIRST)
+        info["solves"] += 1
+        if wave is None:
+            wave = _lex_min(counts, budget, k, first.values, limits, info)
+    info["seconds"] = round(time.perf_counter() - started, 4)
+    info["work"] = round(limits.spent, 4)
+    return wave, info
 
 
 def _waves(problem: UpgradeProblem, wave: list[int]) -> list[list[str]]:
@@ -178,10 +285,7 @@ class UpgradeTask(Task):
     # --- problems ---
 
     def check(self, problem: UpgradeProblem) -> None:
-        if len(problem.nodes) > MAX_NODES:
-            raise InvalidProblem("problem.nodes", f"{len(problem.nodes)} nodes; this model takes at most {MAX_NODES}")
-        if len(problem.services) > MAX_SERVICES:
-            raise InvalidProblem("problem.services", f"{len(problem.services)} services; this model takes at most {MAX_SERVICES}")
+        """Reject plans no one can make, naming the cause (any size is fine here)."""
         for i, s in enumerate(problem.services):
             if s.replicas_on and s.max_unavailable == 0:
                 raise InvalidProblem(
@@ -196,6 +300,43 @@ class UpgradeTask(Task):
                         f"problem.services.{i}",
                         f"service {s.name!r} has {count} replicas on node {node!r} but max_unavailable {s.max_unavailable}: draining that node alone breaks its budget",
                     )
+
+    def check_canvas(self, problem: UpgradeProblem) -> None:
+        """OutsideCanvas naming the field when the cluster exceeds the model's columns or rows."""
+        if len(problem.nodes) > MAX_NODES:
+            raise OutsideCanvas("problem.nodes", f"{len(problem.nodes)} nodes; this model takes at most {MAX_NODES}")
+        if len(problem.services) > MAX_SERVICES:
+            raise OutsideCanvas("problem.services", f"{len(problem.services)} services; this model takes at most {MAX_SERVICES}")
+
+    # --- objective and exact solver ---
+
+    def objective(self, problem: UpgradeProblem, solution: UpgradeSolution) -> float:
+        """Number of waves."""
+        return float(len(solution.waves))
+
+    def lower_bound(self, problem: UpgradeProblem) -> float:
+        """Cheap proven bound: for each service, its replicas over its max_unavailable (rounded up)."""
+        return float(lower_bound(replica_counts(problem), tuple(s.max_unavailable for s in problem.services)))
+
+    def solve(
+        self, problem: UpgradeProblem, *, time_limit_s: float = 10.0, hint: UpgradeSolution | None = None, workers: int = 1, cold: bool = False
+    ) -> SolverAnswer:
+        """CP-SAT's fewest-wave plan within `time_limit_s` seconds, any size and any number of waves.
+
+        `hint` (e.g. the model's answer) seeds the search when it is a valid plan. The answer carries
+        the number of waves, the proven lower bound and whether it is proven optimal; `info`: status
+        (CP-SAT's), seconds, hint_used. `workers`: CP-SAT threads (1 is deterministic); `cold`: give
+        CP-SAT no start at all (the hint benchmark's baseline)."""
+        counts, budget = replica_counts(problem), tuple(s.max_unavailable for s in problem.services)
+        start = None
+        if hint is not None:
+            index = {name: w for w, names in enumerate(hint.waves) for name in names}
+            wave = [index.get(name, -1) for name in problem.nodes]
+            start = wave if -1 not in wave and _valid(counts, budget, wave) else None
+        result = exact(counts, budget, time_limit_s=time_limit_s, hint=start, workers=workers, cold=cold)
+        info = {"status": result.status, "seconds": round(result.seconds, 4), "hint_used": start is not None, **result.info}
+        solution = UpgradeSolution(waves=_waves(problem, result.values))
+        return SolverAnswer(solution, "solver", float(result.objective), float(result.bound), result.optimal, info=info)
 
     def encode(self, problem: UpgradeProblem) -> np.ndarray:
         n, m = len(problem.nodes), len(problem.services)
@@ -217,11 +358,11 @@ class UpgradeTask(Task):
         labels[0, 1 : 1 + len(wave)] = WAVE0 + np.array(canonical_waves(wave))
         return labels.reshape(-1)
 
-    def label(self, problem: UpgradeProblem) -> np.ndarray:
+    def label(self, problem: UpgradeProblem, work: float = LABEL_WORK) -> np.ndarray:
+        """The canonical optimal plan as target tokens. Raises LimitReached past `work` (see `canonical`),
+        ValueError when the plan needs more waves than the model's output holds."""
         counts, budget = replica_counts(problem), tuple(s.max_unavailable for s in problem.services)
-        wave, _ = optimal(counts, budget)
-        if wave is None:
-            raise ValueError("the exact search ran out of budget")
+        wave, _ = canonical(counts, budget, work)
         if max(wave) >= MAX_WAVES:
             raise ValueError(f"the best plan takes {max(wave) + 1} waves; the model's output holds {MAX_WAVES}")
         return self._label(wave)
@@ -297,32 +438,37 @@ class UpgradeTask(Task):
     # --- data ---
 
     def generate(self, rng: np.random.Generator, n: int, bucket: str, **options: Any) -> list[Example]:
-        """n clusters with canonical optimal plans of at most 8 waves.
+        """n clusters with canonical optimal plans of at most 8 waves (CP-SAT).
 
-        Options: nodes (lo, hi), services (lo, hi), budget (search expansions). Each example's info
-        says how many instances were skipped before it: search out of budget (`skipped`), or more
-        than 8 waves (`too_many_waves`).
+        Options: nodes (lo, hi), services (lo, hi), stateless (share of stateless services, default
+        0.15), work (CP-SAT's deterministic time per label, default LABEL_WORK; see `canonical`).
+        Nothing is dropped silently: each example's info["dropped"] counts the instances left out
+        before it, labels not proven within that work (`limit_hits`, a label that may be wrong would
+        teach a wrong answer) and plans of more than 8 waves (`too_many_waves`, beyond the model's
+        output). `trm data build` sums these counts into the dataset's meta.json.
         """
         if bucket not in BUCKETS:
             raise ValueError(f"unknown upgrade bucket {bucket!r}; use one of {sorted(BUCKETS)}")
         node_range = options.get("nodes", BUCKETS[bucket][0])
         service_range = options.get("services", BUCKETS[bucket][1])
-        limit = options.get("budget", SEARCH_BUDGET)
+        stateless = float(options.get("stateless", 0.15))
+        work = float(options.get("work", LABEL_WORK))
         out: list[Example] = []
-        skipped = too_many = 0
+        dropped = {"limit_hits": 0, "too_many_waves": 0}
         while len(out) < n:
-            problem = random_problem(rng, int(rng.integers(node_range[0], node_range[1] + 1)), int(rng.integers(service_range[0], service_range[1] + 1)))
-            wave, facts = optimal(replica_counts(problem), tuple(s.max_unavailable for s in problem.services), limit)
-            if wave is None:
-                skipped += 1
+            nodes, services = int(rng.integers(node_range[0], node_range[1] + 1)), int(rng.integers(service_range[0], service_range[1] + 1))
+            problem = random_problem(rng, nodes, services, stateless)
+            try:
+                wave, facts = canonical(replica_counts(problem), tuple(s.max_unavailable for s in problem.services), work)
+            except LimitReached:
+                dropped["limit_hits"] += 1
                 continue
             if max(wave) >= MAX_WAVES:
-                too_many += 1
+                dropped["too_many_waves"] += 1
                 continue
-            info = {"nodes": len(problem.nodes), "services": len(problem.services), "optimal_waves": max(wave) + 1, **facts}
-            info.update(skipped=skipped, too_many_waves=too_many)
+            info = {"nodes": len(problem.nodes), "services": len(problem.services), "optimal_waves": max(wave) + 1, **facts, "dropped": dropped}
             out.append(Example(problem, self.encode(problem), self._label(wave), bucket, canonical_key(problem), info))
-            skipped = too_many = 0
+            dropped = {"limit_hits": 0, "too_many_waves": 0}
         return out
 
     def augment(self, rng: np.random.Generator, inputs: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -334,33 +480,20 @@ class UpgradeTask(Task):
         """
         B = len(inputs)
         x = inputs.reshape(B, SIZE, SIZE)
-        rows = np.concatenate([np.zeros((B, 1), dtype=np.int64), 1 + _permutations(rng, x[:, 1:, 0] != EMPTY)], axis=1)
+        rows = np.concatenate([np.zeros((B, 1), dtype=np.int64), 1 + permutations(rng, x[:, 1:, 0] != EMPTY)], axis=1)
         return np.take_along_axis(x, rows[:, :, None], axis=1).reshape(B, -1), labels
 
 
-def _permutations(rng: np.random.Generator, present: np.ndarray) -> np.ndarray:
-    """[B, S] source slot of each slot: present slots (a prefix) shuffled among themselves, the rest in place."""
-    keys = np.where(present, rng.random(present.shape), 2.0 + np.arange(present.shape[1]))
-    return np.argsort(keys, axis=1)
-
-
 def canonical_key(problem: UpgradeProblem) -> str:
-    """The same key under node and service renaming and reordering: a Weisfeiler-Lehman hash of the
-    node-service graph (replica counts on the edges, budgets on the services), on capped values as
-    the model sees them."""
-    counts = replica_counts(problem)
-    node_labels = ["node"] * len(problem.nodes)
-    service_labels = [f"mu{min(s.max_unavailable, MU_CAP)}" for s in problem.services]
-
-    def h(x: object) -> str:
-        return hashlib.sha256(repr(x).encode()).hexdigest()[:16]
-
-    for _ in range(3):
-        node_labels, service_labels = (
-            [h((node_labels[j], sorted((service_labels[s], min(c, REPLICA_CAP)) for s, c in enumerate(row) if c))) for j, row in enumerate(counts)],
-            [h((service_labels[s], sorted((node_labels[j], min(row[s], REPLICA_CAP)) for j, row in enumerate(counts) if row[s]))) for s in range(len(service_labels))],
-        )
-    return h((sorted(node_labels), sorted(service_labels)))
+    """The same key under node and service renaming and reordering: a Weisfeiler-Lehman hash
+    (networkx) of the node-service graph, replica counts on the edges and budgets on the services,
+    on capped values as the model sees them."""
+    graph = nx.Graph()
+    graph.add_nodes_from((("n", j), {"label": "node"}) for j in range(len(problem.nodes)))
+    graph.add_nodes_from((("s", t), {"label": f"mu{min(s.max_unavailable, MU_CAP)}"}) for t, s in enumerate(problem.services))
+    for j, row in enumerate(replica_counts(problem)):
+        graph.add_edges_from((("n", j), ("s", t), {"count": str(min(c, REPLICA_CAP))}) for t, c in enumerate(row) if c)
+    return wl_hash(graph, edge_attr="count")
 
 
 # --- generator -------------------------------------------------------------------------------------
@@ -372,15 +505,16 @@ SERVICES = (
 )
 
 
-def random_problem(rng: np.random.Generator, n_nodes: int, n_services: int) -> UpgradeProblem:
+def random_problem(rng: np.random.Generator, n_nodes: int, n_services: int, stateless: float = 0.15) -> UpgradeProblem:
     """Stateful services (2-5 replicas, max_unavailable mostly 1, some 2) spread one per node or stacked
-    within their budget, and some stateless ones with more replicas and larger budgets."""
+    within their budget, and a share `stateless` of stateless ones with more replicas and larger budgets."""
     prefix = ("k3s", "node", "nuc", "pi")[int(rng.integers(4))]
     nodes = [f"{prefix}-{j + 1:02d}" for j in range(n_nodes)]
-    names = [str(v) for v in rng.choice(SERVICES, size=n_services, replace=False)]
+    names = [str(v) for v in rng.choice(SERVICES, size=min(n_services, len(SERVICES)), replace=False)]
+    names += [f"{names[i % len(names)]}-{i // len(names) + 1}" for i in range(len(names), n_services)]  # clusters beyond the name list
     services = []
     for name in names:
-        if rng.random() < 0.15:  # stateless: many replicas, a large budget
+        if rng.random() < stateless:  # many replicas, a large budget
             replicas = int(rng.integers(3, 9))
             budget = max(2, int(replicas * rng.uniform(0.25, 0.5)))
         else:

@@ -1,10 +1,16 @@
+import gzip
 import itertools
+import json
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from trm.tasks import InvalidProblem, get_task
+from trm.data import generate_splits
+from trm.tasks import InvalidProblem, get_task, placement
+from trm.tasks.base import OutsideCanvas
+from trm.tasks.common import LimitReached
 from trm.tasks.placement import (
     EMPTY_SLOT,
     GROUP0,
@@ -14,9 +20,12 @@ from trm.tasks.placement import (
     NODE_INDEX0,
     POD,
     _dominators,
+    _numbers,
+    canonical,
     canonical_key,
+    exact,
     levels,
-    optimal,
+    random_problem,
 )
 
 task = get_task("placement")
@@ -144,14 +153,15 @@ def test_size_limits(nodes, pods, field, words):
         "nodes": [{"name": f"n{i}", "cpu_millicores": 10_000, "memory_mib": 10_000} for i in range(nodes)],
         "pods": [{"name": f"p{i}", "cpu_millicores": 10, "memory_mib": 10} for i in range(pods)],
     }
-    with pytest.raises(InvalidProblem) as e:
+    with pytest.raises(OutsideCanvas) as e:
         task.parse(raw)
     assert e.value.field == field and words in e.value.message
+    assert len(task.parse(raw, canvas=False).nodes) == nodes  # a solver takes it
 
 
 def test_unsolvable_problems_are_rejected():
     nodes = [("a", 1000, 1000), ("b", 1000, 1000)]
-    with pytest.raises(InvalidProblem, match="17 anti-affinity groups; this model takes at most 16"):
+    with pytest.raises(OutsideCanvas, match="17 anti-affinity groups; this model takes at most 16"):
         problem(nodes, [(f"p{i}", 1, 1, f"g{i // 2}") for i in range(34)])
     with pytest.raises(InvalidProblem, match="only 2 nodes"):
         problem(nodes, [(f"w-{i}", 10, 10, "web") for i in range(3)])
@@ -206,8 +216,8 @@ def test_generation_speed(bucket, n):
     started = time.perf_counter()
     examples = task.generate(np.random.default_rng(3), n, bucket)
     per = (time.perf_counter() - started) / n
-    skipped = sum(ex.info["skipped"] for ex in examples)
-    print(f"\nplacement {bucket}: {per * 1000:.1f} ms per instance, ~{per * 200:.1f} s for 200; search gave up on {skipped}/{skipped + n}")
+    hits = sum(ex.info["dropped"]["limit_hits"] for ex in examples)
+    print(f"\nplacement {bucket}: {per * 1000:.1f} ms per instance, ~{per * 200:.1f} s for 200; {hits}/{hits + n} past the label time limit")
     lo, hi = {"small": (4, 8), "large": (9, 16)}[bucket]
     assert all(lo <= len(ex.problem.nodes) <= hi for ex in examples)
 
@@ -228,23 +238,138 @@ def _closure_size(dominators, a):
     return bin(mask).count("1")
 
 
-def test_exact_search_finds_the_canonical_optimum_of_tiny_problems():
+def _tiny(rng):
+    n, m = int(rng.integers(2, 5)), int(rng.integers(2, 6))
+    caps = [(int(rng.choice([2, 3, 4, 6])), int(rng.choice([2, 3, 4, 6]))) for _ in range(n)]
+    pods = sorted(
+        ((int(rng.choice([1, 2])), int(rng.choice([1, 2])), int(rng.choice([-1, -1, 0]))) for _ in range(m)),
+        key=lambda p: (-max(p[0], p[1]), -(p[0] + p[1]), -p[0], -p[1], p[2]),
+    )
+    return caps, pods
+
+
+def test_cpsat_finds_the_canonical_optimum_of_tiny_problems():
     """Against brute force: the fewest nodes, and the lexicographically first placement among those
-    whose node set leaves no larger node unused (what `_pack` promises)."""
+    whose node set leaves no larger node unused (what `canonical` promises)."""
     rng = np.random.default_rng(1)
+    infeasible = 0
     for _ in range(60):
-        n, m = int(rng.integers(2, 5)), int(rng.integers(2, 6))
-        caps = [(int(rng.choice([2, 3, 4, 6])), int(rng.choice([2, 3, 4, 6]))) for _ in range(n)]
-        pods = sorted(
-            ((int(rng.choice([1, 2])), int(rng.choice([1, 2])), int(rng.choice([-1, -1, 0]))) for _ in range(m)),
-            key=lambda p: (-max(p[0], p[1]), -(p[0] + p[1]), -p[0], -p[1], p[2]),
-        )
-        placements = [a for a in itertools.product(range(n), repeat=m) if _valid(caps, pods, a)]
+        caps, pods = _tiny(rng)
+        placements = [a for a in itertools.product(range(len(caps)), repeat=len(pods)) if _valid(caps, pods, a)]
         if not placements:
+            infeasible += 1
             with pytest.raises(ValueError):
-                optimal(caps, pods)
+                canonical(caps, pods)
             continue
         k = min(len(set(a)) for a in placements)
         dominators = _dominators(caps)
-        assign, _ = optimal(caps, pods)
+        assign, info = canonical(caps, pods)
         assert tuple(assign) == min(a for a in placements if len(set(a)) == k and _closure_size(dominators, a) <= k)
+        assert info["lower_bound"] <= k <= info["ffd_nodes"]
+    assert 0 < infeasible < 30  # both kinds were checked
+
+
+def test_exact_optimum_and_bound_against_brute_force():
+    """`exact` (what `solve` runs): the fewest nodes, a bound no higher, proven optimal; from any
+    valid hint (a worst one: every pod alone where possible) the same optimum."""
+    rng = np.random.default_rng(5)
+    for _ in range(40):
+        caps, pods = _tiny(rng)
+        placements = [a for a in itertools.product(range(len(caps)), repeat=len(pods)) if _valid(caps, pods, a)]
+        if not placements:
+            continue
+        k = min(len(set(a)) for a in placements)
+        for hint in (None, max(placements, key=lambda a: len(set(a)))):
+            result = exact(caps, pods, time_limit_s=5, hint=None if hint is None else list(hint))
+            assert result.objective == len(set(result.values)) == k and result.bound == k and result.optimal
+            assert _valid(caps, pods, result.values)
+
+
+def test_solve_beyond_the_canvas_returns_a_verified_answer_with_a_bound():
+    rng = np.random.default_rng(0)
+    big = random_problem(rng, 16, 200, (0.5, 0.8))
+    assert big is not None
+    with pytest.raises(OutsideCanvas):
+        task.parse(big.model_dump())
+    big = task.parse(big.model_dump(), canvas=False)
+    started = time.perf_counter()
+    answer = task.solve(big, time_limit_s=3)
+    assert time.perf_counter() - started < 10  # the limit holds, apart from building the model
+    assert answer.solved_by == "solver" and task.verify(big, answer.solution) == []
+    assert answer.objective == answer.solution.nodes_used and answer.lower_bound <= answer.objective
+    assert answer.lower_bound >= task.lower_bound(big) and answer.optimal == (answer.objective <= answer.lower_bound)
+    assert answer.info["status"] in ("OPTIMAL", "FEASIBLE") and not answer.info["hint_used"]
+    hinted = task.solve(big, time_limit_s=3, hint=task.baseline(big))
+    assert hinted.info["hint_used"] and task.verify(big, hinted.solution) == [] and hinted.objective <= task.baseline(big).nodes_used
+
+
+def test_solve_small_problem_is_optimal_and_an_invalid_hint_is_ignored():
+    answer = task.solve(SMALL, time_limit_s=5, hint=task.Solution(assignments={"db-0": "pi-01"}, nodes_used=1))
+    assert answer.optimal and answer.objective == 2 == answer.lower_bound and not answer.info["hint_used"]
+    assert task.verify(SMALL, answer.solution) == []
+
+
+def test_infeasible_packing_is_a_clear_invalid_problem():
+    # every pod fits alone and the totals fit, yet no packing exists: solve and ensure_solvable say so
+    p = problem([("a", 1000, 1000), ("b", 1000, 1000)], [("x-0", 600, 10, None), ("y-0", 600, 10, None), ("z-0", 600, 10, None)])
+    for call in (lambda: task.solve(p, time_limit_s=5), lambda: task.ensure_solvable(p)):
+        with pytest.raises(InvalidProblem) as e:
+            call()
+        assert e.value.field == "problem.pods" and "fit on no combination" in e.value.message
+
+
+def test_generator_counts_labels_past_the_time_limit(monkeypatch):
+    """A label not proven in time is left out and counted, never dropped silently; the data build
+    sums the counts. (The limit is hit on purpose: every third label search stops as if out of time.)"""
+    calls = {"n": 0}
+
+    def sometimes_out_of_time(caps, pods, work):
+        calls["n"] += 1
+        if calls["n"] % 3 == 1:
+            raise LimitReached("out of time", None)
+        return canonical(caps, pods, work)
+
+    monkeypatch.setattr(placement, "canonical", sometimes_out_of_time)
+    examples = task.generate(np.random.default_rng(3), 4, "small")
+    assert [ex.info["dropped"]["limit_hits"] for ex in examples] == [1, 0, 1, 0]  # calls 1 and 4 ran out of time
+    dropped: dict[str, int] = {}
+    generate_splits(task, {"train": {"small": 2}, "test": {"small": 1}}, 3, chunk=4, dropped=dropped)
+    assert dropped["limit_hits"] == sum(1 for k in range(1, calls["n"] + 1) if k % 3 == 1) - 2  # all of this build's hits
+
+
+def test_a_hard_instance_hits_the_label_time_limit():
+    """The real limit: an evaluation instance CP-SAT could not prove in 2 s gives LimitReached within 0.005 work units (deterministic)."""
+    with gzip.open(Path(__file__).resolve().parents[3] / "evalsets" / "placement" / "large.jsonl.gz", "rt") as f:
+        hard = next(r for r in map(json.loads, f) if not r["optimal"])
+    caps, pods, _ = _numbers(task.parse(hard["problem"]))
+    with pytest.raises(LimitReached) as e:
+        canonical(caps, pods, work=0.005)
+    assert e.value.best is None or len(set(e.value.best)) >= hard["lower_bound"]
+
+
+def test_lower_bound_is_cheap_and_proven(examples):
+    for ex in examples:
+        assert task.lower_bound(ex.problem) == ex.info["lower_bound"] <= ex.info["optimal_nodes"]
+    caps, pods, _ = _numbers(SMALL)
+    assert task.lower_bound(SMALL) == 2  # the CPU demand (4500m) needs both nucs
+
+
+def test_data_build_leaves_out_an_evaluation_set_and_reports_drops(tmp_path, capsys):
+    """`trm data build --exclude DIR` with an evaluation set (*.jsonl.gz problems, as under
+    evalsets/): none of its problems is trained on, and meta.json says what was left out."""
+    from trm.cli import main
+
+    # the problems the build's first chunk draws (seed 4: rng [4, bucket 0, chunk 0]), as an evaluation set
+    drawn = task.generate(np.random.default_rng([4, 0, 0]), 200, "small")
+    (tmp_path / "eval").mkdir()
+    with gzip.open(tmp_path / "eval" / "small.jsonl.gz", "wt") as f:
+        for ex in drawn:
+            f.write(json.dumps({"problem": ex.problem.model_dump(exclude_none=True)}) + "\n")
+    assert main(["data", "build", "placement", "--n", "30", "--bucket", "small", "--out", str(tmp_path / "d"), "--seed", "4", "--exclude", str(tmp_path / "eval")]) == 0
+    assert "left out while generating" in capsys.readouterr().out
+    meta = json.loads((tmp_path / "d" / "train" / "meta.json").read_text())
+    dropped = meta["generator"]["dropped"]
+    assert dropped["excluded"] >= 30 and dropped["unplaceable"] > 0 and "limit_hits" in dropped
+    evaluated = {ex.inputs.astype(np.int64).tobytes() for ex in drawn}
+    trained = {row.tobytes() for row in np.load(tmp_path / "d" / "train" / "inputs.000.npy").astype(np.int64)}
+    assert len(trained) == 30 and not trained & evaluated

@@ -4,8 +4,23 @@ import time
 import numpy as np
 import pytest
 
-from trm.tasks import InvalidProblem, get_task
-from trm.tasks.upgrade import EMPTY, HEADER, MU0, NODE_SLOT, REPLICA0, SIZE, WAVE0, canonical_key, canonical_waves, optimal
+from trm.tasks import InvalidProblem, get_task, upgrade
+from trm.tasks.base import OutsideCanvas
+from trm.tasks.common import LimitReached
+from trm.tasks.upgrade import (
+    EMPTY,
+    HEADER,
+    MU0,
+    NODE_SLOT,
+    REPLICA0,
+    SIZE,
+    WAVE0,
+    canonical,
+    canonical_key,
+    canonical_waves,
+    exact,
+    random_problem,
+)
 
 task = get_task("upgrade")
 
@@ -80,17 +95,19 @@ def test_decode_repairs_budget_breaks():
 
 
 def test_limits_and_infeasible_budgets():
-    def raises(raw, field, words):
-        with pytest.raises(InvalidProblem) as e:
+    def raises(raw, field, words, kind=InvalidProblem):
+        with pytest.raises(kind) as e:
             task.parse(raw)
         assert e.value.field == field and words in e.value.message
+        return e.value
 
     nodes = [f"n{i}" for i in range(17)]
-    raises({"nodes": nodes}, "problem.nodes", "17 nodes; this model takes at most 16")
+    raises({"nodes": nodes}, "problem.nodes", "17 nodes; this model takes at most 16", OutsideCanvas)
     services = [{"name": f"s{i}", "replicas_on": [], "max_unavailable": 1} for i in range(17)]
-    raises({"nodes": ["a"], "services": services}, "problem.services", "17 services; this model takes at most 16")
+    raises({"nodes": ["a"], "services": services}, "problem.services", "17 services; this model takes at most 16", OutsideCanvas)
+    assert len(task.parse({"nodes": nodes}, canvas=False).nodes) == 17  # size alone is never invalid
     zero = [{"name": "etcd", "replicas_on": ["a", "b"], "max_unavailable": 0}]
-    raises({"nodes": ["a", "b"], "services": zero}, "problem.services.0.max_unavailable", "'etcd' has replicas but max_unavailable 0")
+    assert not isinstance(raises({"nodes": ["a", "b"], "services": zero}, "problem.services.0.max_unavailable", "'etcd' has replicas but max_unavailable 0"), OutsideCanvas)
     stacked = [{"name": "ok", "replicas_on": ["a"], "max_unavailable": 1}, {"name": "db", "replicas_on": ["a", "b", "b"], "max_unavailable": 1}]
     raises({"nodes": ["a", "b"], "services": stacked}, "problem.services.1", "'db' has 2 replicas on node 'b' but max_unavailable 1")
 
@@ -105,6 +122,8 @@ def test_plans_beyond_eight_waves_fall_to_the_baseline():
     tokens.reshape(SIZE, SIZE)[0, 1:11] = WAVE0 + np.arange(10) % 8
     solution = task.decode(tokens, problem)
     assert task.verify(problem, solution) == [] and len(solution.waves) == 10 and solution.repaired == 2
+    answer = task.solve(problem, time_limit_s=5)  # the solver plans it, proven optimal by the bound
+    assert answer.objective == answer.lower_bound == 10 and answer.optimal and task.verify(problem, answer.solution) == []
 
 
 def problem_from_tokens(inputs):
@@ -174,24 +193,73 @@ def test_generation_speed(bucket):
     started = time.perf_counter()
     examples = task.generate(np.random.default_rng(3), n, bucket)
     per = (time.perf_counter() - started) / n
-    skipped = sum(ex.info["skipped"] + ex.info["too_many_waves"] for ex in examples)
+    skipped = sum(ex.info["dropped"]["limit_hits"] + ex.info["dropped"]["too_many_waves"] for ex in examples)
     print(f"\nupgrade {bucket}: {per * 1000:.1f} ms per instance, ~{per * 200:.1f} s for 200; skipped {skipped}/{skipped + n}")
     lo, hi = {"small": (4, 8), "large": (9, 16)}[bucket]
     assert all(lo <= len(ex.problem.nodes) <= hi for ex in examples)
 
 
-def test_exact_search_finds_the_canonical_optimum_of_tiny_problems():
+def _tiny(rng):
+    n, s = int(rng.integers(2, 7)), int(rng.integers(1, 4))
+    budget = tuple(int(rng.integers(1, 3)) for _ in range(s))
+    counts = [tuple(int(rng.integers(0, b + 1)) for b in budget) for _ in range(n)]
+    plans = [
+        a
+        for a in itertools.product(range(n), repeat=n)
+        if list(a) == canonical_waves(list(a)) and all(sum(counts[i][t] for i in range(n) if a[i] == w) <= budget[t] for w in set(a) for t in range(s))
+    ]
+    return counts, budget, plans
+
+
+def test_cpsat_finds_the_canonical_optimum_of_tiny_problems():
     """Against brute force: the fewest waves, and the lexicographically first plan numbered by first node."""
     rng = np.random.default_rng(1)
     for _ in range(60):
-        n, s = int(rng.integers(2, 7)), int(rng.integers(1, 4))
-        budget = tuple(int(rng.integers(1, 3)) for _ in range(s))
-        counts = [tuple(int(rng.integers(0, b + 1)) for b in budget) for _ in range(n)]
-        plans = [
-            a
-            for a in itertools.product(range(n), repeat=n)
-            if list(a) == canonical_waves(list(a)) and all(sum(counts[i][t] for i in range(n) if a[i] == w) <= budget[t] for w in set(a) for t in range(s))
-        ]
+        counts, budget, plans = _tiny(rng)
         k = min(max(a) + 1 for a in plans)
-        wave, _ = optimal(counts, budget)
+        wave, info = canonical(counts, budget)
         assert tuple(wave) == min(a for a in plans if max(a) + 1 == k)
+        assert info["lower_bound"] <= k <= info["greedy_waves"]
+
+
+def test_exact_optimum_and_bound_against_brute_force():
+    """`exact` (what `solve` runs): the fewest waves and a proven bound, from any valid hint."""
+    rng = np.random.default_rng(5)
+    for _ in range(40):
+        counts, budget, plans = _tiny(rng)
+        k = min(max(a) + 1 for a in plans)
+        for hint in (None, list(max(plans, key=max))):
+            result = exact(counts, budget, time_limit_s=5, hint=hint)
+            assert result.objective == max(result.values) + 1 == k == result.bound and result.optimal
+            assert tuple(result.values) in plans
+
+
+def test_solve_beyond_the_canvas_returns_a_verified_answer_with_a_bound():
+    big = random_problem(np.random.default_rng(0), 40, 60)
+    with pytest.raises(OutsideCanvas):
+        task.parse(big.model_dump())
+    big = task.parse(big.model_dump(), canvas=False)
+    answer = task.solve(big, time_limit_s=3)
+    assert answer.solved_by == "solver" and task.verify(big, answer.solution) == []
+    assert answer.objective == len(answer.solution.waves) and task.lower_bound(big) <= answer.lower_bound <= answer.objective
+    assert answer.optimal == (answer.objective <= answer.lower_bound) and answer.info["status"] in ("OPTIMAL", "FEASIBLE")
+    hinted = task.solve(big, time_limit_s=3, hint=task.baseline(big))
+    assert hinted.info["hint_used"] and task.verify(big, hinted.solution) == [] and hinted.objective <= len(task.baseline(big).waves)
+
+
+def test_generator_counts_what_it_leaves_out(monkeypatch):
+    """Labels not proven in time and plans beyond 8 waves are left out and counted, never dropped
+    silently. (On purpose: the 1st, 4th, ... label search stops as if out of time, the 2nd, 5th, ...
+    answers with a ninth wave.)"""
+    calls = {"n": 0}
+
+    def stubborn(counts, budget, work):
+        calls["n"] += 1
+        if calls["n"] % 3 == 1:
+            raise LimitReached("out of time", None)
+        wave, info = canonical(counts, budget, work)
+        return (wave[:-1] + [8] if calls["n"] % 3 == 2 else wave), info
+
+    monkeypatch.setattr(upgrade, "canonical", stubborn)
+    examples = task.generate(np.random.default_rng(3), 3, "small")
+    assert [ex.info["dropped"] for ex in examples] == [{"limit_hits": 1, "too_many_waves": 1}] * 3

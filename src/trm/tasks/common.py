@@ -1,0 +1,118 @@
+"""Pieces the homelab tasks (placement, upgrade, rootcause) share: search limits, the random
+permutations their `augment` uses, canonical-form hashing, and CP-SAT set-up.
+
+Kept in one place so that "hit a limit", "the same problem up to renaming" and "a deterministic
+CP-SAT run" mean the same thing in every task.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import networkx as nx
+import numpy as np
+from ortools.sat.python import cp_model
+
+
+class LimitReached(RuntimeError):
+    """An exact search stopped at its limit (time or work) before proving its answer.
+
+    `best` is the best answer found so far (task-specific, or None); generators count these
+    instances (`limit_hits`) instead of dropping them silently."""
+
+    def __init__(self, message: str, best: Any = None) -> None:
+        super().__init__(message)
+        self.best = best
+
+
+def short_hash(value: object) -> str:
+    """16 hex digits of the SHA-256 of `repr(value)`: a stable key for canonical forms (not for security)."""
+    return hashlib.sha256(repr(value).encode()).hexdigest()[:16]
+
+
+def wl_hash(graph: nx.Graph, *, node_attr: str = "label", edge_attr: str | None = None, iterations: int = 3) -> str:
+    """A Weisfeiler-Lehman hash of a labelled graph (networkx): equal for isomorphic graphs with
+    equal labels; 16 hex digits. Node labels (`node_attr`) and edge labels (`edge_attr`) must be strings."""
+    return nx.weisfeiler_lehman_graph_hash(graph, node_attr=node_attr, edge_attr=edge_attr, iterations=iterations, digest_size=8)
+
+
+def permutations(rng: np.random.Generator, present: np.ndarray) -> np.ndarray:
+    """[B, S] source slot of each slot: present slots (a prefix) shuffled among themselves, the rest in place."""
+    keys = np.where(present, rng.random(present.shape), 2.0 + np.arange(present.shape[1]))
+    return np.argsort(keys, axis=1)
+
+
+# --- CP-SAT ----------------------------------------------------------------------------------------
+
+CPSAT_SEED = 1  # fixed: with one worker, CP-SAT's answers repeat run to run
+
+
+def cpsat_solver(time_limit_s: float, workers: int = 1) -> cp_model.CpSolver:
+    """A CP-SAT solver with a wall-clock limit (seconds), `workers` search threads and a fixed seed.
+
+    One worker is deterministic (labels, evaluation sets); two use both cores of a small box but
+    may return a different optimum between runs."""
+    solver = cp_model.CpSolver()
+    solver.parameters.max_time_in_seconds = max(0.001, float(time_limit_s))
+    solver.parameters.num_workers = max(1, int(workers))
+    solver.parameters.random_seed = CPSAT_SEED
+    return solver
+
+
+@dataclass
+class CpResult:
+    """One CP-SAT optimisation: the best values found (None if none), the proven bound, the status."""
+
+    values: list[int] | None  # task-specific decision values (node per pod, wave per node)
+    objective: int | None
+    bound: int  # proven lower bound on the objective (the solver's, at least the cheap one given)
+    optimal: bool  # proven
+    status: str  # OPTIMAL, FEASIBLE, INFEASIBLE, UNKNOWN (CP-SAT's names)
+    seconds: float  # wall time of the solve(s)
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+class Budget:
+    """What a chain of CP-SAT solves may still spend.
+
+    `work`: CP-SAT's deterministic time (its own work units: about 10 s of one core each on the
+    placement and upgrade models here; the same on any machine and under any load, so a label
+    search stops at the same point everywhere and generated data repeat); None for wall-clock only
+    (the service's exact mode).
+    `wall_s`: a wall-clock limit over the whole chain, always enforced."""
+
+    def __init__(self, wall_s: float, work: float | None = None) -> None:
+        self.deadline = time.perf_counter() + wall_s
+        self.work = work
+        self.spent = 0.0  # deterministic time used so far
+
+    def solver(self, workers: int = 1, cap: float | None = None) -> cp_model.CpSolver:
+        """A solver limited to what is left (and at most `cap` work units, or seconds without `work`)."""
+        solver = cpsat_solver(max(0.0, self.deadline - time.perf_counter()), workers)
+        if self.work is not None:
+            left = max(0.0, self.work - self.spent)
+            solver.parameters.max_deterministic_time = max(1e-3, left if cap is None else min(cap, left))
+        elif cap is not None:
+            solver.parameters.max_time_in_seconds = max(1e-3, min(cap, solver.parameters.max_time_in_seconds))
+        return solver
+
+    def solve(self, model: cp_model.CpModel, workers: int = 1, cap: float | None = None, **params: Any) -> tuple[cp_model.CpSolver, int]:
+        """Solve under the budget (extra CP-SAT `params` by name) and charge the work done."""
+        solver = self.solver(workers, cap)
+        for name, value in params.items():
+            setattr(solver.parameters, name, value)
+        status = solver.Solve(model)
+        self.spent += solver.ResponseProto().deterministic_time
+        return solver, status
+
+
+STATUS_NAMES = {
+    cp_model.OPTIMAL: "OPTIMAL",
+    cp_model.FEASIBLE: "FEASIBLE",
+    cp_model.INFEASIBLE: "INFEASIBLE",
+    cp_model.MODEL_INVALID: "MODEL_INVALID",
+    cp_model.UNKNOWN: "UNKNOWN",
+}
