@@ -105,7 +105,7 @@ class ModelRegistry:
             dtype=dtype,
             name=path.name,
             worker=self.compute,
-            calibration=inference.get("calibration"),  # step costs measured on some machine: slots="auto" uses them there
+            calibration=list(inference.calibration) or None,  # step costs measured on some machine: slots="auto" uses them there
         ).start()
         if warmup:
             example = task.parse(task.example())

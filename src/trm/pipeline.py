@@ -40,12 +40,15 @@ class InferenceConfig:
     """A model's inference defaults: the `inference` object of its config.json, typed.
 
     halt_threshold: a sample halts when q_halt exceeds it (ACT); min_steps: supervision steps before
-    halting may stop it; views: symmetric views solved and voted on by default (Task.views).
+    halting may stop it; views: symmetric views solved and voted on by default (Task.views);
+    calibration: step-cost curves measured per machine (trm.engine.calibrate), from which
+    `slots="auto"` chooses the batch size on a matching machine.
     """
 
     halt_threshold: float = 0.0
     min_steps: int = 1
     views: int = 1
+    calibration: tuple[dict[str, Any], ...] = ()
 
     @classmethod
     def from_config(cls, config: dict[str, Any] | None) -> InferenceConfig:
@@ -57,6 +60,7 @@ class InferenceConfig:
             halt_threshold=float(raw.get("halt_threshold", cls.halt_threshold)),
             min_steps=int(raw.get("min_steps", cls.min_steps)),
             views=int(raw.get("views", cls.views)),
+            calibration=tuple(raw.get("calibration") or ()),
         )
         if out.min_steps < 1 or out.views < 1:
             raise ValueError(f"config.json 'inference': min_steps and views must be >= 1, got {raw}")
