@@ -164,13 +164,12 @@ def incidents(rng: np.random.Generator, n: int, bucket: str, **options: Any) -> 
         if bucket in TOPOLOGIES:
             shape, size = bucket, None
         else:
-            shape = (
-                FAMILIES[int(rng.integers(len(FAMILIES)))]
-                if bucket == "oversize"
-                else TRAIN_FAMILIES[int(rng.integers(3))]
-                if bucket == "large"
-                else bucket
-            )
+            if bucket == "oversize":
+                shape = FAMILIES[int(rng.integers(len(FAMILIES)))]
+            elif bucket == "large":
+                shape = TRAIN_FAMILIES[int(rng.integers(len(TRAIN_FAMILIES)))]
+            else:
+                shape = bucket
             size = int(rng.integers(max(lo, MIN_SERVICES[shape]), hi + 1))
         out.append(simulate(rng, shape, size, **options))
     return out

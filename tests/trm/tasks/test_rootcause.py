@@ -338,3 +338,25 @@ def test_generation_speed():
         task.generate(np.random.default_rng(3), 20, bucket)
         parts.append(f"{bucket} {(time.perf_counter() - started) / 20 * 1000:.1f} ms")
     print("\nrootcause, one instance: " + ", ".join(parts))
+
+
+def test_the_frozen_evaluation_sets_are_what_the_generator_makes():
+    """evalsets/rootcause was built by rootcause_evalsets with seed 2026: the generator (and the keys
+    that keep these problems out of training data) must not drift from it."""
+    from pathlib import Path
+
+    from trm.tasks.rootcause_evalsets import COUNTS, load
+
+    root = Path(__file__).resolve().parents[3] / "evalsets" / "rootcause"
+    order = list(BUCKETS + OVERSIZE_BUCKETS)
+    assert sorted(p.name for p in root.glob("*.jsonl.gz")) == sorted(f"{b}.jsonl.gz" for b in order)
+    for bucket in order:
+        lines = list(load(root / f"{bucket}.jsonl.gz"))
+        assert len(lines) == COUNTS[bucket] and {line["bucket"] for line in lines} == {bucket}
+        fresh = incidents(np.random.default_rng([2026, order.index(bucket)]), 3, bucket)
+        for (problem, root_index, facts), line in zip(fresh, lines, strict=False):
+            assert json.loads(json.dumps(problem.model_dump(exclude_none=True))) == line["problem"]
+            assert problem.services[root_index].name == line["root"] and canonical_key(problem) == line["group"]
+            assert json.loads(json.dumps(facts)) == line["info"]
+            if line["inputs"] is not None:
+                assert task.encode(problem).tolist() == line["inputs"]
