@@ -153,7 +153,7 @@ def deviations(problem: RootCauseProblem) -> list[float]:
     rs = readings(problem)
     errs = [r.error_rate for r in rs if r.error_rate is not None]
     logs = [math.log(max(r.latency_p99_ms, 0.01)) for r in rs if r.latency_p99_ms is not None]
-    err_mid, log_mid = _median(errs), _median(logs)
+    err_mid, log_mid = _median(errs) or 0.0, _median(logs) or 0.0  # 0.0 only where the list is empty
     err_mad = max(1.4826 * statistics.median([abs(e - err_mid) for e in errs]), ERR_SPREAD_FLOOR) if errs else 1.0
     log_mad = max(1.4826 * statistics.median([abs(v - log_mid) for v in logs]), 0.1) if logs else 1.0
     out = []

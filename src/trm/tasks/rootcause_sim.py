@@ -418,7 +418,7 @@ _TT_CALLS = {
     "admin-user": ["user"],
     "notification": ["delivery"],
 }
-TRAINTICKET = {
+TRAINTICKET: dict[str, Any] = {
     "roles": {"ts-ui-dashboard": "gateway"}
     | {f"ts-{s}-service": "service" for s in _TT_SERVICES}
     | {f"ts-{s}-mongo": "db" for s in _TT_MONGO},
