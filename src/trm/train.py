@@ -13,7 +13,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -377,6 +379,7 @@ class Trainer:
         window_start, window_samples = time.perf_counter(), self.samples_done
         final: dict[str, Any] = {}
         stopped_early = False
+        interrupted = _StopOnSignal() if self.dist.world_size == 1 else None
         while self.step < cfg.steps:
             metrics = self.train_step()
             window.append(metrics)
@@ -398,9 +401,11 @@ class Trainer:
                     )
             if progress:
                 progress.update(1)
-            timed_out = self.time_used >= 1.0
+            # SIGTERM/SIGINT (a session ending, Ctrl-C): checkpoint now and stop, so --resume loses nothing
+            stop_now = interrupted is not None and interrupted.requested
+            timed_out = self.time_used >= 1.0 or stop_now
             last = self.step == cfg.steps or timed_out
-            if cfg.eval_every and (self.step % cfg.eval_every == 0 or last):
+            if cfg.eval_every and (self.step % cfg.eval_every == 0 or (last and not stop_now)):
                 summary = self.evaluate()
                 if summary and self.dist.main:
                     final = self.last_eval = summary
@@ -421,6 +426,8 @@ class Trainer:
             if timed_out:
                 stopped_early = True
                 break
+        if interrupted is not None:
+            interrupted.restore()
         if progress:
             progress.close()
         if log_file:
@@ -428,6 +435,33 @@ class Trainer:
         if self.dist.world_size > 1:
             dist.barrier()
         return {"step": self.step, "eval": final, "stopped_early": stopped_early}
+
+
+class _StopOnSignal:
+    """Turns SIGTERM and SIGINT into a request to stop after the current step (with a checkpoint).
+
+    Single-process runs only: under DDP one rank stopping alone would leave the others waiting in
+    their next all-reduce. A second signal is not caught (the previous handlers are restored at the
+    first), so a stuck run can still be killed."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: dict[int, Any] = {}
+        if threading.current_thread() is not threading.main_thread():
+            return  # signal handlers can only be set from the main thread
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            self._previous[sig] = signal.signal(sig, self._handle)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        print(f"\n{signal.Signals(signum).name}: checkpointing after this step, then stopping", file=sys.stderr, flush=True)
+        self.requested = True
+        self.restore()
+
+    def restore(self) -> None:
+        """Put the previous handlers back."""
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous = {}
 
 
 def _buffers(model: TRM) -> dict[str, torch.Tensor]:

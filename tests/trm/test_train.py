@@ -135,3 +135,33 @@ def test_checkpoint_metrics_are_the_latest_evaluation_and_resume_keeps_it(toy_da
     trainer = Trainer(toy_train_config(toy_data, tmp_path / "e", steps=40))
     trainer.load_state()
     assert trainer.last_eval == evals[-1]["eval"]
+
+
+def test_sigterm_checkpoints_and_stops_so_resume_loses_nothing(toy_data, tmp_path):
+    """A run that is told to stop (a session ending) saves its state at the step it reached and exits 0."""
+    import subprocess
+    import sys
+    import time
+
+    import yaml
+
+    out = tmp_path / "run"
+    cfg = toy_train_config(toy_data, out, steps=1_000_000, eval_every=0, ckpt_every=0, log_every=1)
+    config = tmp_path / "cfg.yaml"
+    config.write_text(yaml.safe_dump({k: v for k, v in vars(cfg).items() if k in ("data", "out", "model", "steps", "batch_size", "lr", "eval_every", "ckpt_every", "log_every", "seed")}))
+    proc = subprocess.Popen([sys.executable, "-m", "trm.cli", "train", "--config", str(config)], stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not ((out / "metrics.jsonl").exists() and (out / "metrics.jsonl").read_text().count("\n") >= 3):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read() if proc.stderr else ""
+            time.sleep(0.2)
+        proc.terminate()
+        assert proc.wait(timeout=120) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    reached = json.loads((out / "train_state.json").read_text())["step"]
+    assert reached >= 3 and (out / "model.safetensors").exists()
+    assert "SIGTERM: checkpointing" in (proc.stderr.read() if proc.stderr else "")
+    resumed = train(toy_train_config(toy_data, out, steps=reached + 2, eval_every=0, ckpt_every=0), resume=True)
+    assert resumed["step"] == reached + 2
