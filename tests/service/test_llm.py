@@ -266,3 +266,32 @@ def test_a_free_text_question_without_an_llm_is_a_clear_422(server):
     r = httpx.post(f"{server}/v1/reason", json={"task_type": "logic", "question": PASTED_SUDOKU}, timeout=60)
     assert r.status_code == 422 and r.json()["field"] == "problem"
     assert "REASONING_LLM_URL" in r.json()["detail"], r.text
+
+
+def test_the_extraction_bench_scores_against_the_known_problems(tmp_path):
+    """bench/llm_extraction.py against a stand-in "model" that reads every question perfectly, except
+    that it drops the first given of every Sudoku: 100% extracted for four tasks, 0% for Sudoku."""
+    sys.path.insert(0, str(REPO / "bench"))
+    try:
+        import llm_extraction as bench
+    finally:
+        sys.path.remove(str(REPO / "bench"))
+    known = {q.text: q for q in bench.questions()}
+    assert len(known) == 60 and {q.task for q in known.values()} == set(bench.TASKS)
+
+    def script(body: dict) -> Reply:
+        q = known[last_user_text(body)]
+        problem = dict(q.problem)
+        if q.task == "sudoku":
+            first = next(i for i, ch in enumerate(problem["puzzle"]) if ch != ".")
+            problem["puzzle"] = problem["puzzle"][:first] + "." + problem["puzzle"][first + 1 :]
+        return Reply(json.dumps({"task": q.task, "problem": problem}))
+
+    with running_ollama(script, models=(MODEL,)) as (url, standin):
+        result = bench.main(["--ollama", url, "--model", MODEL, "--out", str(tmp_path / "report.json")])
+    assert len(standin.requests) == 60
+    table = {row["task"]: row for row in result["table"]}
+    assert table["sudoku"]["extracted_exactly"] == 0.0
+    assert all(table[t]["extracted_exactly"] == 1.0 for t in ("maze", "placement", "rootcause", "upgrade"))
+    assert table["all"]["n"] == 60 and table["all"]["extracted_exactly"] == 0.8 and table["all"]["answered_correctly"] is None
+    assert json.loads((tmp_path / "report.json").read_text())["table"] == result["table"]

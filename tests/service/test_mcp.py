@@ -16,7 +16,8 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.shared.exceptions import MCPError
 
-from agent_reasoning.tools import TASK_GUIDES, inline_refs
+from agent_reasoning import SyncReasoningClient
+from agent_reasoning.tools import TASK_GUIDES, call_tool, inline_refs, tool_definitions
 from reasoning_service.app import create_app
 from reasoning_service.mcp_server import build_server, configured_questions
 from trm.tasks import get_task, task_classes
@@ -44,7 +45,8 @@ def service(models_dir):
     with pytest.MonkeyPatch.context() as mp:
         for var in PROVIDER_VARS:
             mp.delenv(var, raising=False)
-        app = create_app(settings_for(models_dir, api_token=TOKEN))
+        # a generous deadline: the maze model votes over 8 views, and test machines are shared
+        app = create_app(settings_for(models_dir, api_token=TOKEN, default_deadline_ms=300_000))
     with running_server(app.state.service.settings, app=app) as url:
         yield url, app
 
@@ -183,6 +185,22 @@ async def test_http_calls_go_through_the_request_path(service):
     assert served() == before + 1  # the one request path counted it
 
 
+async def test_function_calling_definitions_match_the_mcp_tools(service):
+    url, _ = service
+    async with http_client(url) as client:
+        tools = {t.name: t for t in (await client.list_tools()).tools}
+    with SyncReasoningClient(base_url=url, token=TOKEN) as sync:
+        for format in ("openai", "ollama"):
+            defs = {d["function"]["name"]: d["function"] for d in tool_definitions(format=format, client=sync)}
+            assert sorted(defs) == sorted(tools)
+            for name, fn in defs.items():
+                assert fn["description"] == tools[name].description
+                if format == "openai":
+                    assert fn["parameters"] == {k: v for k, v in tools[name].input_schema.items() if k != "title"}
+        result = call_tool("sudoku", {"puzzle": SUDOKU_EASY}, client=sync)
+        assert not result.is_error and result.data["verified"] is True
+
+
 async def test_http_needs_the_token(service):
     url, _ = service
     for token in (None, "wrong"):
@@ -215,7 +233,7 @@ async def test_stdio_forwarder_relays_the_service(service):
     url, _ = service
     async with http_client(url) as direct:
         expected = [t.model_dump() for t in (await direct.list_tools()).tools]
-    async with Client(_stdio_params(url), read_timeout_seconds=120) as client:
+    async with Client(_stdio_params(url), read_timeout_seconds=600) as client:
         listed = [t.model_dump() for t in (await client.list_tools()).tools]
         assert listed == expected
         check_answer("sudoku", await client.call_tool("sudoku", example("sudoku")))
