@@ -115,6 +115,8 @@ async def extract_problem(
     classes = _classes(tasks)
     if not classes:
         raise _unconfigured()
+    if not (question or "").strip() and not (context or "").strip():
+        raise ServiceError(422, "invalid_request", "question: give the problem as `problem`, or describe it in `question` (or `context`)", field="question")
     text = question if not context else f"{question}\n\n{context}"
     body = {
         "model": settings.llm_model,
