@@ -22,6 +22,7 @@ import mcp_types as types
 from mcp.server.lowlevel import Server
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.shared.exceptions import MCPError
+from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -91,8 +92,8 @@ def _request_for(spec: ToolSpec, arguments: dict[str, Any]) -> ReasoningRequest:
             raise ServiceError(422, "invalid_request", f"{name}: must be {'a string' if kind is str else 'an object'}", field=name)
     try:
         return ReasoningRequest.model_validate({"task": spec.task, "question": arguments.get("question"), "scope": arguments.get("scope")})
-    except ValueError as e:  # pydantic's ValidationError
-        err = e.errors()[0] if hasattr(e, "errors") else {"loc": (), "msg": str(e)}
+    except ValidationError as e:
+        err = e.errors()[0]
         loc = ".".join(str(p) for p in err["loc"]) or None
         raise ServiceError(422, "invalid_request", f"{loc + ': ' if loc else ''}{err['msg']}", field=loc) from None
 

@@ -22,7 +22,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ._errors import APIError, ReasoningError
+from ._errors import APIError
 from ._sync import SyncReasoningClient
 from ._tasks import TaskInfo
 from .types import ReasoningRequest, ReasoningResponse, Scope
@@ -345,8 +345,6 @@ def call_tool(
             return ToolResult(f"error: unknown tool {name!r} ({e.detail})", is_error=True)
         argument = _argument(e.field, question is not None)
         return ToolResult(f"error: {_strip(e.detail, question is not None)}", is_error=True, field=argument)
-    except ReasoningError:
-        raise
     finally:
         if own:
             c.close()
