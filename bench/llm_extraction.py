@@ -327,7 +327,7 @@ async def run(args: argparse.Namespace) -> list[Row]:
         for q in qs:
             started = time.perf_counter()
             try:
-                built = await extract_problem(settings, q.text, tasks, client=http)
+                built = await extract_problem(settings, q.text, tasks)
                 got_task, error = built.task, None
                 exact = built.task == q.task and canonical(q.task, built.problem) == canonical(q.task, q.problem)
             except ServiceError as e:

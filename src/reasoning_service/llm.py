@@ -5,20 +5,26 @@ set to a JSON schema whose every branch is one task and that task's problem sche
 output (constrained to the schema by Ollama) picks a task and carries its problem. The problem is
 then validated like any caller's; the answer to it is still checked by the task's verifier, so the
 LLM can make the service answer the wrong question but never return an unchecked answer as checked.
+
+One blocking request per question, from a worker thread with the standard library's HTTP client (the
+service keeps no HTTP client library of its own: docs/architecture.md).
 """
 
 from __future__ import annotations
 
+import asyncio
+import http.client
 import json
 import logging
+import urllib.error
+import urllib.request
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
-import httpx
 from pydantic import ValidationError
 
-from agent_reasoning.tools import TEST_ONLY_TASKS, inline_refs
+from agent_reasoning.toolspec import TEST_ONLY_TASKS, inline_refs
 from agent_reasoning.types import Source
 from reasoning_service.errors import ServiceError
 from reasoning_service.questions import BuiltProblem
@@ -40,7 +46,7 @@ def _classes(tasks: Mapping[str, Task | type[Task]] | Iterable[Task | type[Task]
     items = tasks.values() if isinstance(tasks, Mapping) else tasks
     out: dict[str, type[Task]] = {}
     for t in items:
-        cls = t if isinstance(t, type) else type(t)
+        cls: type[Task] = t if isinstance(t, type) else type(t)
         if cls.name not in TEST_ONLY_TASKS:
             out[cls.name] = cls
     return out
@@ -97,7 +103,6 @@ async def extract_problem(
     tasks: Mapping[str, Task | type[Task]] | Iterable[Task | type[Task]],
     *,
     context: str | None = None,
-    client: httpx.AsyncClient | None = None,
 ) -> BuiltProblem:
     """Ask the LLM which task `question` is and for its problem; validate what it says.
 
@@ -112,6 +117,8 @@ async def extract_problem(
     """
     if not settings.llm_url or not settings.llm_model:
         raise _unconfigured()
+    if not settings.llm_url.startswith(("http://", "https://")):
+        raise ServiceError(422, "invalid_request", f"question: REASONING_LLM_URL must be an http(s) URL of an Ollama server, not {settings.llm_url!r}", field="question")
     classes = _classes(tasks)
     if not classes:
         raise _unconfigured()
@@ -129,26 +136,21 @@ async def extract_problem(
         "options": {"temperature": 0},
     }
     url = settings.llm_url.rstrip("/") + "/api/chat"
-    own = client is None
-    http = client or httpx.AsyncClient(timeout=httpx.Timeout(settings.llm_timeout_seconds, connect=10.0))
     try:
-        reply = await http.post(url, json=body)
-    except httpx.HTTPError as e:
+        status, payload = await asyncio.to_thread(_post_json, url, body, settings.llm_timeout_seconds)
+    except (OSError, http.client.HTTPException) as e:  # refused, DNS, timeout, cut off: no (whole) answer
+        reason = getattr(e, "reason", e)
         raise ServiceError(
-            503, "llm_unavailable", f"the LLM at {settings.llm_url} did not answer: {type(e).__name__}: {e}", headers={"Retry-After": str(settings.retry_after_seconds)}
+            503, "llm_unavailable", f"the LLM at {settings.llm_url} did not answer: {reason}", headers={"Retry-After": str(settings.retry_after_seconds)}
         ) from None
-    finally:
-        if own:
-            await http.aclose()
-    if reply.status_code >= 400:
+    if status >= 400:
         try:
-            why = reply.json().get("error") or reply.text
-        except ValueError:
-            why = reply.text
-        raise ServiceError(502, "llm_error", f"the LLM at {settings.llm_url} answered {reply.status_code}: {str(why)[:500]}")
+            why = json.loads(payload).get("error") or payload.decode(errors="replace")
+        except (ValueError, AttributeError):
+            why = payload.decode(errors="replace")
+        raise ServiceError(502, "llm_error", f"the LLM at {settings.llm_url} answered {status}: {str(why)[:500]}")
     try:
-        message = reply.json()["message"]
-        content = message["content"]
+        content = json.loads(payload)["message"]["content"]
     except (ValueError, KeyError, TypeError):
         raise ServiceError(502, "llm_error", f"the LLM at {settings.llm_url} answered something other than an Ollama chat response") from None
     built = parse_extraction(content, classes)
@@ -156,6 +158,16 @@ async def extract_problem(
     built.sources = [Source(kind="llm", url=settings.llm_url, query=f"model={settings.llm_model}", at=at)]
     log.info("LLM extracted a %s problem", built.task, extra={"fields": {"task": built.task, "model": settings.llm_model}})
     return built
+
+
+def _post_json(url: str, body: dict[str, Any], timeout_s: float) -> tuple[int, bytes]:
+    """POST `body` as JSON; (status, response body). Raises OSError when no answer comes within timeout_s."""
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s) as reply:  # noqa: S310 - the operator's configured URL
+            return reply.status, reply.read()
+    except urllib.error.HTTPError as e:  # an answer with an error status: Ollama's {"error": ...}
+        return e.code, e.read()
 
 
 def parse_extraction(content: str, tasks: Mapping[str, Task | type[Task]] | Iterable[Task | type[Task]]) -> BuiltProblem:

@@ -6,8 +6,8 @@ forwarder `agent-reasoning mcp` (agent_reasoning.mcp_stdio), which relays to thi
 
 Every call goes through the service's one request path, `reasoning.reason`, so metrics, verification,
 fallbacks and the deadline apply as they do to POST /v1/reason. The tools' names, descriptions and
-schemas come from `agent_reasoning.tools.tool_specs`, which the client's function-calling definitions
-use too.
+schemas come from `agent_reasoning.toolspec.tool_specs`, which the client's function-calling
+definitions (agent_reasoning.tools) use too.
 """
 
 from __future__ import annotations
@@ -28,8 +28,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from agent_reasoning._tasks import TaskInfo
-from agent_reasoning.tools import QUESTION_TOOLS, ToolSpec, render_result, tool_specs
+from agent_reasoning.toolspec import QUESTION_TOOLS, TaskEntry, ToolSpec, render_result, tool_specs
 from agent_reasoning.types import ReasoningRequest
 from reasoning_service import __version__
 from reasoning_service.deps import require_token
@@ -64,11 +63,8 @@ def configured_questions(settings: Settings) -> list[str]:
 def specs_for(settings: Settings) -> list[ToolSpec]:
     """The tools the service offers: every task it knows (test-only ones left out), and the cluster
     questions its providers can answer."""
-    infos = [
-        TaskInfo(name=name, task_type=cls.task_type, description=cls.description, problem_schema=cls.Problem.model_json_schema())
-        for name, cls in task_classes().items()
-    ]
-    return tool_specs(infos, questions=configured_questions(settings))
+    entries = [TaskEntry(name, cls.description, cls.Problem.model_json_schema()) for name, cls in task_classes().items()]
+    return tool_specs(entries, questions=configured_questions(settings))
 
 
 def _error(text: str, kind: str, field: str | None) -> types.CallToolResult:
