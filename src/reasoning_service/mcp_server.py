@@ -13,7 +13,6 @@ definitions (agent_reasoning.tools) use too.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
@@ -33,6 +32,7 @@ from agent_reasoning.types import ReasoningRequest
 from reasoning_service import __version__
 from reasoning_service.deps import require_token
 from reasoning_service.errors import ServiceError
+from reasoning_service.providers.kubernetes import in_cluster
 from reasoning_service.reasoning import ServiceState, reason
 from reasoning_service.settings import Settings
 from trm.tasks import task_classes
@@ -51,11 +51,11 @@ INSTRUCTIONS = (
 
 
 def configured_questions(settings: Settings) -> list[str]:
-    """The cluster-question tools this service can answer: consolidate and plan_upgrade need the
-    Kubernetes API (KUBECONFIG, or running in a cluster), diagnose needs Prometheus
-    (REASONING_PROMETHEUS_URL): the inputs the providers build those problems from."""
-    kubernetes = bool(os.environ.get("KUBECONFIG") or os.environ.get("KUBERNETES_SERVICE_HOST"))
-    prometheus = bool(getattr(settings, "prometheus_url", None) or os.environ.get("REASONING_PROMETHEUS_URL"))
+    """The cluster-question tools this service can answer, by the providers that build their problems:
+    consolidate and plan_upgrade need the Kubernetes API (KUBECONFIG, or the service account in a
+    cluster), diagnose needs Prometheus (REASONING_PROMETHEUS_URL)."""
+    kubernetes = bool(settings.kubeconfig) or (settings.kubernetes_in_cluster and in_cluster())
+    prometheus = bool(settings.prometheus_url)
     offered = {"consolidate": kubernetes, "plan_upgrade": kubernetes, "diagnose": prometheus}
     return [q.name for q in QUESTION_TOOLS if offered.get(q.name)]
 

@@ -3,6 +3,7 @@ socket (with the service's bearer token), and over stdio through `agent-reasonin
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -93,18 +94,19 @@ async def test_lists_one_tool_per_task_with_its_schema(service):
 
 
 def test_question_tools_follow_the_configured_providers(monkeypatch, models_dir):
-    settings = settings_for(models_dir)
-    assert configured_questions(settings) == []
+    assert configured_questions(settings_for(models_dir)) == []
     monkeypatch.setenv("KUBECONFIG", "/nonexistent/kubeconfig")
-    assert configured_questions(settings) == ["consolidate", "plan_upgrade"]
+    assert configured_questions(settings_for(models_dir)) == ["consolidate", "plan_upgrade"]
     monkeypatch.setenv("REASONING_PROMETHEUS_URL", "http://prometheus:9090")
-    assert configured_questions(settings) == ["consolidate", "diagnose", "plan_upgrade"]
+    assert configured_questions(settings_for(models_dir)) == ["consolidate", "diagnose", "plan_upgrade"]
+    monkeypatch.delenv("KUBECONFIG")
+    assert configured_questions(settings_for(models_dir)) == ["diagnose"]
 
 
-async def test_question_tool_listed_with_its_schema_when_kubernetes_is_configured(monkeypatch, service):
+async def test_question_tool_listed_with_its_schema_when_kubernetes_is_configured(service, models_dir):
     _, app = service
-    monkeypatch.setenv("KUBECONFIG", "/nonexistent/kubeconfig")
-    async with Client(build_server(app.state.service)) as client:
+    state = dataclasses.replace(app.state.service, settings=settings_for(models_dir, kubeconfig="/nonexistent/kubeconfig"))
+    async with Client(build_server(state)) as client:
         tools = {t.name: t for t in (await client.list_tools()).tools}
         assert {"consolidate", "plan_upgrade"} <= set(tools) and "diagnose" not in tools
         assert set(tools["consolidate"].input_schema["properties"]) == {"question", "scope"}
@@ -113,6 +115,9 @@ async def test_question_tool_listed_with_its_schema_when_kubernetes_is_configure
         assert bad.is_error and bad.structured_content["field"] == "nodes"
         bad = await client.call_tool("consolidate", {"scope": {"namespace": 7}})
         assert bad.is_error and bad.structured_content["field"].startswith("scope"), bad.content[0].text
+        # the provider's own error (an unreadable kubeconfig) is a tool error too, never a crash
+        failed = await client.call_tool("consolidate", {"question": "can I free a node?"})
+        assert failed.is_error and failed.content[0].text.startswith("error: "), failed.content[0].text
 
 
 @pytest.mark.parametrize("task", OFFERED)
