@@ -1,10 +1,16 @@
-"""`python -m reasoning_service`: uvicorn on $PORT with graceful drain on SIGTERM."""
+"""`python -m reasoning_service` / `agent-reasoning`: uvicorn on $PORT with graceful drain on SIGTERM.
+
+`agent-reasoning mcp`: the MCP tools over stdio, relayed to a running service (agent_reasoning.mcp_stdio);
+it imports neither torch nor the app.
+"""
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Sequence
+
 import uvicorn
 
-from reasoning_service.app import create_app
 from reasoning_service.logging_setup import configure_logging
 from reasoning_service.settings import Settings
 
@@ -19,7 +25,14 @@ class DrainingServer(uvicorn.Server):
         super().handle_exit(sig, frame)
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> None:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["mcp"]:
+        from agent_reasoning.mcp_stdio import main as mcp_main
+
+        raise SystemExit(mcp_main(args[1:]))
+    from reasoning_service.app import create_app  # here, not at the top: it imports torch
+
     settings = Settings()
     configure_logging(settings.log_format, settings.log_level)
     app = create_app(settings)

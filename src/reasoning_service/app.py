@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from reasoning_service import __version__
+from reasoning_service import __version__, mcp_server
 from reasoning_service.errors import ServiceError
 from reasoning_service.events import ReplyCache
 from reasoning_service.metrics import Metrics
@@ -94,6 +94,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     if settings.ui_enabled:
         ui.install(app)
+    # MCP (streamable HTTP) at /mcp, over the same request path and bearer token
+    mcp_server.mount(app, state)
 
     @app.exception_handler(ServiceError)
     async def service_error(_: Request, e: ServiceError) -> JSONResponse:

@@ -63,6 +63,11 @@ class Settings(BaseSettings):
     provider_timeout_seconds: float = Field(10.0, gt=0, le=120)  # per request to the Kubernetes API or Prometheus
     plan_time_limit_seconds: float = Field(10.0, gt=0, le=300)  # CP-SAT, per phase of a consolidation plan
     ui_enabled: bool = True  # GET / serves the web page (public, holds no data; its API calls need the token)
+    # free-text questions: an Ollama server that extracts the problem (REASONING_LLM_URL, e.g.
+    # http://ollama:11434) and the model it runs (REASONING_LLM_MODEL, e.g. qwen3:8b); unset: no extraction
+    llm_url: str | None = None
+    llm_model: str | None = None
+    llm_timeout_seconds: float = Field(120.0, gt=0)  # one extraction (a cold model loads first)
 
     @field_validator("cors_origins", mode="before")
     @classmethod

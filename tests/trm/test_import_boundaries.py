@@ -91,7 +91,10 @@ def test_the_registry_lists_every_builtin_task():
 
 REPO = __import__("pathlib").Path(__file__).resolve().parents[2]
 PARTS = {  # part -> (its source files, top-level names it must not import)
-    "wire types": (["client/src/agent_reasoning/types.py"], {"agent_reasoning", "trm", "reasoning_service", "httpx", "cloudevents", "torch"}),
+    "wire types": (
+        ["client/src/agent_reasoning/types.py", "client/src/agent_reasoning/toolspec.py"],
+        {"agent_reasoning", "trm", "reasoning_service", "httpx", "cloudevents", "torch"},
+    ),
     "client": (["client/src/agent_reasoning"], {"trm", "reasoning_service", "torch"}),
     "tasks": (["src/trm/tasks"], {"reasoning_service", "torch", "httpx", "cloudevents", "trm"}),
     "trm core": (["src/trm"], {"reasoning_service", "httpx", "cloudevents"}),
@@ -99,8 +102,12 @@ PARTS = {  # part -> (its source files, top-level names it must not import)
 }
 ALLOWED = {  # exceptions to the table above: (part, imported module prefix)
     ("tasks", "trm.tasks"),
+    # `agent-reasoning mcp` hands over to the client's torch-free stdio relay (the CLI, not the app)
+    ("service", "agent_reasoning.mcp_stdio"),
 }
-WIRE_TYPES = {"agent_reasoning.types", "agent_reasoning._version"}
+# the wire types, and the tools built on them (pure: what the MCP server and the client's
+# function-calling definitions share)
+WIRE_TYPES = {"agent_reasoning.types", "agent_reasoning._version", "agent_reasoning.toolspec"}
 
 
 def _imports(path) -> list[str]:
