@@ -55,6 +55,7 @@ from reasoning_service.plans import Budget, ConsolidationPlan, NoPlan, check_pla
 from reasoning_service.providers import ProviderError
 from reasoning_service.providers.kubernetes import KubernetesProvider, in_cluster
 from reasoning_service.providers.prometheus import PrometheusProvider, Signals
+from trm.tasks import Task, task_classes
 
 if TYPE_CHECKING:
     from reasoning_service.reasoning import ServiceState
@@ -93,9 +94,41 @@ DRAIN_FLAGS = "--ignore-daemonsets --delete-emptydir-data"
 
 
 async def build_problem(state: ServiceState, request: ReasoningRequest) -> BuiltProblem:
-    """The problem for a request that gave none. Raises ServiceError: 422 when nothing can build it (naming
-    the missing `problem` or setting, and pointing to /v1/tasks) or the scope selects nothing; 502/503 when a
-    provider fails (ProviderError, naming it)."""
+    """The problem for a request that gave none: from the providers (Kubernetes, Prometheus) for a
+    question about the cluster; else, where an LLM is configured (REASONING_LLM_URL and _MODEL), the
+    LLM picks the task and extracts its problem from the question's text (reasoning_service.llm).
+
+    Raises ServiceError: 422 when nothing can build it (naming the missing `problem` or setting, and
+    pointing to /v1/tasks), the scope selects nothing, or the LLM's output is not a valid problem;
+    502/503 when a provider or the LLM fails (naming it)."""
+    settings = state.settings
+    try:
+        return await _from_providers(state, request)
+    except ServiceError as e:
+        # only "nothing could build it" goes on to the LLM: a provider that failed, or a scope that
+        # selects nothing, is the answer
+        if e.status != 422 or e.field != "problem" or not request.question:
+            raise
+        if not (settings.llm_url and settings.llm_model):
+            hint = "; or set REASONING_LLM_URL and REASONING_LLM_MODEL (an Ollama server) to extract the problem from the question's text"
+            raise ServiceError(422, e.kind, e.detail.rstrip(")") + hint + (")" if e.detail.endswith(")") else ""), field="problem") from None
+    from reasoning_service.llm import extract_problem  # llm.py builds this module's BuiltProblem: a real cycle
+
+    return await extract_problem(settings, request.question or "", _candidates(request), context=request.context)
+
+
+def _candidates(request: ReasoningRequest) -> dict[str, type[Task]]:
+    """The tasks an LLM may choose from: the one the request named, else those of its type, else all."""
+    classes = {n: c for n, c in task_classes().items() if not c.test_only}
+    if request.task is not None:
+        return {n: c for n, c in classes.items() if n == request.task}
+    if request.task_type is not None:
+        return {n: c for n, c in classes.items() if c.task_type == request.task_type}
+    return classes
+
+
+async def _from_providers(state: ServiceState, request: ReasoningRequest) -> BuiltProblem:
+    """The problem from the cluster's providers. Raises ServiceError as build_problem does."""
     task = request.task
     kind = request.task_type
     scope = request.scope or Scope()

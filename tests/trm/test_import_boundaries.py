@@ -104,10 +104,14 @@ ALLOWED = {  # exceptions to the table above: (part, imported module prefix)
     ("tasks", "trm.tasks"),
     # `agent-reasoning mcp` hands over to the client's torch-free stdio relay (the CLI, not the app)
     ("service", "agent_reasoning.mcp_stdio"),
+    # the Prometheus provider queries Prometheus' HTTP API (its own client, not the agent client's transport)
+    ("service", "httpx"),
 }
 # the wire types, and the tools built on them (pure: what the MCP server and the client's
 # function-calling definitions share)
-WIRE_TYPES = {"agent_reasoning.types", "agent_reasoning._version", "agent_reasoning.toolspec"}
+# and the adapters (pure functions from kubectl/Prometheus JSON to problems), which the providers
+# build their problems through rather than keep a second copy
+WIRE_TYPES = {"agent_reasoning.types", "agent_reasoning._version", "agent_reasoning.toolspec", "agent_reasoning.adapters"}
 
 
 def _imports(path) -> list[str]:

@@ -81,8 +81,9 @@ class ReasoningRequest(BaseModel):
 
     @model_validator(mode="after")
     def _task_or_type(self) -> ReasoningRequest:
-        if self.task is None and self.task_type is None:
-            raise ValueError("give 'task' or 'task_type'")
+        # a question alone (no problem) is fine: the service's LLM, where configured, picks the task
+        if self.task is None and self.task_type is None and not (self.problem is None and self.question):
+            raise ValueError("give 'task' or 'task_type' (or a question alone, which the service's LLM turns into a problem)")
         return self
 
 
