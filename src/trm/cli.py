@@ -116,13 +116,19 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def cmd_solve(args: argparse.Namespace) -> int:
     import trm
+    from trm import jsonio
     from trm.tasks import InvalidProblem
 
-    text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text()
+    # bytes, decoded as the service decodes a request body: the same file gets the same verdict
     try:
-        raw = json.loads(text)
-    except json.JSONDecodeError as e:
-        print(f"error: the problem is not valid JSON: {e}", file=sys.stderr)
+        data = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
+    except OSError as e:
+        print(f"error: cannot read {args.file}: {e.strerror or e}", file=sys.stderr)
+        return 2
+    try:
+        raw = jsonio.loads(data, "stdin" if args.file == "-" else args.file)
+    except jsonio.DecodeError as e:
+        print(f"error: {e}", file=sys.stderr)
         return 2
     if isinstance(raw, dict) and "problem" in raw and isinstance(raw["problem"], dict):
         raw = raw["problem"]  # accept a whole ReasoningRequest too
