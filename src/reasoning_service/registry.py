@@ -172,8 +172,9 @@ class ModelRegistry:
             raise InvalidProblem(first_error.field, f"{first_error.message} (no {task_type.value} task accepts this problem: tried {names}; name one with 'task')")
         raise first_error
 
-    def engines(self) -> list[tuple[str, int, int, int]]:
-        return [(m.task.name, m.engine.slots, m.engine.busy_slots(), m.engine.queue_depth()) for m in self.models.values()]
+    def engines(self) -> list[tuple[str, str, int, int, int]]:
+        """[(task, model, slots, busy slots, queue depth)] of every loaded model's engine."""
+        return [(m.task.name, m.name, m.engine.slots, m.engine.busy_slots(), m.engine.queue_depth()) for m in self.models.values()]
 
 
 def _load_for_serving(path: Path, device: str, dtype: str) -> tuple[TRM, dict[str, Any]]:
