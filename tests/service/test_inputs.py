@@ -154,3 +154,21 @@ def test_python_m_reasoning_service_caps_the_header_block_at_the_transport(tmp_p
     finally:
         proc.terminate()
         proc.wait(timeout=60)
+
+
+def test_an_unhandled_error_is_a_json_500_with_the_request_id(tmp_path):
+    from reasoning_service.app import create_app
+    from reasoning_service.settings import Settings
+
+    from .server import running_server
+
+    app = create_app(Settings(models_dir=tmp_path, log_format="text"))
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("a bug")
+
+    with running_server(app.state.service.settings, app=app) as url:
+        r = httpx.get(url + "/boom", headers={"x-request-id": "trace-me"})
+    assert r.status_code == 500 and r.headers["x-request-id"] == "trace-me"
+    assert r.json() == {"error": "internal", "detail": "internal error; see the service logs", "field": None}
