@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from trm.progress import bar
 from trm.tasks import Example, Task, get_task
 
 TEST_PERCENT = 10  # share of canonical-form classes that belong to the test split
@@ -55,6 +56,7 @@ def generate_splits(
     workers: int = 1,
     chunk: int = 200,
     exclude: set[bytes] | None = None,
+    progress: bool = False,
 ) -> dict[str, list[Example]]:
     """`counts[split][bucket]` examples per split, each on its side of the canonical-form split.
 
@@ -62,6 +64,7 @@ def generate_splits(
     and test together wastes nothing. Deterministic for a seed, whatever the number of workers.
     `exclude` (from `excluded_inputs`): drop examples whose input tokens, in any of the task's
     views, are one of these; for keys that cannot see it all (a maze padded from two sizes).
+    `progress`: a bar (examples, rate, ETA) on stderr when it is a terminal.
     """
     views = task.views(8) if exclude else []
     options = options or {}
@@ -71,8 +74,10 @@ def generate_splits(
     out: dict[str, list[Example]] = {split: [] for split in counts}
     buckets = sorted({b for per_split in counts.values() for b in per_split})
     pool = ProcessPoolExecutor(workers) if workers > 1 else None
+    shown = bar(sum(sum(per_split.values()) for per_split in counts.values()), f"{task.name} data", "ex", show=progress)
     try:
         for b_index, bucket in enumerate(buckets):
+            shown.set_postfix_str(bucket)
             need = {split: counts[split].get(bucket, 0) for split in counts}
             have = {split: 0 for split in counts}
             c_index = 0
@@ -87,7 +92,9 @@ def generate_splits(
                     if split in have and have[split] < need[split]:
                         out[split].append(ex)
                         have[split] += 1
+                        shown.update(1)
     finally:
+        shown.close()
         if pool:
             pool.shutdown()
     return out
