@@ -39,7 +39,7 @@ test: install ## run the test suite
 lint: install ## ruff
 	$(BIN)/ruff check src client tests bench
 
-bench: install ## run the benchmarks (model speed, engine, load); writes bench/results/*.json
+bench: install ## run the benchmarks (model speed, engine, load); writes runs/bench/*.json (bench/results/: the published ones)
 	$(BIN)/python bench/model_speed.py
 	$(BIN)/python bench/engine.py
 	$(BIN)/python bench/load.py

@@ -9,7 +9,7 @@ placement: verified rate (model answer as decoded, and how often the exact repai
 rootcause: top-1 / top-3 of the model vs the two baselines (anomalous-without-anomalous-dependency,
            personalised PageRank), per graph-shape family.
 upgrade:   verified rate, mean waves vs greedy and vs the optimum.
-Prints tables and writes bench/results/homelab-<task>.json.
+Prints tables and writes runs/bench/homelab-<task>.json (scratch; copy it to bench/results/ to publish).
 """
 
 from __future__ import annotations
@@ -168,7 +168,7 @@ def main() -> None:
         started = time.perf_counter()
         report["results"][data_dir] = run(solver, items, args.batch)
         report["results"][data_dir]["seconds"] = time.perf_counter() - started
-    out = Path("bench/results") / f"homelab-{solver.task.name}.json"
+    out = Path("runs/bench") / f"homelab-{solver.task.name}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2))
     print(f"\nwrote {out}")

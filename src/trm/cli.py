@@ -119,6 +119,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     print(f"model {args.model} on {args.data} (halt threshold {threshold}, {result.seconds:.1f} s)")
     print(format_table(summary))
     if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps({"model": args.model, "data": args.data, "threshold": threshold, "seconds": result.seconds, "results": summary}, indent=2))
     return 0
 
