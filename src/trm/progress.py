@@ -10,7 +10,7 @@ import sys
 from collections.abc import Iterable, Iterator, Sized
 from typing import Any, TypeVar
 
-from tqdm import tqdm
+from tqdm import tqdm  # type: ignore[import-untyped]
 
 T = TypeVar("T")
 
