@@ -86,24 +86,28 @@ def test_errors_are_messages_not_tracebacks(tmp_path):
 
 
 def test_tools_refuse_to_overwrite_a_model_without_force(toy_model_dir, tmp_path):
+    from trm.cli import main  # in-process: the refusals come before any heavy work
+
     out, _ = toy_model_dir
     shipped = tmp_path / "models" / "sudoku"  # stands for a tracked model directory
-    r = run("export", out, "-o", shipped)
+    assert main(["export", str(out), "-o", str(shipped)]) == 0
     assert sorted(p.name for p in shipped.iterdir()) == ["config.json", "model.safetensors"]  # not the train state
     before = (shipped / "model.safetensors").read_bytes()
     for args in (
-        ("export", out, "-o", shipped),
-        ("resize", out, "--task-opt", "size=30", "-o", shipped),
-        ("import-reference", tmp_path / "ckpt", "--config", tmp_path / "c.yaml", "--task", "sudoku", "-o", shipped),
-        ("train", f"data={tmp_path}", f"out={shipped}", "steps=1"),
+        ["export", str(out), "-o", str(shipped)],
+        ["resize", str(out), "--task-opt", "size=30", "-o", str(shipped)],
+        ["import-reference", str(tmp_path / "ckpt"), "--config", str(tmp_path / "c.yaml"), "--task", "sudoku", "-o", str(shipped)],
+        ["train", f"data={tmp_path}", f"out={shipped}", "steps=1"],
     ):
-        r = run(*args, check=False)
-        assert r.returncode != 0 and "already holds a model" in r.stderr and "--force" in r.stderr, (args, r.stderr)
-        assert "Traceback" not in r.stderr
+        with pytest.raises(SystemExit) as e:
+            main(args)
+        assert "already holds a model" in str(e.value.code) and "--force" in str(e.value.code), args
     assert (shipped / "model.safetensors").read_bytes() == before
     (shipped / "model.safetensors").write_bytes(b"stale")
-    run("export", out, "-o", shipped, "--force")
+    run("export", out, "-o", shipped, "--force")  # the real command, through its exit status
     assert (shipped / "model.safetensors").read_bytes() == (out / "model.safetensors").read_bytes()
+    r = run("export", out, "-o", shipped, check=False)
+    assert r.returncode != 0 and "already holds a model" in r.stderr and "Traceback" not in r.stderr
 
 
 def run_on_a_terminal(*args):
