@@ -65,6 +65,8 @@ def test_solve_eval_info_on_a_trained_model(toy_model_dir, toy_data, tmp_path):
     (tmp_path / "p.json").write_text(json.dumps({"task": "toy_reverse", "problem": {"sequence": [1] * 8}}))
     r = run("solve", "--model", out, tmp_path / "p.json", "--trace", "--fallback", "--max-steps", "3")
     assert "--- step 1" in r.stdout and "steps" in r.stdout and "verified" in r.stdout
+    bom = run("solve", "--model", out, "-", "--json", input="\ufeff" + problem, check=False)  # a UTF-8 BOM on stdin, as the service takes it
+    assert bom.returncode in (0, 1) and json.loads(bom.stdout)["steps"] >= 1, bom.stderr
     bad = run("solve", "--model", out, "-", input='{"sequence": [7, 7]}', check=False)
     assert bad.returncode == 2 and "invalid problem" in bad.stderr
     wrong = run("solve", "--task", "sudoku", "--model", out, "-", input=problem, check=False)
