@@ -54,7 +54,7 @@ lock: install ## regenerate deploy/docker/requirements.lock from deploy/docker/r
 		--find-links $(TORCH_CPU_LINKS) --no-emit-package agent-reasoning --no-emit-package agent-reasoning-client \
 		--custom-compile-command "make lock" -o deploy/docker/requirements.lock
 
-bench: install ## run the benchmarks (model speed, engine, load); writes bench/results/*.json
+bench: install ## run the benchmarks (model speed, engine, load); writes runs/bench/*.json (bench/results/: the published ones)
 	$(BIN)/python bench/model_speed.py
 	$(BIN)/python bench/engine.py
 	$(BIN)/python bench/load.py

@@ -4,8 +4,9 @@ with --device cuda, a GPU.
 
     python bench/card.py --model models/sudoku --data data/sudoku/test [--limit 3000] [--latency-n 100]
 
-Writes the markdown table to stdout and the numbers to bench/results/card-<model>.json. With
-`--write-inference`, also stores the chosen halting threshold in the model's config.json.
+Writes the markdown table to stdout and the numbers to runs/bench/card-<model>.json (scratch;
+`--out bench/results/...` publishes them). With `--write-inference`, also stores the chosen halting
+threshold in the model's config.json. Progress bars on stderr when it is a terminal (`--quiet`: none).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from trm.engine import Engine  # noqa: E402
 from trm.evaluate import evaluate  # noqa: E402
 from trm.inference import recurse, vote  # noqa: E402
 from trm.precision import for_inference  # noqa: E402
+from trm.progress import track  # noqa: E402
 from trm.tasks import get_task  # noqa: E402
 
 
@@ -37,16 +39,17 @@ def _sync() -> None:
         torch.cuda.synchronize()
 
 
-def latency(compute: ComputeThread, served, data: TokenDataset, bucket: int, n: int, threshold: float, dtype: str, slots: int) -> dict:
+def latency(compute: ComputeThread, served, data: TokenDataset, bucket: int, n: int, threshold: float, dtype: str, slots: int, progress: bool = False) -> dict:
     """Batch-1 solves on the compute thread, then the same puzzles through an engine on it."""
     index = np.nonzero(np.concatenate([np.asarray(s) for s in data.shards["buckets"]]) == bucket)[0][:n]
     batch = data.take(index)
     inputs = torch.from_numpy(batch.inputs)
+    name = data.bucket_names[bucket]
 
     def singles() -> list[float]:
         recurse(served, inputs[:1], threshold=threshold, dtype=dtype)  # warm-up
         times = []
-        for x in inputs:
+        for x in track(inputs, f"latency {name}, batch 1", "puzzle", show=progress):
             t = time.perf_counter()
             recurse(served, x[None], threshold=threshold, dtype=dtype)
             _sync()
@@ -56,7 +59,7 @@ def latency(compute: ComputeThread, served, data: TokenDataset, bucket: int, n: 
     single = compute.call(singles).result()
     with Engine(served, slots=slots, queue_size=len(inputs), halt_threshold=threshold, dtype=dtype, worker=compute) as engine:
         t = time.perf_counter()
-        for f in [engine.submit(x) for x in inputs]:
+        for f in track([engine.submit(x) for x in inputs], f"latency {name}, engine", "puzzle", show=progress):
             f.result()
         batched = (time.perf_counter() - t) / len(inputs)
     return {"batch1_ms_median": 1000 * float(np.median(single)), "batch1_ms_p99": 1000 * float(np.percentile(single, 99)), "engine_ms_per_item": 1000 * batched}
@@ -107,7 +110,8 @@ def main() -> None:
     parser.add_argument("--dtype", default="auto")
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
-    parser.add_argument("--out", help="JSON path (default bench/results/card-<model>[-<device>].json)")
+    parser.add_argument("--out", help="JSON path (default runs/bench/card-<model>[-<device>].json; bench/results/ holds the published ones)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument("--write-inference", action="store_true", help="store --threshold in config.json")
     parser.add_argument("--views", type=int, default=1, help="also measure act with a vote over this many symmetric views")
     args = parser.parse_args()
@@ -118,9 +122,9 @@ def main() -> None:
     served = compute.call(lambda: for_inference(model.to(args.device), args.dtype)).result()  # as the service runs it
     threshold = args.threshold if args.threshold is not None else config.get("inference", {}).get("halt_threshold", 0.0)
     data = TokenDataset(args.data)
-    result = compute.call(evaluate, served, data, threshold=threshold, limit=args.limit, dtype=args.dtype, batch_size=64).result().summary()
+    result = compute.call(evaluate, served, data, threshold=threshold, limit=args.limit, dtype=args.dtype, batch_size=64, progress=not args.quiet).result().summary()
     buckets = [b for b in data.bucket_names if b in result["act"]]
-    lat = {b: latency(compute, served, data, data.bucket_names.index(b), args.latency_n, threshold, args.dtype, args.slots) for b in buckets}
+    lat = {b: latency(compute, served, data, data.bucket_names.index(b), args.latency_n, threshold, args.dtype, args.slots, not args.quiet) for b in buckets}
     task = get_task(model.config.task, **model.config.task_options)
     vote_result = voted(compute, served, task, data, args.views, threshold, args.dtype, args.slots, args.limit, args.latency_n) if args.views > 1 else None
     compute.stop()
@@ -147,7 +151,7 @@ def main() -> None:
     print(f"\n{meta}")
     name = Path(args.model).name
     suffix = "" if args.device == "cpu" else f"-{args.device.split(':')[0]}"
-    out = Path(args.out) if args.out else Path("bench/results") / f"card-{name}{suffix}.json"
+    out = Path(args.out) if args.out else Path("runs/bench") / f"card-{name}{suffix}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"model": args.model, "data": args.data, "meta": meta, "results": result, "latency": lat} | ({"voted": vote_result} if vote_result else {}), indent=2))
     if args.write_inference:

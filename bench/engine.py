@@ -9,7 +9,8 @@ model directory and nothing else.
 
 Workload: problems of the model's task generated afresh with a fixed seed (the model never saw them:
 test side of the split). Sudoku: half easy, half medium puzzles; other tasks: all their buckets in
-equal shares. Prints tables and writes bench/results/engine.json (or --out).
+equal shares. Prints tables and writes runs/bench/engine.json (scratch; `--out bench/results/engine.json`
+publishes). Progress bars on stderr when it is a terminal.
 
 Every engine steps on its own compute thread with `--threads` torch threads; the main thread keeps
 one torch thread, as the service does (trm/compute.py says why). The host's speed drifts, so the
@@ -40,6 +41,7 @@ from trm.data import generate_split  # noqa: E402
 from trm.engine import Engine, auto_slots, calibrate, step_costs  # noqa: E402
 from trm.inference import recurse  # noqa: E402
 from trm.precision import for_inference  # noqa: E402
+from trm.progress import track  # noqa: E402
 from trm.scheduler import choose_slots  # noqa: E402
 from trm.tasks import get_task  # noqa: E402
 
@@ -66,7 +68,7 @@ def percentile(xs: list[float], q: float) -> float:
 def run_all(engine: Engine, inputs: np.ndarray, **kw) -> tuple[list, float]:
     started = time.perf_counter()
     futures = [engine.submit(x, **kw) for x in inputs]
-    results = [f.result() for f in futures]
+    results = [f.result() for f in track(futures, "engine", "puzzle")]
     return results, time.perf_counter() - started
 
 
@@ -211,7 +213,7 @@ def rounds(configs: list[dict], n_rounds: int, between=None, **kw) -> list[dict]
     all alike; per configuration: median throughput over rounds, p50/p99 over all latencies.
     `between()`, if given, runs once per round too (the step costs)."""
     runs: list[list[dict]] = [[] for _ in configs]
-    for _ in range(n_rounds):
+    for _ in track(range(n_rounds), f"{len(configs)} configurations", "round"):
         for i, c in enumerate(configs):
             runs[i].append(closed_loop(**kw, **c))
         if between is not None:
@@ -243,7 +245,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--seed", type=int, default=123)
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--out", default="bench/results/engine.json")
+    parser.add_argument("--out", default="runs/bench/engine.json", help="bench/results/ holds the published results")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of the batching comparison")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (the engine steps the model where its weights are)")
     parser.add_argument("--calibrate", action="store_true", help="only measure the step costs and store them with the model")

@@ -17,7 +17,7 @@ upgrade:   verified rate, mean waves vs greedy and vs the optimum.
            optimum (of the instances whose optimum is proven); and the hint speed-up: CP-SAT's time
            to a proven optimum without a start and with one (the model's answer with --model where
            the problem fits its canvas, else the classical one), medians side by side.
-Prints tables and writes bench/results/homelab-<task>.json.
+Prints tables and writes runs/bench/homelab-<task>.json (scratch; `--out-dir bench/results` publishes).
 """
 
 from __future__ import annotations
@@ -313,6 +313,7 @@ def main() -> None:
     parser.add_argument("--evalset", type=Path, help="a frozen evaluation set, evalsets/placement or evalsets/upgrade")
     parser.add_argument("--time-limit", type=float, default=10.0, help="CP-SAT seconds per solve in the hint benchmark")
     parser.add_argument("--limit", type=int, help="instances per data directory, evaluation-set file or bucket, spread evenly")
+    parser.add_argument("--out-dir", type=Path, default=Path("runs/bench"), help="where homelab-<task>.json goes (bench/results publishes)")
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--threads", type=int, default=0)
     args = parser.parse_args()
@@ -329,7 +330,7 @@ def main() -> None:
         started = time.perf_counter()
         report["results"] = rootcause(solver, items, args.batch)
         report["seconds"] = time.perf_counter() - started
-        write(report, "rootcause")
+        write(report, "rootcause", args.out_dir)
         return
     if args.evalset:
         task_name = json.loads((args.evalset / "meta.json").read_text())["task"]
@@ -337,7 +338,7 @@ def main() -> None:
         started = time.perf_counter()
         report = {"model": args.model, "evalset": str(args.evalset), "limit": args.limit, "results": evalset(task_name, args.evalset, args.limit, args.time_limit, args.model, args.batch)}
         report["seconds"] = time.perf_counter() - started
-        out = Path("bench/results") / f"homelab-{task_name}.json"
+        out = args.out_dir / f"homelab-{task_name}.json"
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(report, indent=2))
         print(f"\nwrote {out}")
@@ -354,7 +355,7 @@ def main() -> None:
         started = time.perf_counter()
         report["results"][data_dir] = run(solver, items, args.batch)
         report["results"][data_dir]["seconds"] = time.perf_counter() - started
-    write(report, solver.task.name)
+    write(report, solver.task.name, args.out_dir)
 
 
 def rootcause_data(solver: trm.Solver, items: list, batch: int) -> dict:
@@ -365,8 +366,8 @@ def rootcause_data(solver: trm.Solver, items: list, batch: int) -> dict:
     )
 
 
-def write(report: dict, task: str) -> None:
-    out = Path("bench/results") / f"homelab-{task}.json"
+def write(report: dict, task: str, out_dir: Path) -> None:
+    out = out_dir / f"homelab-{task}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2))
     print(f"\nwrote {out}")

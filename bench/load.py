@@ -5,7 +5,8 @@
 Starts `python -m reasoning_service` on a free port (unless --url is given), drives POST /v1/reason
 with wrk (Debian package `wrk`) over a mixed easy+medium Sudoku workload, then runs the same
 workload through the engine in-process at the same concurrency. The difference at saturation is
-what the HTTP layer costs. Prints a table and writes bench/results/load.json.
+what the HTTP layer costs. Prints a table and writes runs/bench/load.json (scratch; `--out
+bench/results/load.json` publishes).
 """
 
 from __future__ import annotations
@@ -116,7 +117,7 @@ def main() -> None:
     parser.add_argument("--slots", default="auto", help="engine slots of the service and the engine run (an integer or auto)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads of the service and the engine run")
     parser.add_argument("--n", type=int, default=400)
-    parser.add_argument("--out", default="bench/results/load.json")
+    parser.add_argument("--out", default="runs/bench/load.json", help="bench/results/ holds the published results")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk not found: apt-get install wrk")

@@ -2,7 +2,7 @@
 
     python bench/model_speed.py [--quick] [--configs paper-mlp_t,paper-attention,default-sudoku]
 
-Prints a table and writes bench/results/model_speed.json. The matmul peak is measured in the same
+Prints a table and writes runs/bench/model_speed.json (scratch; `--out bench/results/model_speed.json` publishes). The matmul peak is measured in the same
 run (a large float32 and bfloat16 GEMM), so "% of peak" compares like with like.
 """
 
@@ -136,7 +136,7 @@ def main() -> None:
     parser.add_argument("--configs", default=",".join(CONFIGS))
     parser.add_argument("--quick", action="store_true", help="fewer repeats")
     parser.add_argument("--threads", type=int, default=0)
-    parser.add_argument("--out", default="bench/results/model_speed.json")
+    parser.add_argument("--out", default="runs/bench/model_speed.json", help="bench/results/ holds the published results")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -14,6 +14,8 @@ import uvicorn
 from reasoning_service.logging_setup import configure_logging
 from reasoning_service.settings import Settings
 
+HEADER_BLOCK_LIMIT = 64 * 1024  # bytes of request line and headers the transport buffers at most
+
 
 class DrainingServer(uvicorn.Server):
     """On SIGTERM/SIGINT: /readyz turns 503 at once, in-flight requests finish, then the lifespan drains the engines."""
@@ -45,6 +47,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         access_log=False,
         log_config=None,
         lifespan="on",
+        # httptools buffers a header block of any size; h11 refuses one over this (431 from the
+        # HeaderLimit middleware is the clear answer below it): a bound on what one request can pin
+        http="h11",
+        h11_max_incomplete_event_size=HEADER_BLOCK_LIMIT,
     )
     DrainingServer(config).run()
 

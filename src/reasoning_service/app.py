@@ -20,7 +20,7 @@ from reasoning_service import __version__, mcp_server
 from reasoning_service.errors import ServiceError
 from reasoning_service.events import ReplyCache
 from reasoning_service.metrics import Metrics
-from reasoning_service.middleware import BodyLimit, RequestContext
+from reasoning_service.middleware import BodyLimit, DecodeJSONBody, HeaderLimit, RequestContext
 from reasoning_service.reasoning import ServiceState
 from reasoning_service.registry import ModelRegistry
 from reasoning_service.routes import events, health, metrics, reason, stats, tasks, ui
@@ -118,17 +118,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, e: StarletteHTTPException) -> JSONResponse:
-        kind = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized", 413: "too_large"}.get(e.status_code, "bad_request")
+        kind = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized", 413: "too_large", 415: "unsupported_media_type", 431: "headers_too_large"}.get(e.status_code, "bad_request")
         return JSONResponse({"error": kind, "detail": str(e.detail), "field": None}, status_code=e.status_code, headers=getattr(e, "headers", None))
-
-    @app.exception_handler(Exception)
-    async def unexpected(_: Request, e: Exception) -> JSONResponse:
-        log.exception("unhandled error")
-        return JSONResponse({"error": "internal", "detail": "internal error; see the service logs", "field": None}, status_code=500)
 
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"], allow_headers=["*"])
+    # outermost last: RequestContext (ids, logs, the 500 of last resort) > HeaderLimit > BodyLimit > DecodeJSONBody
+    app.add_middleware(DecodeJSONBody, on_reject=state.metrics.requests.labels("unknown", "invalid").inc)
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes, on_reject=state.metrics.requests.labels("unknown", "too_large").inc)
+    app.add_middleware(HeaderLimit)
     app.add_middleware(RequestContext)
     _maybe_tracing(app)
     return app

@@ -30,27 +30,34 @@ class Metrics:
         self.model_loaded = Gauge(f"{PREFIX}_model_loaded", "1 when the model is loaded and warmed up", ["task", "model"], registry=r)
         self.model_load_seconds = Gauge(f"{PREFIX}_model_load_seconds", "Time to load and warm up the model", ["model"], registry=r)
         self.build_info = Gauge(f"{PREFIX}_build_info", "Build information", ["version", "torch_version"], registry=r)
-        self._engine_sources: list[Callable[[], list[tuple[str, int, int, int]]]] = []
+        self._engine_sources: list[EngineSource] = []
         r.register(_EngineCollector(self._engine_sources))
 
-    def watch_engines(self, source: Callable[[], list[tuple[str, int, int, int]]]) -> None:
-        """`source()` -> [(task, slots, busy slots, queue depth)], read at every scrape."""
+    def watch_engines(self, source: EngineSource) -> None:
+        """`source()` -> [(task, model, slots, busy slots, queue depth)], read at every scrape.
+
+        One engine per model, and several models may serve one task (maze and maze-30): the series
+        carry both labels, so no two share a label set; sum by task for a task's capacity."""
         self._engine_sources.append(source)
 
 
+EngineSource = Callable[[], list[tuple[str, str, int, int, int]]]
+
+
 class _EngineCollector:
-    def __init__(self, sources: list[Callable[[], list[tuple[str, int, int, int]]]]) -> None:
+    def __init__(self, sources: list[EngineSource]) -> None:
         self.sources = sources
 
     def collect(self):  # type: ignore[no-untyped-def]
-        slots = GaugeMetricFamily(f"{PREFIX}_engine_slots", "Engine slots (batch capacity)", labels=["task"])
-        busy = GaugeMetricFamily(f"{PREFIX}_engine_slots_busy", "Engine slots holding a sample", labels=["task"])
-        depth = GaugeMetricFamily(f"{PREFIX}_queue_depth", "Requests waiting for a slot", labels=["task"])
+        labels = ["task", "model"]
+        slots = GaugeMetricFamily(f"{PREFIX}_engine_slots", "Engine slots (batch capacity)", labels=labels)
+        busy = GaugeMetricFamily(f"{PREFIX}_engine_slots_busy", "Engine slots holding a sample", labels=labels)
+        depth = GaugeMetricFamily(f"{PREFIX}_queue_depth", "Requests waiting for a slot", labels=labels)
         for source in self.sources:
-            for task, n_slots, n_busy, n_queue in source():
-                slots.add_metric([task], n_slots)
-                busy.add_metric([task], n_busy)
-                depth.add_metric([task], n_queue)
+            for task, model, n_slots, n_busy, n_queue in source():
+                slots.add_metric([task, model], n_slots)
+                busy.add_metric([task, model], n_busy)
+                depth.add_metric([task, model], n_queue)
         yield slots
         yield busy
         yield depth

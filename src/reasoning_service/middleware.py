@@ -1,4 +1,4 @@
-"""ASGI middleware: request ids and access logs, and the request size limit."""
+"""ASGI middleware: request ids and access logs, the header and body size limits, JSON body decoding."""
 
 from __future__ import annotations
 
@@ -12,12 +12,22 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from reasoning_service.logging_setup import request_id
+from trm import jsonio
 
 log = logging.getLogger("reasoning_service.access")
 
 
+def _json_reply(status: int, kind: str, detail: str) -> tuple[Message, Message]:
+    body = json.dumps({"error": kind, "detail": detail, "field": None}).encode()
+    start: Message = {"type": "http.response.start", "status": status, "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]}
+    return start, {"type": "http.response.body", "body": body}
+
+
 class RequestContext:
-    """Give every request an id (X-Request-ID if the caller sent a sane one), echo it, log the request."""
+    """Give every request an id (X-Request-ID if the caller sent a sane one), echo it, log the request.
+
+    Also the last line of defence: an exception no handler took becomes a JSON 500 that still carries
+    the id (Starlette's own 500 is sent outside every middleware, without it)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -40,8 +50,21 @@ class RequestContext:
                 message["headers"] = list(message["headers"]) + [(b"x-request-id", rid.encode("latin-1"))]
             await send(message)
 
+        started_response = False
+
+        async def send_tracked(message: Message) -> None:
+            nonlocal started_response
+            started_response = started_response or message["type"] == "http.response.start"
+            await send_with_id(message)
+
         try:
-            await self.app(scope, receive, send_with_id)
+            await self.app(scope, receive, send_tracked)
+        except Exception:
+            log.exception("unhandled error")
+            if started_response:
+                raise  # too late for a reply: the server closes the connection
+            for message in _json_reply(500, "internal", "internal error; see the service logs"):
+                await send_with_id(message)
         finally:
             path = scope.get("path", "")
             if path not in ("/healthz", "/readyz", "/health", "/ready", "/metrics") or status >= 400:
@@ -114,3 +137,93 @@ class BodyLimit:
         except _TooLarge:
             if not started:
                 await self._reject(send)
+
+
+class HeaderLimit:
+    """431 when the request's header block is too large: one field over `max_field_bytes` or all
+    together over `max_total_bytes` (name + value bytes), or more than `max_count` fields.
+
+    uvicorn's httptools parser has no limit of its own; `python -m reasoning_service` also caps the
+    raw header block at the transport (h11), this middleware gives every server the same clear answer."""
+
+    def __init__(self, app: ASGIApp, max_field_bytes: int = 8192, max_total_bytes: int = 32768, max_count: int = 100) -> None:
+        self.app, self.max_field, self.max_total, self.max_count = app, max_field_bytes, max_total_bytes, max_count
+
+    def problem(self, headers: list[tuple[bytes, bytes]]) -> str | None:
+        """What is too large about `headers`, or None."""
+        if len(headers) > self.max_count:
+            return f"{len(headers)} header fields; at most {self.max_count}"
+        total = 0
+        for name, value in headers:
+            size = len(name) + len(value)
+            if size > self.max_field:
+                return f"header {name[:64].decode('latin-1')!r} is {size} bytes; at most {self.max_field} per field"
+            total += size
+        if total > self.max_total:
+            return f"the headers take {total} bytes; at most {self.max_total} in all"
+        return None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            problem = self.problem(list(scope.get("headers") or []))
+            if problem is not None:
+                for message in _json_reply(431, "headers_too_large", problem):
+                    await send(message)
+                return
+        await self.app(scope, receive, send)
+
+
+def _is_json(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+
+
+class DecodeJSONBody:
+    """Decode JSON request bodies with trm.jsonio before the app sees them, so that every input path
+    treats the same bytes the same way: 415 for another charset or a compressed body, 400 saying what
+    is wrong for invalid UTF-8, a UTF-16/32 body, truncated or malformed JSON; a UTF-8 byte-order mark
+    is dropped. Bodies without a JSON content type (FastAPI does not parse them) and the paths in
+    `skip` (POST /events decodes its own: a bad event body is a `failed` reply there) pass untouched.
+    Runs inside BodyLimit, which bounds what is buffered here."""
+
+    def __init__(self, app: ASGIApp, skip: tuple[str, ...] = ("/events",), on_reject: Callable[[], None] | None = None) -> None:
+        self.app, self.skip, self.on_reject = app, skip, on_reject
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("method") not in ("POST", "PUT", "PATCH") or scope.get("path") in self.skip:
+            return await self.app(scope, receive, send)
+        headers = dict(scope.get("headers") or [])
+        content_type = headers.get(b"content-type", b"").decode("latin-1")
+        if content_type and not _is_json(content_type):
+            return await self.app(scope, receive, send)
+        chunks = []
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away
+                return
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        if body:
+            try:
+                jsonio.check_media(content_type, headers.get(b"content-encoding", b"").decode("latin-1"))
+                body = jsonio.decode_text(body).encode()
+                jsonio.loads(body)
+            except jsonio.DecodeError as e:
+                if self.on_reject is not None:
+                    self.on_reject()
+                status, kind = (415, "unsupported_media_type") if e.unsupported else (400, "bad_request")
+                for reply in _json_reply(status, kind, str(e)):
+                    await send(reply)
+                return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)

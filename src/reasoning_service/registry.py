@@ -203,8 +203,9 @@ class ModelRegistry:
         limits = "; ".join(f"model {m.name!r}: {e.message}" for m, e in outside)
         return Route(task, task.parse(problem, canvas=False), None, f"beyond every {name} model's canvas ({limits})")
 
-    def engines(self) -> list[tuple[str, int, int, int]]:
-        return [(m.task.name, m.engine.slots, m.engine.busy_slots(), m.engine.queue_depth()) for m in self.models.values()]
+    def engines(self) -> list[tuple[str, str, int, int, int]]:
+        """[(task, model, slots, busy slots, queue depth)] of every loaded model's engine."""
+        return [(m.task.name, m.name, m.engine.slots, m.engine.busy_slots(), m.engine.queue_depth()) for m in self.models.values()]
 
 
 def _load_for_serving(path: Path, device: str, dtype: str) -> tuple[TRM, dict[str, Any]]:

@@ -1,4 +1,4 @@
-"""The `trm` command: data, train, eval, solve, import-reference, resize, info."""
+"""The `trm` command: data, train, eval, solve, import-reference, resize, export, info."""
 
 from __future__ import annotations
 
@@ -21,6 +21,15 @@ def _kv(items: list[str]) -> dict[str, Any]:
         except json.JSONDecodeError:
             out[k] = v
     return out
+
+
+def _refuse_overwrite(out: str | Path, force: bool) -> None:
+    """Stop when `out` already holds a model (its weights or config.json) and `force` is not set: a
+    shipped model in models/ is tracked, and a command copied from a guide must not replace it."""
+    path = Path(out)
+    held = [name for name in ("model.safetensors", "config.json") if (path / name).exists()]
+    if held and not force:
+        raise SystemExit(f"error: {path} already holds a model ({', '.join(held)}); choose another directory, or pass --force to overwrite it")
 
 
 # --- data -----------------------------------------------------------------------------------------
@@ -53,7 +62,7 @@ def cmd_data_build(args: argparse.Namespace) -> int:
     per_split = {split: test_counts if split == "test" else counts for split in splits}
     exclude = set().union(*(excluded_inputs(Path(d), task) for d in args.exclude)) if args.exclude else None
     dropped: dict[str, int] = {}
-    examples = generate_splits(task, per_split, args.seed, options, workers=args.workers, exclude=exclude, dropped=dropped)
+    examples = generate_splits(task, per_split, args.seed, options, workers=args.workers, exclude=exclude, dropped=dropped, progress=not args.quiet)
     if dropped:  # never silent: instances the generator left out (e.g. labels past a time limit)
         print(f"left out while generating (all splits): {dropped}")
     for split in splits:
@@ -84,6 +93,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from trm.train import TrainConfig, train
 
     cfg = TrainConfig.from_sources(args.config, args.overrides)
+    if not args.resume:  # --resume continues the run in `out` on purpose
+        _refuse_overwrite(cfg.out, args.force)
     result = train(cfg, resume=args.resume)
     print(json.dumps({"step": result["step"], "stopped_early": result["stopped_early"]}))
     return 0
@@ -113,11 +124,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
         limit=args.limit,
         modes=tuple(args.modes.split(",")),
         dtype=args.dtype,
+        progress=not args.quiet,
     )
     summary = result.summary()
     print(f"model {args.model} on {args.data} (halt threshold {threshold}, {result.seconds:.1f} s)")
     print(format_table(summary))
     if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps({"model": args.model, "data": args.data, "threshold": threshold, "seconds": result.seconds, "results": summary}, indent=2))
     return 0
 
@@ -127,13 +140,19 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def cmd_solve(args: argparse.Namespace) -> int:
     import trm
+    from trm import jsonio
     from trm.tasks import InvalidProblem
 
-    text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text()
+    # bytes, decoded as the service decodes a request body: the same file gets the same verdict
     try:
-        raw = json.loads(text)
-    except json.JSONDecodeError as e:
-        print(f"error: the problem is not valid JSON: {e}", file=sys.stderr)
+        data = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
+    except OSError as e:
+        print(f"error: cannot read {args.file}: {e.strerror or e}", file=sys.stderr)
+        return 2
+    try:
+        raw = jsonio.loads(data, "stdin" if args.file == "-" else args.file)
+    except jsonio.DecodeError as e:
+        print(f"error: {e}", file=sys.stderr)
         return 2
     if isinstance(raw, dict) and "problem" in raw and isinstance(raw["problem"], dict):
         raw = raw["problem"]  # accept a whole ReasoningRequest too
@@ -168,6 +187,7 @@ def cmd_solve(args: argparse.Namespace) -> int:
 def cmd_import_reference(args: argparse.Namespace) -> int:
     from trm.reference_import import import_reference
 
+    _refuse_overwrite(args.output, args.force)
     out = import_reference(args.checkpoint, args.config, args.task, args.output, task_options=_kv(args.task_opt))
     print(f"imported {args.checkpoint} -> {out}")
     return 0
@@ -177,8 +197,27 @@ def cmd_resize(args: argparse.Namespace) -> int:
     from trm.checkpoint import resize_checkpoint
 
     options = _kv(args.task_opt)
+    _refuse_overwrite(args.output, args.force)
     out = resize_checkpoint(args.model, args.output, options, halt_max_steps=args.max_steps)
     print(f"{args.model} -> {out} (task options {options})")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Copy what the service loads (weights and config.json) from a run into a model directory."""
+    import shutil
+
+    from trm.checkpoint import read_config
+
+    source, out = Path(args.run), Path(args.output)
+    read_config(source)  # a checkpoint directory, or a clear error
+    if not (source / "model.safetensors").exists():
+        raise SystemExit(f"error: {source} has no model.safetensors")
+    _refuse_overwrite(out, args.force)
+    out.mkdir(parents=True, exist_ok=True)
+    for name in ("model.safetensors", "config.json"):  # not train_state.*, metrics.jsonl or tensorboard/
+        shutil.copy2(source / name, out / name)
+    print(f"{source} -> {out} (model.safetensors, config.json)")
     return 0
 
 
@@ -226,12 +265,14 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--workers", type=int, default=1, help="generator processes")
     b.add_argument("--opt", action="append", default=[], metavar="K=V", help="generator option (repeatable)")
     b.add_argument("--task-opt", action="append", default=[], metavar="K=V", help="task option, e.g. size=15 for maze")
+    b.add_argument("--quiet", action="store_true", help="no progress bar (there is none when stderr is not a terminal)")
     b.add_argument("--exclude", action="append", default=[], metavar="DIR", help="leave out problems whose tokens (in any symmetric view) are in this dataset, e.g. a test split built earlier")
     b.set_defaults(func=cmd_data_build)
 
     t = sub.add_parser("train", help="train a model", description="Train from a config file (YAML/JSON) with key=value overrides, e.g. `trm train --config cfg.yaml steps=2000 model.hidden_size=128`.")
     t.add_argument("--config", help="YAML or JSON file of TrainConfig fields")
     t.add_argument("--resume", action="store_true", help="continue the run in `out` from its train state")
+    t.add_argument("--force", action="store_true", help="start over in an `out` that already holds a model")
     t.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="settings; model.* sets TRMConfig fields")
     t.set_defaults(func=cmd_train)
 
@@ -247,6 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--dtype", default="auto", choices=["auto", "bf16", "fp32"])
     e.add_argument("--threads", type=int, default=0)
     e.add_argument("--json", help="also write the results here")
+    e.add_argument("--quiet", action="store_true", help="no progress bar (there is none when stderr is not a terminal)")
     e.set_defaults(func=cmd_eval)
 
     s = sub.add_parser("solve", help="solve one problem given as JSON (a file, or - for stdin)")
@@ -267,6 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--task", required=True, help="task the checkpoint was trained for (sudoku, maze, ...)")
     i.add_argument("--task-opt", action="append", default=[], metavar="K=V")
     i.add_argument("-o", "--output", required=True, help="output checkpoint directory")
+    i.add_argument("--force", action="store_true", help="overwrite a model already in the output directory")
     i.set_defaults(func=cmd_import_reference)
 
     r = sub.add_parser("resize", help="copy a checkpoint to another canvas (e.g. maze size=30); conv or rope2d networks only")
@@ -274,7 +317,14 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--task-opt", action="append", default=[], required=True, metavar="K=V", help="new task option, e.g. size=30")
     r.add_argument("--max-steps", type=int, help="the copy's supervision-step cap (halt_max_steps; default: unchanged)")
     r.add_argument("-o", "--output", required=True, help="output checkpoint directory")
+    r.add_argument("--force", action="store_true", help="overwrite a model already in the output directory")
     r.set_defaults(func=cmd_resize)
+
+    x = sub.add_parser("export", help="copy a run's weights and config.json into a model directory the service loads")
+    x.add_argument("run", help="run directory, e.g. runs/sudoku")
+    x.add_argument("-o", "--output", required=True, help="model directory, e.g. models/sudoku-mine")
+    x.add_argument("--force", action="store_true", help="overwrite a model already there (a shipped one in models/ included)")
+    x.set_defaults(func=cmd_export)
 
     n = sub.add_parser("info", help="print a checkpoint's config and metrics")
     n.add_argument("model", help="checkpoint directory")

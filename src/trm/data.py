@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from trm.progress import bar
 from trm.tasks import Example, Task, get_task
 
 TEST_PERCENT = 10  # share of canonical-form classes that belong to the test split
@@ -57,6 +58,7 @@ def generate_splits(
     chunk: int = 200,
     exclude: set[bytes] | None = None,
     dropped: dict[str, int] | None = None,
+    progress: bool = False,
 ) -> dict[str, list[Example]]:
     """`counts[split][bucket]` examples per split, each on its side of the canonical-form split.
 
@@ -66,6 +68,7 @@ def generate_splits(
     views, are one of these; for keys that cannot see it all (a maze padded from two sizes).
     `dropped`: filled with the generator's counts of instances it left out (its examples'
     info["dropped"], e.g. labels past a time limit) over everything generated, plus "excluded".
+    `progress`: a bar (examples, rate, ETA) on stderr when it is a terminal.
     """
     views = task.views(8) if exclude else []
     options = options or {}
@@ -75,8 +78,10 @@ def generate_splits(
     out: dict[str, list[Example]] = {split: [] for split in counts}
     buckets = sorted({b for per_split in counts.values() for b in per_split})
     pool = ProcessPoolExecutor(workers) if workers > 1 else None
+    shown = bar(sum(sum(per_split.values()) for per_split in counts.values()), f"{task.name} data", "ex", show=progress)
     try:
         for b_index, bucket in enumerate(buckets):
+            shown.set_postfix_str(bucket)
             need = {split: counts[split].get(bucket, 0) for split in counts}
             have = {split: 0 for split in counts}
             c_index = 0
@@ -96,7 +101,9 @@ def generate_splits(
                     if split in have and have[split] < need[split]:
                         out[split].append(ex)
                         have[split] += 1
+                        shown.update(1)
     finally:
+        shown.close()
         if pool:
             pool.shutdown()
     return out

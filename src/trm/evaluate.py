@@ -18,6 +18,7 @@ from trm.act import unroll
 from trm.data import TokenDataset
 from trm.losses import PAD
 from trm.model import TRM
+from trm.progress import bar
 from trm.scheduler import q_halts
 
 
@@ -80,11 +81,13 @@ def evaluate(
     limit: int | None = None,
     modes: tuple[str, ...] = ("act", "fixed"),
     dtype: str = "auto",
+    progress: bool = False,
 ) -> EvalResult:
     """Run `dataset` (or `limit` examples spread over it) in batches of `batch_size` through act.unroll
     and tally each mode's answers per bucket. One pass serves both modes (see the module docstring);
     `act` answers halt by trm.scheduler.q_halts as the engine's do. Leaves the model's train/eval mode
-    as it found it."""
+    as it found it.
+    `progress`: a bar (examples, rate, ETA) on stderr when it is a terminal."""
     device = next(model.parameters()).device
     max_steps = max_steps or model.config.halt_max_steps
     names = dataset.bucket_names
@@ -100,6 +103,7 @@ def evaluate(
     was_training = model.training
     model.eval()
     start = time.perf_counter()
+    shown = bar(n, "eval", "ex", show=progress)
     for lo in range(0, n, batch_size):
         batch = dataset.take(order[lo : lo + batch_size])
         inputs = torch.from_numpy(batch.inputs).to(device)
@@ -115,6 +119,8 @@ def evaluate(
             stop = ~done & (q_halts(step, out.q_halt, threshold=threshold, min_steps=min_steps) | (step == max_steps))
             act_pred[stop], act_steps[stop], act_q[stop] = pred[stop], step, out.q_halt[stop]
             done |= stop
+            shown.set_postfix_str(f"step {step}/{max_steps}", refresh=False)
+            shown.refresh()
             if done.all() and "fixed" not in modes:
                 break
         for mode, p, steps, q in (("act", act_pred, act_steps, act_q), ("fixed", pred, torch.full_like(act_steps, max_steps), out.q_halt)):
@@ -128,6 +134,8 @@ def evaluate(
                 sel = (torch.from_numpy(batch.buckets).to(device) == b_index)
                 if sel.any():
                     getattr(result, mode)[b].add(*(t[sel].cpu().numpy() for t in (exact, right, count, steps, q)))
+        shown.update(B)
+    shown.close()
     result.seconds = time.perf_counter() - start
     # drop buckets this dataset has no examples of
     for mode in modes:

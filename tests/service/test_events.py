@@ -98,3 +98,51 @@ def test_unknown_type_is_400_and_garbage_is_400(server):
     assert r.status_code == 400 and r.json()["error"] == "bad_request"
     r = httpx.post(server + "/events", content=b"{}", headers={"content-type": "application/cloudevents+json"})
     assert r.status_code == 400
+
+
+HEADERS = {"ce-specversion": "1.0", "ce-id": "ctx-1", "ce-source": "/tests/ctx", "ce-type": "io.homelab.reasoning.requested", "content-type": "application/json"}
+ENVELOPE = {"specversion": "1.0", "id": "ctx-1", "source": "/tests/ctx", "type": "io.homelab.reasoning.requested", "datacontenttype": "application/json", "data": TOY}
+
+
+@pytest.mark.parametrize("attribute", ["id", "source", "type", "specversion"])
+def test_every_required_context_attribute_is_checked_in_both_modes(server, attribute):
+    # without `id` the SDK would invent one: a redelivery would be solved twice and the reply unmatchable
+    binary = {k: v for k, v in HEADERS.items() if k != f"ce-{attribute}"}
+    r = httpx.post(server + "/events", content=json.dumps(TOY).encode(), headers=binary)
+    assert r.status_code == 400 and f"ce-{attribute} is missing" in r.json()["detail"], r.text
+    structured = {k: v for k, v in ENVELOPE.items() if k != attribute}
+    r = httpx.post(server + "/events", json=structured, headers={"content-type": "application/cloudevents+json"})
+    assert r.status_code == 400 and f"attribute {attribute} is missing" in r.json()["detail"], r.text
+    r = httpx.post(server + "/events", content=json.dumps(TOY).encode(), headers={**HEADERS, f"ce-{attribute}": ""})
+    assert r.status_code == 400 and "non-empty string" in r.json()["detail"]
+    r = httpx.post(server + "/events", json={**ENVELOPE, attribute: 7}, headers={"content-type": "application/cloudevents+json"})
+    assert r.status_code == 400 and "non-empty string" in r.json()["detail"]
+
+
+def test_spec_version_and_time_are_checked(server):
+    for version in ("0.3", "2.0", "1"):
+        r = httpx.post(server + "/events", content=json.dumps(TOY).encode(), headers={**HEADERS, "ce-specversion": version})
+        assert r.status_code == 400 and f"specversion {version!r} is not supported" in r.json()["detail"]
+        r = httpx.post(server + "/events", json={**ENVELOPE, "specversion": version}, headers={"content-type": "application/cloudevents+json"})
+        assert r.status_code == 400 and "is not supported; send '1.0'" in r.json()["detail"]
+    r = httpx.post(server + "/events", content=json.dumps(TOY).encode(), headers={**HEADERS, "ce-time": "yesterday"})
+    assert r.status_code == 400 and "ce-time 'yesterday' is not an RFC 3339 timestamp" in r.json()["detail"]
+
+
+def test_batch_mode_says_it_is_not_supported(server):
+    batch = json.dumps([ENVELOPE]).encode()
+    r = httpx.post(server + "/events", content=batch, headers={"content-type": "application/cloudevents-batch+json"})
+    assert r.status_code == 400 and r.json()["detail"].startswith("batch mode (application/cloudevents-batch+json) is not supported"), r.text
+    r = httpx.post(server + "/events", content=batch, headers={"content-type": "application/cloudevents+json"})
+    assert r.status_code == 400 and "batch mode" in r.json()["detail"] and "object has no attribute" not in r.text
+    assert counter(server, "agent_reasoning_events_total", type="invalid", outcome="batch") >= 2
+
+
+def test_structured_envelope_problems_are_400_naming_them(server):
+    for body, fragment in (
+        (b'"just a string"', "a structured event is a JSON object"),
+        (json.dumps({**ENVELOPE, "data_base64": "abc", "data": None}).encode(), "not a valid CloudEvent"),
+        (json.dumps({**ENVELOPE, "Bad_Ext": "x"}).encode(), "not a valid CloudEvent"),
+    ):
+        r = httpx.post(server + "/events", content=body, headers={"content-type": "application/cloudevents+json"})
+        assert r.status_code == 400 and fragment in r.json()["detail"], (body, r.text)

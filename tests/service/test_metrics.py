@@ -38,8 +38,8 @@ def test_metrics_parse_and_cover_the_service(server):
         assert got[name].type == kind, (name, got[name].type)
     loaded = {s.labels["model"]: s.value for s in got["agent_reasoning_model_loaded"].samples}
     assert loaded["toy"] == 1.0
-    slots = {s.labels["task"]: s.value for s in got["agent_reasoning_engine_slots"].samples}
-    assert slots["toy_reverse"] == 8
+    slots = {(s.labels["task"], s.labels["model"]): s.value for s in got["agent_reasoning_engine_slots"].samples}
+    assert slots[("toy_reverse", "toy")] == 8
     ok = [s for s in got["agent_reasoning_requests"].samples if s.labels == {"task": "toy_reverse", "outcome": "ok"} and s.name.endswith("_total")]
     assert ok and ok[0].value >= 1
     steps = [s for s in got["agent_reasoning_steps"].samples if s.name.endswith("_count") and s.labels["task"] == "toy_reverse"]
@@ -55,3 +55,20 @@ def test_metric_names_follow_prometheus_conventions(server):
             assert all(s.name.endswith("_total") for s in family.samples), name
         if "duration" in name or "wait" in name or "compute" in name:
             assert name.endswith("_seconds")
+
+
+def test_no_two_series_share_a_label_set(server):
+    """Two models of one task (maze and maze-30 where shipped) must not collide in the engine gauges."""
+    got = families(server)
+    seen = set()
+    for family in got.values():
+        for s in family.samples:
+            key = (s.name, tuple(sorted(s.labels.items())))
+            assert key not in seen, f"duplicate series {s.name}{s.labels}"
+            seen.add(key)
+    models = {s.labels["model"]: s.labels["task"] for s in got["agent_reasoning_model_loaded"].samples if s.value == 1}
+    for name in ("agent_reasoning_engine_slots", "agent_reasoning_engine_slots_busy", "agent_reasoning_queue_depth"):
+        labelled = {s.labels["model"]: s.labels["task"] for s in got[name].samples}
+        assert labelled == models, name  # one series per loaded model, with its task
+    if {"maze", "maze-30"} <= set(models):
+        assert models["maze"] == models["maze-30"] == "maze"

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Generator, Mapping, Sequence
+import time
+from collections.abc import Callable, Generator, Mapping, Sequence
 from typing import Any, NamedTuple, TypedDict, TypeVar, Union
 
 import httpx
@@ -52,6 +53,8 @@ DEFAULT_CONNECT_TIMEOUT = 5.0
 DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=DEFAULT_CONNECT_TIMEOUT)
 # With deadline_ms, wait this much past the deadline, so the service's 504 arrives, not a client timeout.
 DEADLINE_GRACE_S = 5.0
+# A retry needs at least this much of the caller's deadline left after its backoff, or it is not sent.
+MIN_RETRY_MS = 50
 USER_AGENT = f"agent-reasoning-client/{__version__}"
 
 Problem = Union[Mapping[str, Any], BaseModel]
@@ -175,12 +178,18 @@ class BaseClient:
             timeout = httpx.Timeout(timeout, connect=min(timeout, DEFAULT_CONNECT_TIMEOUT))
         self.timeout = timeout
         self.retry = retry
+        self._clock: Callable[[], float] = time.monotonic  # seconds; the subclasses let tests pass a fake
 
     # --- one plan per call --------------------------------------------------------------------------
 
     def _reason_plan(self, request: ReasoningRequest) -> Plan[ReasoningResponse]:
         body = request.model_dump(mode="json", exclude_none=True)
-        response = yield from self._exchange(self._request("POST", "/v1/reason", json=body, deadline_ms=request.deadline_ms))
+
+        def with_deadline(ms: int) -> httpx.Request:  # a retry asks the service for what is left of the deadline
+            return self._request("POST", "/v1/reason", json={**body, "deadline_ms": ms}, deadline_ms=ms)
+
+        http_request = self._request("POST", "/v1/reason", json=body, deadline_ms=request.deadline_ms)
+        response = yield from self._exchange(http_request, deadline_ms=request.deadline_ms, rebuild=with_deadline)
         return _parse(_RESPONSE, response)
 
     def _tasks_plan(self) -> Plan[list[TaskInfo]]:
@@ -204,10 +213,14 @@ class BaseClient:
     def _event_plan(self, request: ReasoningRequest, url: str | None, source: str, mode: Mode) -> Plan[ReasoningResponse]:
         event = request_event(request, source)
         message = encode(event, mode)
-        http_request = self._request(
-            "POST", url or "/events", content=message.body, headers=message.headers, deadline_ms=request.deadline_ms
+
+        def with_deadline(ms: int) -> httpx.Request:  # the same event (the service deduplicates it), less time to wait
+            return self._request("POST", url or "/events", content=message.body, headers=message.headers, deadline_ms=ms)
+
+        http_request = with_deadline(request.deadline_ms) if request.deadline_ms is not None else self._request(
+            "POST", url or "/events", content=message.body, headers=message.headers
         )
-        response = yield from self._exchange(http_request)
+        response = yield from self._exchange(http_request, deadline_ms=request.deadline_ms, rebuild=with_deadline)
         return decode_reply(response, event.get_id())
 
     def _emit_plan(self, request: ReasoningRequest, sink: str | None, source: str, mode: Mode) -> Plan[str]:
@@ -242,24 +255,45 @@ class BaseClient:
         return httpx.Request(method, url, json=json, content=content, headers=all_headers, extensions={"timeout": timeout.as_dict()})
 
     def _timeout_for(self, deadline_ms: int | None) -> httpx.Timeout:
+        """The configured timeouts; with the caller's `deadline_ms` (what is left of it, on a retry),
+        the read timeout is that deadline plus the grace, longer or shorter than the configured one."""
         t = self.timeout
         if deadline_ms is None or t.read is None:
             return t
-        read = max(t.read, deadline_ms / 1000 + DEADLINE_GRACE_S)
+        read = deadline_ms / 1000 + DEADLINE_GRACE_S
         return httpx.Timeout(connect=t.connect, read=read, write=t.write, pool=t.pool)
 
-    def _exchange(self, request: httpx.Request, *, retry: bool = True) -> Plan[httpx.Response]:
-        """Send until it succeeds or fails for good: the 2xx response, or the typed error raised."""
+    def _exchange(
+        self,
+        request: httpx.Request,
+        *,
+        retry: bool = True,
+        deadline_ms: int | None = None,
+        rebuild: Callable[[int], httpx.Request] | None = None,
+    ) -> Plan[httpx.Response]:
+        """Send until it succeeds or fails for good: the 2xx response, or the typed error raised.
+
+        With `deadline_ms` (the caller's), every try shares that one deadline: a retry is sent only
+        if some of it is left after its backoff, as `rebuild(ms left)`, so the whole call waits at most
+        the deadline plus one grace period; the service's 504 deadline_exceeded is not retried."""
+        started = self._clock()
         attempt, after = 0, 0.0
         while True:
             outcome = yield Send(request, after)
             if isinstance(outcome, httpx.Response) and outcome.is_success:
                 return outcome
-            if not (retry and self.retry.should_retry(attempt, outcome)):
+            retrying = retry and self.retry.should_retry(attempt, outcome, caller_deadline=deadline_ms is not None)
+            if retrying:
+                after = self.retry.delay(attempt, outcome)
+                if deadline_ms is not None:
+                    left_ms = deadline_ms - 1000 * (self._clock() - started + after)
+                    retrying = left_ms >= MIN_RETRY_MS
+                    if retrying and rebuild is not None:
+                        request = rebuild(int(left_ms))
+            if not retrying:
                 if isinstance(outcome, httpx.TransportError):
                     raise _transport_error(request, outcome) from outcome
                 raise _response_error(outcome)
-            after = self.retry.delay(attempt, outcome)
             attempt += 1
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
@@ -47,6 +48,7 @@ class ReasoningClient(BaseClient):
     max_retries, backoff_base, backoff_max, retry_after_max: see README, "Retries".
     http_client: your own httpx.AsyncClient (transport, TLS, proxies); you close it.
     sleep: how to wait between retries (tests pass a recorder).
+    clock: monotonic seconds, for the deadline that retries share (tests pass a fake that `sleep` advances).
     """
 
     def __init__(
@@ -61,11 +63,13 @@ class ReasoningClient(BaseClient):
         retry_after_max: float = 30.0,
         http_client: httpx.AsyncClient | None = None,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__(base_url, token, timeout, RetryPolicy(max_retries, backoff_base, backoff_max, retry_after_max))
         self._owns_http = http_client is None
         self._http = http_client or httpx.AsyncClient()
         self._sleep = sleep
+        self._clock = clock
 
     async def _run(self, plan: Plan[T]) -> T:
         try:

@@ -26,11 +26,17 @@ class RetryPolicy:
     retry_after_max: float = 30.0
     rng: random.Random = field(default_factory=random.Random, compare=False, repr=False)
 
-    def should_retry(self, attempt: int, outcome: httpx.Response | httpx.TransportError) -> bool:
-        """Whether the failed `attempt` (0 = the first try) deserves another one."""
+    def should_retry(self, attempt: int, outcome: httpx.Response | httpx.TransportError, *, caller_deadline: bool = False) -> bool:
+        """Whether the failed `attempt` (0 = the first try) deserves another one.
+
+        With `caller_deadline` (the call set deadline_ms), the service's own 504 deadline_exceeded is
+        final: the deadline the caller chose has passed, and another try would only pass it again.
+        A gateway's 504 (no such body: a proxy lost the upstream) is still retried."""
         if attempt >= self.max_retries:
             return False
         if isinstance(outcome, httpx.Response):
+            if caller_deadline and outcome.status_code == 504 and error_kind(outcome) == "deadline_exceeded":
+                return False
             return outcome.status_code in RETRY_STATUSES
         return isinstance(outcome, RETRY_ERRORS)
 
@@ -42,6 +48,16 @@ class RetryPolicy:
                 return min(retry_after, self.retry_after_max)
         # Full jitter: many agents hitting the same overloaded service spread out instead of retrying in step.
         return self.rng.uniform(0.0, min(self.backoff_max, self.backoff_base * 2**attempt))
+
+
+def error_kind(response: httpx.Response) -> str | None:
+    """The `error` of the service's ErrorBody in `response`, or None (not JSON, a proxy's page)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    kind = body.get("error") if isinstance(body, dict) else None
+    return kind if isinstance(kind, str) else None
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:

@@ -47,6 +47,7 @@ class SyncReasoningClient(BaseClient):
     max_retries, backoff_base, backoff_max, retry_after_max: see README, "Retries".
     http_client: your own httpx.Client (transport, TLS, proxies); you close it.
     sleep: how to wait between retries (tests pass a recorder).
+    clock: monotonic seconds, for the deadline that retries share (tests pass a fake that `sleep` advances).
     """
 
     def __init__(
@@ -61,11 +62,13 @@ class SyncReasoningClient(BaseClient):
         retry_after_max: float = 30.0,
         http_client: httpx.Client | None = None,
         sleep: Callable[[float], Any] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__(base_url, token, timeout, RetryPolicy(max_retries, backoff_base, backoff_max, retry_after_max))
         self._owns_http = http_client is None
         self._http = http_client or httpx.Client()
         self._sleep = sleep
+        self._clock = clock
 
     def _run(self, plan: Plan[T]) -> T:
         try:

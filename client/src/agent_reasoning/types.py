@@ -149,8 +149,39 @@ class ErrorBody(BaseModel):
 # --- per-task problems and solutions ---------------------------------------------------------------
 
 
+_SUDOKU_RULE = set("-+=|") | {"\u2500", "\u253c", "\u2502"}  # box-drawing rules between bands
+
+
+def _sudoku_text(text: str) -> str:
+    """A puzzle in any common text layout -> 81 characters, '.' for blanks. Raises ValueError.
+
+    Accepted: 81 characters ('1'-'9', '.' or '0' for a blank), on one line or as 9 lines of 9;
+    digits separated by spaces or commas; the boxed layout with '|' between stacks and lines of
+    '-' and '+' between bands (what the service renders as `answer`)."""
+    rows = []
+    for line in text.splitlines():
+        if not line.strip() or set(line.strip()) <= _SUDOKU_RULE | {" "}:
+            continue  # blank lines and the rules between bands
+        rows.append("".join(line.replace("|", " ").replace("\u2502", " ").replace(",", " ").split()))
+    cells = "".join(rows)
+    for i, ch in enumerate(cells):
+        if ch not in "123456789.0":
+            where = f"row {i // 9 + 1}, column {i % 9 + 1}" if len(cells) == 81 else f"character {i + 1} of the cells"
+            raise ValueError(f"cell {i} ({where}) is {ch!r}; use 1-9 and '.' or '0' for a blank (separators: spaces, commas, '|', and lines of '-' and '+')")
+    if len(cells) != 81:
+        detail = f"need 81, got {len(cells)}"
+        if len(rows) > 1:
+            wrong = [f"row {r + 1} has {len(row)}" for r, row in enumerate(rows) if len(row) != 9]
+            detail += f" in {len(rows)} rows" + (f" ({', '.join(wrong[:3])}; each needs 9)" if wrong else "; need 9 rows of 9")
+        raise ValueError(f"must have 81 cells: {detail}")
+    return cells.replace("0", ".")
+
+
 class SudokuProblem(BaseModel):
-    """A 9x9 Sudoku: `puzzle` as 81 characters ('1'-'9', '.' or '0' for blank) or `grid` 9x9 (0 blank)."""
+    """A 9x9 Sudoku: `puzzle` as text or `grid` 9x9 (0 blank).
+
+    `puzzle`: 81 characters ('1'-'9', '.' or '0' for blank) on one line or 9 lines of 9, digits
+    separated by spaces or commas, or the boxed layout with '|', '-' and '+' that `answer` uses."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -160,15 +191,7 @@ class SudokuProblem(BaseModel):
     @field_validator("puzzle")
     @classmethod
     def _puzzle(cls, v: str | None) -> str | None:
-        if v is None:
-            return v
-        v = "".join(v.split())  # allow line breaks and spaces for readability
-        if len(v) != 81:
-            raise ValueError(f"must have 81 cells, got {len(v)}")
-        for i, ch in enumerate(v):
-            if ch not in "123456789.0":
-                raise ValueError(f"cell {i} (row {i // 9 + 1}, column {i % 9 + 1}) is {ch!r}; use 1-9, '.' or '0'")
-        return v.replace("0", ".")
+        return None if v is None else _sudoku_text(v)
 
     @field_validator("grid")
     @classmethod

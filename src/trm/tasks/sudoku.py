@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import random
+import time
 from typing import Any
 
 import numpy as np
 
 from agent_reasoning.types import SudokuProblem, SudokuSolution, TaskType
-from trm.tasks.base import Example, InvalidProblem, Task, View
-from trm.tasks.sudoku_solver import BOX, COL, ROW, consistent, count_solutions, random_grid, solve
+from trm.tasks.base import Example, InvalidProblem, SolverAnswer, Task, View
+from trm.tasks.sudoku_solver import BOX, COL, ROW, SolveResult, consistent, count_solutions, random_grid, solve
 
 BLANK = 1  # token of an empty cell
 
@@ -56,6 +57,13 @@ def canonical_key(solution: list[int]) -> str:
     cols = [solution[c::9] for c in range(9)]
     pair = sorted([repr(side(rows)), repr(side(cols))])
     return hashlib.sha256("|".join(pair).encode()).hexdigest()[:16]
+
+
+def _unique(result: SolveResult) -> bool | None:
+    """From a search for two solutions: True (exactly one, search finished), False (two), None (cut short)."""
+    if len(result.solutions) >= 2:
+        return False
+    return True if result.complete and result.solutions else None
 
 
 def rate(cells: list[int]) -> int:
@@ -165,6 +173,34 @@ class SudokuTask(Task[SudokuProblem, SudokuSolution]):
             raise InvalidProblem("problem", "the puzzle has no solution")
         digits = result.solutions[0]
         return SudokuSolution(grid=[digits[9 * r : 9 * r + 9] for r in range(9)], solution="".join(map(str, digits)))
+
+    def solve(self, problem: SudokuProblem, *, time_limit_s: float = 10.0, hint: Any = None) -> SolverAnswer:
+        """The exact solver (solved_by "solver"): a solution, and whether it is the only one.
+
+        Searches for two solutions within `time_limit_s`: one found and the search finished means
+        unique; two found, not unique (the first is answered); a search cut short after one, unknown
+        (`unique` None). Raises InvalidProblem when the puzzle has no solution, ValueError when the
+        time ran out before any was found. `hint` is not needed: the search takes milliseconds."""
+        result = solve(problem.cells(), limit=2, max_nodes=10_000_000, deadline=time.monotonic() + time_limit_s)
+        if not result.solutions:
+            if result.complete:
+                raise InvalidProblem(self._field(problem), "the puzzle has no solution")
+            raise ValueError(f"the exact search ran out of time ({time_limit_s} s) before finding a solution")
+        digits = result.solutions[0]
+        solution = SudokuSolution(grid=[digits[9 * r : 9 * r + 9] for r in range(9)], solution="".join(map(str, digits)))
+        return self.assess(problem, solution, solved_by="solver", unique=_unique(result), info={"nodes": result.nodes, "guesses": result.guesses})
+
+    def unique(self, problem: SudokuProblem, solution: SudokuSolution, time_limit_s: float = 1.0) -> bool | None:
+        """Whether `solution` is the puzzle's only one: True, False, or None when the search for a
+        second (bounded by `time_limit_s`; a few milliseconds for a 9x9 grid) did not finish.
+
+        `solution` must be valid (verify() found nothing): then any second solution differs from it,
+        and counting solutions to two answers the question."""
+        return _unique(solve(problem.cells(), limit=2, max_nodes=10_000_000, deadline=time.monotonic() + time_limit_s))
+
+    @staticmethod
+    def _field(problem: SudokuProblem) -> str:
+        return "problem.puzzle" if problem.puzzle is not None else "problem.grid"
 
     def example(self) -> dict[str, Any]:
         return {"puzzle": "53..7....6..195....98....6.8...6...34..8.3..17...2...6.6....28....419..5....8..79"}

@@ -7,6 +7,7 @@ which rate a puzzle's difficulty.
 from __future__ import annotations
 
 import random
+import time
 from dataclasses import dataclass
 
 ALL = 0x1FF
@@ -22,6 +23,8 @@ class SolveResult:
     solutions: list[list[int]]  # up to `limit` solutions, 81 ints each
     guesses: int  # branch points visited (cells with more than one candidate)
     nodes: int
+    complete: bool = True  # False: the node budget or the deadline ended the search early
+
 
 
 def consistent(cells: list[int]) -> str | None:
@@ -37,10 +40,14 @@ def consistent(cells: list[int]) -> str | None:
     return None
 
 
-def solve(cells: list[int], limit: int = 1, rng: random.Random | None = None, max_nodes: int = 2_000_000) -> SolveResult:
+def solve(
+    cells: list[int], limit: int = 1, rng: random.Random | None = None, max_nodes: int = 2_000_000, deadline: float | None = None
+) -> SolveResult:
     """Find up to `limit` solutions of a puzzle (81 ints, 0 = blank). Givens must be consistent.
 
     With `rng`, candidate digits are tried in random order (used to draw random full grids).
+    `deadline` (time.monotonic() seconds) ends the search like the node budget does; either sets
+    `complete=False` unless `limit` solutions were found first (fewer then proves nothing).
     """
     grid = list(cells)
     rows, cols, boxes = [0] * 9, [0] * 9, [0] * 9
@@ -55,13 +62,16 @@ def solve(cells: list[int], limit: int = 1, rng: random.Random | None = None, ma
             empties.append(i)
     solutions: list[list[int]] = []
     stats = [0, 0]  # guesses, nodes
+    cut = [False]  # the budget or the deadline stopped the search
 
     def search() -> bool:  # True = stop (enough solutions or node budget spent)
         if not empties:
             solutions.append(list(grid))
             return len(solutions) >= limit
         stats[1] += 1
-        if stats[1] > max_nodes:
+        # the clock is read every 1024 nodes only: a node costs about a microsecond
+        if stats[1] > max_nodes or (deadline is not None and not stats[1] & 1023 and time.monotonic() > deadline):
+            cut[0] = True
             return True
         best_pos, best_mask, best_count = -1, 0, 10
         for pos, i in enumerate(empties):
@@ -105,7 +115,7 @@ def solve(cells: list[int], limit: int = 1, rng: random.Random | None = None, ma
 
     if consistent(cells) is None:
         search()
-    return SolveResult(solutions=solutions, guesses=stats[0], nodes=stats[1])
+    return SolveResult(solutions=solutions, guesses=stats[0], nodes=stats[1], complete=not cut[0])
 
 
 def count_solutions(cells: list[int], limit: int = 2) -> int:

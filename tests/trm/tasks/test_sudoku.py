@@ -167,3 +167,100 @@ def test_views_are_fixed_symmetries_that_keep_validity_and_undo(task):
         assert task.verify(p, task.decode(y, p)) == []
         assert canonical_key([int(t) - 1 for t in y]) == e.group
         assert np.array_equal(v.undo(y), e.labels) and np.array_equal(v.undo(x), e.inputs)
+
+
+def two_solution_puzzle() -> tuple[str, set[str]]:
+    """EASY_SOLUTION with an unavoidable rectangle blanked (two rows in different bands, two columns
+    in one stack, digits a b / b a): exactly two solutions, returned with the puzzle."""
+    grid = [int(c) for c in EASY_SOLUTION]
+    for r1 in range(9):
+        for r2 in range(r1 + 1, 9):
+            if r1 // 3 == r2 // 3:
+                continue
+            for c1 in range(9):
+                for c2 in range(c1 + 1, 9):
+                    if c1 // 3 != c2 // 3:
+                        continue
+                    a, b = grid[9 * r1 + c1], grid[9 * r1 + c2]
+                    if grid[9 * r2 + c1] == b and grid[9 * r2 + c2] == a:
+                        cells, other = list(grid), list(grid)
+                        for i in (9 * r1 + c1, 9 * r1 + c2, 9 * r2 + c1, 9 * r2 + c2):
+                            cells[i] = 0
+                        for i, j in ((9 * r1 + c1, 9 * r1 + c2), (9 * r2 + c1, 9 * r2 + c2)):
+                            other[i], other[j] = other[j], other[i]
+                        puzzle = "".join(str(v) if v else "." for v in cells)
+                        return puzzle, {EASY_SOLUTION, "".join(map(str, other))}
+    raise AssertionError("EASY_SOLUTION has no unavoidable rectangle")
+
+
+def test_solve_is_exact_and_says_whether_the_solution_is_unique(task):
+    answer = task.solve(task.parse({"puzzle": INKALA}))
+    assert answer.solved_by == "solver" and answer.solution.solution == INKALA_SOLUTION
+    assert answer.unique is True and task.verify(task.parse({"puzzle": INKALA}), answer.solution) == []
+    puzzle, solutions = two_solution_puzzle()
+    assert count_solutions([0 if c == "." else int(c) for c in puzzle], limit=3) == 2
+    p = task.parse({"puzzle": puzzle})
+    answer = task.solve(p)
+    assert answer.solution.solution in solutions and answer.unique is False
+    for s in solutions:
+        assert task.verify(p, solution_of(s)) == [] and task.unique(p, solution_of(s)) is False
+    assert task.unique(task.parse({"puzzle": EASY}), solution_of(EASY_SOLUTION)) is True
+
+
+def test_solve_refuses_an_unsolvable_puzzle_and_a_search_cut_short_says_unknown(task):
+    # consistent givens, yet no solution: row 1 leaves its last cell only a 9, which column 9 already holds
+    with pytest.raises(InvalidProblem, match="no solution"):
+        task.solve(task.parse({"puzzle": "12345678." + "........9" + "." * 63}))
+    assert task.unique(task.parse({"puzzle": "." * 81}), None) is False  # two solutions found at once
+    cut = solve([0 if c == "." else int(c) for c in INKALA], limit=2, max_nodes=5)
+    assert not cut.complete and cut.solutions == []
+    with pytest.raises(ValueError, match="ran out of time"):
+        task.solve(task.parse({"puzzle": INKALA}), time_limit_s=-1.0)
+
+
+def boxed(puzzle: str) -> str:
+    lines = []
+    for r in range(9):
+        if r and r % 3 == 0:
+            lines.append("------+-------+------")
+        row = puzzle[9 * r : 9 * r + 9]
+        lines.append(" | ".join(" ".join(row[3 * k : 3 * k + 3]) for k in range(3)))
+    return "\n".join(lines)
+
+
+@pytest.mark.parametrize(
+    "layout",
+    [
+        lambda p: p,  # 81 characters, '.' for blanks
+        lambda p: p.replace(".", "0"),  # '0' for blanks
+        lambda p: "\n".join(p[9 * r : 9 * r + 9] for r in range(9)),  # 9 lines of 9
+        lambda p: " ".join(p.replace(".", "0")),  # separated by spaces
+        lambda p: ",".join(p.replace(".", "0")),  # separated by commas
+        lambda p: "\n".join(", ".join(p[9 * r : 9 * r + 9]) for r in range(9)) + "\n",  # CSV rows
+        boxed,  # the service's own rendering
+    ],
+)
+def test_puzzle_text_layouts_are_accepted(task, layout):
+    assert task.parse({"puzzle": layout(EASY)}).puzzle == EASY
+
+
+def test_the_rendered_answer_goes_back_in_as_a_puzzle(task):
+    p = task.parse({"puzzle": EASY})
+    answer = task.render(p, task.baseline(p))
+    assert task.parse({"puzzle": answer}).puzzle == EASY_SOLUTION
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("\n".join(EASY[9 * r : 9 * r + 9] for r in range(9))[:-1], "got 80 in 9 rows (row 9 has 8; each needs 9)"),
+        (EASY[:40] + "x" + EASY[41:], "cell 40 (row 5, column 5) is 'x'"),
+        (EASY + "5", "need 81, got 82"),
+        (boxed(EASY).replace("|", "/", 1), "is '/'"),
+        ("\n".join([EASY[:9]] * 10), "got 90 in 10 rows; need 9 rows of 9"),
+    ],
+)
+def test_puzzle_text_errors_say_what_is_wrong(task, text, fragment):
+    with pytest.raises(InvalidProblem) as e:
+        task.parse({"puzzle": text})
+    assert e.value.field == "problem.puzzle" and fragment in str(e.value), str(e.value)
