@@ -43,7 +43,6 @@ async def test_reason_posts_the_request_and_parses_the_response(harness: Harness
         "task": "sudoku",
         "problem": {"puzzle": PUZZLE},
         "trace": True,
-        "fallback": False,
         "deadline_ms": 2000,
     }
     assert isinstance(result, ReasoningResponse)
@@ -100,13 +99,13 @@ async def test_solve_sudoku_takes_a_string_or_a_grid(harness: Harness) -> None:
 async def test_solve_maze(harness: Harness) -> None:
     client = harness.client(ok)
     await harness.call(client, "solve_maze", MAZE, trace=True)
-    assert harness.json() == {"task": "maze", "problem": MazeProblem(grid=MAZE).model_dump(), "trace": True, "fallback": False}
+    assert harness.json() == {"task": "maze", "problem": MazeProblem(grid=MAZE).model_dump(), "trace": True}
 
 
 async def test_a_question_without_a_problem_is_sent_for_the_service_to_answer(harness: Harness) -> None:
     # The service builds the problem from its providers, or its 422 says what it lacks: no local TypeError.
     await harness.call(harness.client(ok), "reason", question="How should I optimize my cluster?", task_type=TaskType.OPTIMIZATION)
-    assert harness.json() == {"task_type": "optimization", "question": "How should I optimize my cluster?", "trace": False, "fallback": False}
+    assert harness.json() == {"task_type": "optimization", "question": "How should I optimize my cluster?", "trace": False}
 
 
 async def test_bad_arguments_fail_before_any_request(harness: Harness) -> None:

@@ -41,7 +41,6 @@ async def test_the_posted_event_is_a_valid_requested_event(harness: Harness, mod
         "task": "sudoku",
         "problem": PROBLEM,
         "trace": False,
-        "fallback": False,
         "conversation_id": "conv-7",
         "deadline_ms": 900,
     }
@@ -134,7 +133,7 @@ async def test_emit_fires_at_k_sink_and_returns_the_event_id(harness: Harness, m
     event = posted_event(request)
     assert event.get_id() == event_id
     assert event.get_type() == "io.homelab.reasoning.requested"
-    assert event.get_data() == {"task_type": "planning", "task": "maze", "problem": {"grid": ["SG"]}, "trace": False, "fallback": False}
+    assert event.get_data() == {"task_type": "planning", "task": "maze", "problem": {"grid": ["SG"]}, "trace": False}
 
 
 async def test_emit_sink_argument_beats_k_sink(harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:

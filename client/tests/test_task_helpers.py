@@ -54,7 +54,6 @@ async def test_place_sends_a_placement_problem(harness: Harness) -> None:
         "task": "placement",
         "problem": problem.model_dump(mode="json", exclude_none=True),
         "trace": False,
-        "fallback": False,
         "conversation_id": "ticket-7",
         "deadline_ms": 3000,
     }
@@ -101,7 +100,6 @@ async def test_diagnose_sends_a_rootcause_problem(harness: Harness) -> None:
             "dependencies": [["home-assistant", "zigbee2mqtt"], ["home-assistant", "mosquitto"], ["zigbee2mqtt", "mosquitto"]],
         },
         "trace": False,
-        "fallback": False,
     }
     assert result.solution_as(RootCauseSolution).ranking[0] == "zigbee2mqtt"
 
@@ -120,7 +118,6 @@ async def test_plan_upgrade_sends_an_upgrade_problem(harness: Harness) -> None:
         "task": "upgrade",
         "problem": {"nodes": ["air", "pi-1", "studio"], "services": [services[0].model_dump()]},
         "trace": False,
-        "fallback": False,
         "model": "upgrade-trm",
     }
     assert result.solution_as(UpgradeSolution).waves == [["air"], ["pi-1", "studio"]]

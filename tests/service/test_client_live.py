@@ -122,3 +122,14 @@ async def test_diagnose_helper_from_prometheus(server):
     assert r.task == "rootcause" and r.verified is None and r.confidence is not None and r.solved_by in ("trm", "baseline")
     assert "zigbee2mqtt" in r.solution["ranking"][:3]
     assert set(r.solution["ranking"]) <= {s.name for s in problem.services}
+
+
+def test_exact_mode_and_the_homelab_default_from_the_client(server):
+    """exact=True asks for the exact solver (CP-SAT), which proves the optimum of a small placement;
+    with fallback unset the service's per-task default applies (not a client-side False)."""
+    problem = placement_from_kubectl(fixture("kubectl-nodes.json"), fixture("kubectl-pods.json"))
+    with SyncReasoningClient(server) as client:
+        r = client.place(problem, exact=True, budget_ms=20_000)
+        assert r.verified is True and r.optimal is True and r.lower_bound == r.objective and r.solved_by in ("trm", "solver")
+        sent = client.reason(task="placement", problem=problem, scope={"namespace": "default"})  # scope rides along
+        assert sent.verified is True

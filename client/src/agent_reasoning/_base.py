@@ -30,6 +30,7 @@ from .types import (
     ReasoningRequest,
     ReasoningResponse,
     RootCauseProblem,
+    Scope,
     ServiceSignal,
     SudokuProblem,
     TaskType,
@@ -83,13 +84,21 @@ def build_request(
     min_steps: int | None,
     halt_threshold: float | None,
     trace: bool,
-    fallback: bool,
+    fallback: bool | None,
     conversation_id: str | None,
     model: str | None,
     deadline_ms: int | None,
     views: int | None = None,
+    scope: Scope | Mapping[str, Any] | None = None,
+    context: str | None = None,
+    exact: bool = False,
+    budget_ms: int | None = None,
 ) -> ReasoningRequest:
-    """Validate the arguments of reason() here, so mistakes fail before a round trip (pydantic ValidationError)."""
+    """Validate the arguments of reason() here, so mistakes fail before a round trip (pydantic ValidationError).
+
+    fallback None: the service's default per task (on for placement, upgrade, rootcause). exact: the
+    task's exact solver (CP-SAT) with the model's answer as its hint, within budget_ms. scope/context:
+    narrow a question the service answers from the cluster (no problem given)."""
     # Without a problem the service builds one from the question (its Kubernetes and Prometheus providers)
     # or answers 422 naming what it lacks, which says more than a local TypeError could.
     if isinstance(problem, BaseModel):
@@ -108,6 +117,10 @@ def build_request(
         model=model,
         deadline_ms=deadline_ms,
         views=views,
+        scope=None if scope is None else Scope.model_validate(scope),
+        context=context,
+        mode="exact" if exact else None,
+        budget_ms=budget_ms,
     )
 
 
@@ -127,7 +140,11 @@ class ReasonOptions(TypedDict, total=False):
     min_steps: int | None
     halt_threshold: float | None
     trace: bool
-    fallback: bool
+    fallback: bool | None
+    scope: Scope | Mapping[str, Any] | None
+    context: str | None
+    exact: bool
+    budget_ms: int | None
     conversation_id: str | None
     model: str | None
     deadline_ms: int | None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -33,7 +33,7 @@ from ._events import DEFAULT_SOURCE, Mode
 from ._retry import RetryPolicy
 from ._tasks import TaskInfo
 from .adapters import Dependencies
-from .types import ReasoningResponse, TaskType
+from .types import ReasoningResponse, Scope, TaskType
 
 T = TypeVar("T")
 _Self = TypeVar("_Self", bound="ReasoningClient")
@@ -97,28 +97,32 @@ class ReasoningClient(BaseClient):
         min_steps: int | None = None,
         halt_threshold: float | None = None,
         trace: bool = False,
-        fallback: bool = False,
+        fallback: bool | None = None,
         conversation_id: str | None = None,
         model: str | None = None,
         deadline_ms: int | None = None,
         views: int | None = None,
+        scope: Scope | Mapping[str, Any] | None = None,
+        context: str | None = None,
+        exact: bool = False,
+        budget_ms: int | None = None,
     ) -> ReasoningResponse:
         """Solve one problem (a dict or a pydantic Problem model) by task_type, task name, or both."""
         request = build_request(
             task_type, problem, task=task, question=question, max_steps=max_steps, min_steps=min_steps,
             halt_threshold=halt_threshold, trace=trace, fallback=fallback, conversation_id=conversation_id,
-            model=model, deadline_ms=deadline_ms, views=views,
+            model=model, deadline_ms=deadline_ms, views=views, scope=scope, context=context, exact=exact, budget_ms=budget_ms,
         )  # fmt: skip
         return await self._run(self._reason_plan(request))
 
     async def solve_sudoku(
-        self, puzzle: str | Sequence[Sequence[int]], *, fallback: bool = False, trace: bool = False, deadline_ms: int | None = None
+        self, puzzle: str | Sequence[Sequence[int]], *, fallback: bool | None = None, trace: bool = False, deadline_ms: int | None = None
     ) -> ReasoningResponse:
         """Solve a Sudoku given as 81 characters ('.' or '0' blank) or a 9x9 grid of ints (0 blank)."""
         return await self.reason(task="sudoku", problem=sudoku_problem(puzzle), fallback=fallback, trace=trace, deadline_ms=deadline_ms)
 
     async def solve_maze(
-        self, grid: Sequence[str], *, fallback: bool = False, trace: bool = False, deadline_ms: int | None = None
+        self, grid: Sequence[str], *, fallback: bool | None = None, trace: bool = False, deadline_ms: int | None = None
     ) -> ReasoningResponse:
         """Find a path from 'S' to 'G' in rows of '#' (wall), ' ' (open), 'S' and 'G'."""
         return await self.reason(task="maze", problem=maze_problem(grid), fallback=fallback, trace=trace, deadline_ms=deadline_ms)
@@ -162,11 +166,15 @@ class ReasoningClient(BaseClient):
         min_steps: int | None = None,
         halt_threshold: float | None = None,
         trace: bool = False,
-        fallback: bool = False,
+        fallback: bool | None = None,
         conversation_id: str | None = None,
         model: str | None = None,
         deadline_ms: int | None = None,
         views: int | None = None,
+        scope: Scope | Mapping[str, Any] | None = None,
+        context: str | None = None,
+        exact: bool = False,
+        budget_ms: int | None = None,
         url: str | None = None,
         source: str = DEFAULT_SOURCE,
         mode: Mode = "binary",
@@ -175,7 +183,7 @@ class ReasoningClient(BaseClient):
         request = build_request(
             task_type, problem, task=task, question=question, max_steps=max_steps, min_steps=min_steps,
             halt_threshold=halt_threshold, trace=trace, fallback=fallback, conversation_id=conversation_id,
-            model=model, deadline_ms=deadline_ms, views=views,
+            model=model, deadline_ms=deadline_ms, views=views, scope=scope, context=context, exact=exact, budget_ms=budget_ms,
         )  # fmt: skip
         return await self._run(self._event_plan(request, url, source, mode))
 
@@ -190,11 +198,15 @@ class ReasoningClient(BaseClient):
         min_steps: int | None = None,
         halt_threshold: float | None = None,
         trace: bool = False,
-        fallback: bool = False,
+        fallback: bool | None = None,
         conversation_id: str | None = None,
         model: str | None = None,
         deadline_ms: int | None = None,
         views: int | None = None,
+        scope: Scope | Mapping[str, Any] | None = None,
+        context: str | None = None,
+        exact: bool = False,
+        budget_ms: int | None = None,
         sink: str | None = None,
         source: str = DEFAULT_SOURCE,
         mode: Mode = "binary",
@@ -203,7 +215,7 @@ class ReasoningClient(BaseClient):
         request = build_request(
             task_type, problem, task=task, question=question, max_steps=max_steps, min_steps=min_steps,
             halt_threshold=halt_threshold, trace=trace, fallback=fallback, conversation_id=conversation_id,
-            model=model, deadline_ms=deadline_ms, views=views,
+            model=model, deadline_ms=deadline_ms, views=views, scope=scope, context=context, exact=exact, budget_ms=budget_ms,
         )  # fmt: skip
         return await self._run(self._emit_plan(request, sink, source, mode))
 
