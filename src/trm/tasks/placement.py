@@ -343,7 +343,7 @@ def _exact(
         objective = len(set(assign))
         bound = min(objective, max(bound, math.ceil(solver.BestObjectiveBound() - 1e-6)))
         return CpResult(assign, objective, bound, status == cp_model.OPTIMAL or objective <= bound, STATUS_NAMES[status], seconds, info), mdl
-    if hint is None and -1 not in start:
+    if -1 not in start and (hint is None or len(set(start)) < len(set(hint))):
         hint = start  # CP-SAT found nothing in time: first-fit decreasing's placement is still an answer
     objective = len(set(hint)) if hint is not None else None
     info["fallback"] = "hint" if hint is not None else None

@@ -140,25 +140,26 @@ def _exact(
     start = greedy(counts, budget)
     if hint is not None and not _valid(counts, budget, hint):
         hint = None
-    if hint is None or max(hint) > max(start):
-        hint = start
-    hint = canonical_waves(hint)
-    if max(hint) + 1 <= bound and not cold:
-        return CpResult(hint, max(hint) + 1, max(hint) + 1, True, "OPTIMAL", time.perf_counter() - started, {"proved_by": "bound"})
-    mdl = _build(counts, budget, max(hint) + 1)
+    given = hint is not None
+    start = canonical_waves(start)
+    hint = start if hint is None else canonical_waves(hint)
+    best = hint if max(hint) <= max(start) else start  # the answer if CP-SAT finds nothing in time
+    if max(best) + 1 <= bound and not cold:  # it already meets the cheap bound: optimal
+        return CpResult(best, max(best) + 1, max(best) + 1, True, "OPTIMAL", time.perf_counter() - started, {"proved_by": "bound"})
+    mdl = _build(counts, budget, max(best) + 1)  # wave slots: no optimum needs more than the best start
     mdl.model.Add(mdl.last >= bound - 1)
     if not cold:
-        mdl.hint(hint)
+        mdl.hint(best)  # the caller's hint, unless the greedy plan is better
     # presolve costs more than it saves on models this small
     solver, status = limits.solve(mdl.model, workers, cp_model_presolve=False)
     seconds = time.perf_counter() - started
-    info = {"conflicts": solver.NumConflicts(), "branches": solver.NumBranches()}
+    info = {"conflicts": solver.NumConflicts(), "branches": solver.NumBranches(), "start": "none" if cold else ("hint" if best is hint and given else "greedy")}
     if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         wave = mdl.read(solver)
         objective = max(wave) + 1
         bound = min(objective, max(bound, math.ceil(solver.BestObjectiveBound() - 1e-6) + 1))
         return CpResult(wave, objective, bound, status == cp_model.OPTIMAL or objective <= bound, STATUS_NAMES[status], seconds, info)
-    return CpResult(hint, max(hint) + 1, bound, max(hint) + 1 <= bound, STATUS_NAMES[status], seconds, {**info, "fallback": "hint"})
+    return CpResult(best, max(best) + 1, bound, max(best) + 1 <= bound, STATUS_NAMES[status], seconds, {**info, "fallback": "start"})
 
 
 def exact(
