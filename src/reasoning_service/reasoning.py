@@ -25,6 +25,7 @@ from reasoning_service.settings import Settings
 from trm.engine import DeadlineExceededError, EngineResult, EngineStoppedError, QueueFullError
 from trm.pipeline import AnswerOptions, InvalidOption, combine, finish, plan_views, solve_without_model
 from trm.tasks import InvalidProblem, task_classes
+from trm.tasks.common import LimitReached
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -132,6 +133,13 @@ async def _reason(state: ServiceState, request: ReasoningRequest, label: str) ->
             answer = await _within_deadline(run_in_threadpool(finish, task, problem, result, options), deadline, deadline_ms)
     except InvalidProblem as e:  # found unsolvable (the model's answer failed its check, or the solver found none)
         raise ServiceError(422, "invalid_problem", str(e), field=e.field) from None
+    except LimitReached:  # the exact solver found no answer in its time, and the classical start found none either
+        raise ServiceError(
+            504,
+            "deadline_exceeded",
+            f"the {task.name} solver found no answer within {budget_s:.3g} s; give a larger budget_ms (or deadline_ms)",
+            field="budget_ms",
+        ) from None
     if built is not None and built.present is not None:
         # the answer in operator terms (moves and PDB-safe steps, drain commands, evidence); a
         # consolidation plan replaces the assignment, so its check runs again
