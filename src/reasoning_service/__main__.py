@@ -21,6 +21,7 @@ class DrainingServer(uvicorn.Server):
     """On SIGTERM/SIGINT: /readyz turns 503 at once, in-flight requests finish, then the lifespan drains the engines."""
 
     def handle_exit(self, sig: int, frame: object) -> None:
+        """Mark the service draining (so /readyz answers 503) before uvicorn's own shutdown."""
         state = getattr(getattr(self.config.app, "state", None), "service", None)
         if state is not None:
             state.draining = True
@@ -28,6 +29,10 @@ class DrainingServer(uvicorn.Server):
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    """Run the service with uvicorn on $HOST:$PORT (settings from the environment), or `mcp ...`: the stdio MCP relay.
+
+    `argv` defaults to sys.argv[1:]; `mcp` exits with the relay's status (SystemExit).
+    """
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["mcp"]:
         from agent_reasoning.mcp_stdio import main as mcp_main

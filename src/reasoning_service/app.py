@@ -47,6 +47,10 @@ def load_models(state: ServiceState) -> None:
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Load the models in the background (probes answer meanwhile; a failure is kept in `load_error` for /readyz).
+
+    On shutdown: mark draining, wait for the loader, then stop the engines within `shutdown_grace_seconds`.
+    """
     state: ServiceState = app.state.service
     started = time.perf_counter()
 
@@ -76,6 +80,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
+    """The FastAPI app: routes, MCP at /mcp, error handlers (JSON bodies as ErrorBody) and the middleware stack.
+
+    `settings` defaults to `Settings()` (the environment). Models load in the lifespan, not here.
+    """
     settings = settings or Settings()
     app = FastAPI(
         title="agent-reasoning",

@@ -46,6 +46,8 @@ BATCH = "application/cloudevents-batch+json"
 
 @dataclass
 class Reply:
+    """An HTTP answer to POST /events: status, headers and body bytes (a reply event or an ErrorBody)."""
+
     status: int
     headers: dict[str, str]
     body: bytes
@@ -60,12 +62,14 @@ class ReplyCache:
         self.inflight: dict[tuple[str, str], asyncio.Future[Reply]] = {}
 
     def get(self, key: tuple[str, str]) -> Reply | None:
+        """The stored reply for (source, id), marking it recently used; None if not stored."""
         reply = self._done.get(key)
         if reply is not None:
             self._done.move_to_end(key)
         return reply
 
     def put(self, key: tuple[str, str], reply: Reply) -> None:
+        """Store the reply for (source, id), evicting the least recently used past `size` (size <= 0 stores nothing)."""
         if self.size <= 0:
             return
         self._done[key] = reply

@@ -14,6 +14,11 @@ CONFIDENCE_BUCKETS = (0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 1.0)
 
 
 class Metrics:
+    """The service's Prometheus series (prefix `agent_reasoning_`) in their own CollectorRegistry.
+
+    Durations in seconds; engine gauges (slots, busy slots, queue depth) are read at scrape time from `watch_engines` sources.
+    """
+
     def __init__(self) -> None:
         disable_created_metrics()  # *_created series only add noise to every scrape
         r = self.registry = CollectorRegistry()

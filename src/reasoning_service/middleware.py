@@ -33,6 +33,7 @@ class RequestContext:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """ASGI entry: set the request id, add X-Request-ID to the response, log it, turn an unhandled exception into a JSON 500."""
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         headers = dict(scope.get("headers") or [])
@@ -102,6 +103,7 @@ class BodyLimit:
         await send({"type": "http.response.body", "body": body})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """ASGI entry: 413 (JSON) when Content-Length or the streamed body exceeds `max_bytes`, else pass through."""
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         headers = dict(scope.get("headers") or [])
@@ -164,6 +166,7 @@ class HeaderLimit:
         return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """ASGI entry: 431 (JSON) naming what is too large, else pass through."""
         if scope["type"] == "http":
             problem = self.problem(list(scope.get("headers") or []))
             if problem is not None:
@@ -190,6 +193,7 @@ class DecodeJSONBody:
         self.app, self.skip, self.on_reject = app, skip, on_reject
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """ASGI entry: buffer and decode a JSON body (400/415 as described on the class), then hand the app the canonical UTF-8 bytes."""
         if scope["type"] != "http" or scope.get("method") not in ("POST", "PUT", "PATCH") or scope.get("path") in self.skip:
             return await self.app(scope, receive, send)
         headers = dict(scope.get("headers") or [])

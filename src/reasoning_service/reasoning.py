@@ -33,6 +33,8 @@ T = TypeVar("T")
 
 @dataclass
 class ServiceState:
+    """What the request path shares: settings, metrics, the model registry, and readiness (`ready`, `draining`, `load_error` for /readyz)."""
+
     settings: Settings
     metrics: Metrics
     registry: ModelRegistry = field(default_factory=ModelRegistry)

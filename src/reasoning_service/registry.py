@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 
 
 class NotFound(LookupError):
+    """A request names a task or model the service does not have; `kind` is "unknown_task" or "unknown_model" (answered 404)."""
+
     def __init__(self, kind: str, message: str) -> None:
         super().__init__(message)
         self.kind = kind  # "unknown_task" | "unknown_model"
@@ -33,6 +35,8 @@ class NotFound(LookupError):
 
 @dataclass
 class LoadedModel:
+    """A served model: its directory name, version (config "version" or a hash of the weights), task, engine, config.json, load time in seconds."""
+
     name: str
     version: str
     task: Task
@@ -43,6 +47,7 @@ class LoadedModel:
     inference: InferenceConfig = field(default_factory=InferenceConfig)  # config.json "inference", typed
 
     def describe(self) -> dict[str, Any]:
+        """The model as GET /v1/tasks lists it: name, version, default, task options, parameters, stored metrics, inference settings, trained steps."""
         training = self.config.get("training", {})
         return {
             "name": self.name,
@@ -68,6 +73,8 @@ class Route:
 
 @dataclass
 class ModelRegistry:
+    """The loaded models by directory name, the directories that failed to load (and why), and the compute thread they share."""
+
     models: dict[str, LoadedModel] = field(default_factory=dict)
     failures: dict[str, str] = field(default_factory=dict)  # model dir -> why it did not load
     # every model's engine steps on this one thread, and models load on it (see trm/compute.py)
@@ -77,11 +84,16 @@ class ModelRegistry:
 
     @staticmethod
     def discover(models_dir: Path) -> list[Path]:
+        """The model directories (those holding a config.json) in `models_dir`, by name; [] when it is not a directory."""
         if not models_dir.is_dir():
             return []
         return sorted(p for p in models_dir.iterdir() if (p / "config.json").is_file())
 
     def load(self, path: Path, *, device: str, dtype: str, slots: int | str, queue_size: int, warmup: bool) -> LoadedModel | None:
+        """Load one model directory and start its engine (`slots` an int or "auto"); with `warmup`, one step of the task's example.
+
+        Returns None, and records why in `failures`, when the checkpoint or its inference settings do not load.
+        """
         started = time.perf_counter()
         try:
             model, config = self.compute.call(_load_for_serving, path, _device(device), dtype).result()
@@ -130,6 +142,7 @@ class ModelRegistry:
                 m.default = m is chosen
 
     def stop(self, timeout: float) -> None:
+        """Drain every engine, all within `timeout` seconds together, then stop the compute thread."""
         deadline = time.monotonic() + timeout
         for m in self.models.values():
             m.engine.stop(drain=True, timeout=max(0.0, deadline - time.monotonic()))
@@ -138,6 +151,7 @@ class ModelRegistry:
     # --- lookup ---
 
     def for_task(self, task_name: str) -> list[LoadedModel]:
+        """The loaded models of a task, the default first."""
         return sorted((m for m in self.models.values() if m.task.name == task_name), key=lambda m: not m.default)
 
     def resolve(self, *, task: str | None, task_type: TaskType | None, model: str | None, problem: dict[str, Any]) -> Route:

@@ -24,6 +24,8 @@ from trm.scheduler import q_halts
 
 @dataclass
 class Carry:
+    """The state of every slot of a batch between supervision steps: B slots, L tokens, S = prefix_len + L positions, D hidden size."""
+
     y: Tensor  # [B, S, D] answer state
     z: Tensor  # [B, S, D] latent state
     steps: Tensor  # [B] int32 supervision steps taken by the slot's current sample

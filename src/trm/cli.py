@@ -36,6 +36,10 @@ def _refuse_overwrite(out: str | Path, force: bool) -> None:
 
 
 def cmd_data_build(args: argparse.Namespace) -> int:
+    """`trm data build`: generate labelled problems of a task per bucket and write each split's shards under OUT/SPLIT.
+
+    Exits (SystemExit) with a message for missing or mismatched --n/--test-n counts and unknown buckets; returns 0.
+    """
     from trm.data import excluded_inputs, generate_splits, write_split
     from trm.tasks import get_task
 
@@ -90,6 +94,7 @@ def cmd_data_build(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    """`trm train`: train from --config and KEY=VALUE overrides; prints the last step as JSON. Refuses an `out` holding a model without --force/--resume."""
     from trm.train import TrainConfig, train
 
     cfg = TrainConfig.from_sources(args.config, args.overrides)
@@ -101,6 +106,10 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    """`trm eval`: exact and token accuracy per bucket in act and fixed halting, as a table (and JSON with --json).
+
+    Exits (SystemExit) when the data is for another task than the model; returns 0.
+    """
     import torch
 
     from trm.checkpoint import load_checkpoint
@@ -139,6 +148,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_solve(args: argparse.Namespace) -> int:
+    """`trm solve`: solve one problem from a JSON file or stdin (a whole ReasoningRequest is accepted too) and print the answer.
+
+    Returns 0 when the answer passed its check (or the task has none), 1 when it failed it, 2 for unreadable input,
+    invalid JSON, an invalid problem or a model of another task.
+    """
     import trm
     from trm import jsonio
     from trm.tasks import InvalidProblem
@@ -185,6 +199,7 @@ def cmd_solve(args: argparse.Namespace) -> int:
 
 
 def cmd_import_reference(args: argparse.Namespace) -> int:
+    """`trm import-reference`: convert a checkpoint of the reference TRM code (Jolicoeur-Martineau 2025, 'Less is More') into a checkpoint directory (trm.reference_import)."""
     from trm.reference_import import import_reference
 
     _refuse_overwrite(args.output, args.force)
@@ -194,6 +209,7 @@ def cmd_import_reference(args: argparse.Namespace) -> int:
 
 
 def cmd_resize(args: argparse.Namespace) -> int:
+    """`trm resize`: copy a checkpoint to another canvas (new task options, e.g. size=30); see trm.checkpoint.resize_checkpoint."""
     from trm.checkpoint import resize_checkpoint
 
     options = _kv(args.task_opt)
@@ -222,6 +238,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
+    """`trm info`: print a checkpoint's task, network, recursion, training and stored metrics (or its config.json with --json)."""
     from trm.checkpoint import read_config
 
     config = read_config(args.model)
@@ -250,6 +267,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The `trm` argument parser; each subcommand sets `func` to its cmd_* handler."""
     p = argparse.ArgumentParser(prog="trm", description="Tiny Recursive Models: build data, train, evaluate, solve.")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -334,6 +352,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Entry point of `trm`: run the subcommand; FileNotFoundError, ValueError and KeyError print `error: ...` and return 2."""
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)

@@ -29,6 +29,12 @@ T = TypeVar("T")
 
 
 class ComputeThread:
+    """The one thread that steps a process's engines in turn and runs queued calls (`call`) between their steps.
+
+    `threads`: torch (OpenMP) threads for its ops, 0 for torch's default. Started lazily by `add`/`call`; an engine whose
+    step raises is crashed (its callers get the error) and the thread goes on.
+    """
+
     def __init__(self, threads: int = 0, name: str = "trm-compute") -> None:
         self.threads = threads  # torch threads for this thread's ops; 0: torch's default
         self.name = name
@@ -43,6 +49,7 @@ class ComputeThread:
     # --- lifecycle ---
 
     def start(self) -> ComputeThread:
+        """Start the thread if it is not running; returns self."""
         with self._cond:
             if self._thread is None:
                 self._stopping = False
@@ -61,6 +68,7 @@ class ComputeThread:
             self._thread = None
 
     def add(self, engine: Engine) -> None:
+        """Step `engine` on this thread from now on (idempotent); starts the thread."""
         with self._cond:
             if engine not in self._engines:
                 self._engines.append(engine)
@@ -73,11 +81,13 @@ class ComputeThread:
             self._cond.notify_all()
 
     def remove(self, engine: Engine) -> None:
+        """Stop stepping `engine`; a no-op if it is not here."""
         with self._cond:
             if engine in self._engines:
                 self._engines.remove(engine)
 
     def on_thread(self) -> bool:
+        """Whether the caller runs on this thread."""
         return threading.current_thread() is self._thread
 
     def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> concurrent.futures.Future[T]:

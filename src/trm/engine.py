@@ -58,6 +58,8 @@ class EngineStoppedError(RuntimeError):
 
 @dataclass
 class EngineResult(Prediction):
+    """A Prediction from the engine, with why it was cut (None, "max_steps" or "deadline") and its times in seconds."""
+
     cut_reason: str | None = None  # None, "max_steps" or "deadline"
     queue_seconds: float = 0.0
     compute_seconds: float = 0.0
@@ -142,6 +144,7 @@ class Engine:
     # --- lifecycle ---
 
     def start(self) -> Engine:
+        """Start taking work and register with the compute thread (idempotent); returns self."""
         with self._lock:
             if self._running:
                 return self
@@ -173,14 +176,17 @@ class Engine:
     # --- observers ---
 
     def queue_depth(self) -> int:
+        """Requests waiting for a slot."""
         with self._lock:
             return len(self._scheduler.queue)
 
     def busy_slots(self) -> int:
+        """Slots holding a sample."""
         with self._lock:
             return self._scheduler.busy()
 
     def pending(self) -> int:
+        """Requests queued or in a slot."""
         with self._lock:
             return self._scheduler.pending()
 
@@ -246,6 +252,7 @@ class Engine:
     # --- stepping (on the compute thread) ---
 
     def has_work(self) -> bool:
+        """Whether the engine runs and holds a request (the compute thread steps only engines with work)."""
         with self._lock:
             return self._running and self._scheduler.pending() > 0
 

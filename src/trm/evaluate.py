@@ -24,6 +24,8 @@ from trm.scheduler import q_halts
 
 @dataclass
 class Tally:
+    """Running counts of one mode and bucket: examples, exact answers, right/valid tokens (PAD excluded), steps, right halting calls."""
+
     n: int = 0
     exact: int = 0
     tokens_right: int = 0
@@ -32,6 +34,7 @@ class Tally:
     halt_right: int = 0  # (q_halt > 0) agreed with "the answer is exactly right"
 
     def add(self, exact: np.ndarray, right: np.ndarray, count: np.ndarray, steps: np.ndarray, q: np.ndarray) -> None:
+        """Count a batch; every argument is [B]: exact (bool), right and count (valid tokens), steps, and q_halt logits."""
         self.n += len(exact)
         self.exact += int(exact.sum())
         self.tokens_right += int(right.sum())
@@ -40,6 +43,7 @@ class Tally:
         self.halt_right += int(((q > 0) == exact).sum())
 
     def summary(self) -> dict[str, float]:
+        """n, exact_accuracy, token_accuracy, mean_steps and halting_accuracy (fractions in [0, 1]; 0 when empty)."""
         n = max(1, self.n)
         return {
             "n": self.n,
@@ -52,11 +56,14 @@ class Tally:
 
 @dataclass
 class EvalResult:
+    """Tallies per bucket of each halting mode (`act`, `fixed`), and the wall time of the run in seconds."""
+
     act: dict[str, Tally] = field(default_factory=dict)
     fixed: dict[str, Tally] = field(default_factory=dict)
     seconds: float = 0.0
 
     def summary(self) -> dict[str, dict[str, dict[str, float]]]:
+        """mode -> bucket -> Tally.summary(), with an `all` bucket summing the mode's buckets; modes not run are left out."""
         out: dict[str, dict[str, dict[str, float]]] = {}
         for mode, tallies in (("act", self.act), ("fixed", self.fixed)):
             if not tallies:
@@ -147,6 +154,7 @@ def evaluate(
 
 
 def format_table(summary: dict[str, dict[str, dict[str, float]]]) -> str:
+    """EvalResult.summary() as a plain-text table, one row per mode and bucket (accuracies in %)."""
     lines = [f"{'mode':<6} {'bucket':<10} {'n':>6} {'exact':>8} {'token':>8} {'steps':>7} {'halt acc':>9}"]
     for mode, buckets in summary.items():
         for b, s in buckets.items():

@@ -24,6 +24,8 @@ __all__ = ["HaltMode", "Prediction", "StepRecord", "recurse", "vote"]
 
 @dataclass
 class StepRecord:
+    """One supervision step of a traced solve: the prediction tokens [L], sigmoid(q_halt), and how many tokens changed."""
+
     step: int
     tokens: np.ndarray  # [L] prediction after this step
     confidence: float  # sigmoid(q_halt)
@@ -32,6 +34,8 @@ class StepRecord:
 
 @dataclass
 class Prediction:
+    """A solved sample: answer tokens [L], steps taken, whether it halted or was cut, confidence (sigmoid(q_halt)), optional trace and probabilities [L, V], and the vote over views."""
+
     tokens: np.ndarray  # [L] the answer tokens
     steps: int  # supervision steps taken
     halted: bool  # True: stopped by its halting head (act) or ran its planned steps (fixed); False: cut

@@ -31,6 +31,7 @@ class Solver:
 
     @property
     def name(self) -> str:
+        """The task's name."""
         return self.task.name
 
     def solve(

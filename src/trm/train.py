@@ -41,6 +41,12 @@ from trm.tasks import get_task
 
 @dataclass
 class TrainConfig:
+    """Settings of one training run (`trm train --config FILE KEY=VALUE...`).
+
+    Units: `steps` are optimizer steps (one supervision step of every slot), `batch_size` slots across all ranks,
+    `time_limit_minutes` wall minutes; `model` holds TRMConfig fields (vocab, sequence length and task come from the data).
+    """
+
     data: str  # dataset directory with train/ and test/ (from `trm data build`)
     out: str  # run directory: checkpoint, train state, metrics.jsonl
     model: dict[str, Any] = field(default_factory=dict)  # TRMConfig fields (vocab/seq/task come from the data)
@@ -77,6 +83,10 @@ class TrainConfig:
 
     @classmethod
     def from_sources(cls, config_file: str | None, overrides: list[str]) -> TrainConfig:
+        """Fields from a YAML/JSON file (optional), then `key=value` overrides (values parsed as JSON where they parse; `model.x=...` sets a TRMConfig field).
+
+        Raises ValueError for an override without '=' or an unknown field.
+        """
         values: dict[str, Any] = {}
         if config_file:
             text = Path(config_file).read_text()
@@ -142,6 +152,11 @@ def pick_device(local_rank: int) -> torch.device:
 
 
 class Trainer:
+    """One run: data, model, optimizer, EMA and the slots' carry, single process or DDP under `torchrun`.
+
+    Raises ValueError when `batch_size` is not divisible by the number of ranks; reads `data/train` (and `data/test` when present).
+    """
+
     def __init__(self, cfg: TrainConfig) -> None:
         self.cfg = cfg
         self.run_started = time.perf_counter()  # reset by run(); time_limit_minutes counts from it
@@ -194,10 +209,12 @@ class Trainer:
     # --- state ---
 
     def state_paths(self) -> tuple[Path, Path]:
+        """This rank's train-state files in `out`: (tensors .safetensors, scalars .json); `.rankN` suffix under DDP."""
         suffix = f".rank{self.dist.rank}" if self.dist.world_size > 1 else ""
         return self.out / f"train_state{suffix}.safetensors", self.out / f"train_state{suffix}.json"
 
     def save_state(self) -> None:
+        """Write everything a resume needs: weights, EMA, optimizer state, carry, stream position and every RNG (tensors written atomically)."""
         tensors: dict[str, torch.Tensor] = {}
         scalars: dict[str, Any] = {}
         for k, v in self.model.state_dict().items():
@@ -234,6 +251,7 @@ class Trainer:
         json_file.write_text(json.dumps(info, indent=1, default=_json_default))
 
     def load_state(self) -> None:
+        """Restore what save_state wrote, so the run continues exactly where it stopped; raises FileNotFoundError when there is nothing to resume."""
         tensor_file, json_file = self.state_paths()
         if not tensor_file.exists():
             raise FileNotFoundError(f"nothing to resume: {tensor_file} not found")
@@ -265,6 +283,10 @@ class Trainer:
     # --- one step ---
 
     def train_step(self) -> dict[str, float]:
+        """One supervision step of every slot: refill halted slots, forward, ACT loss, optimizer and EMA update, halting decision.
+
+        Returns this step's metrics (lr, per-sample losses, halted count, and for the samples that halted exact/token accuracy and mean steps).
+        """
         cfg, model, carry = self.cfg, self.model, self.carry
         k = int(carry.halted.sum())
         if k:
@@ -323,6 +345,7 @@ class Trainer:
     # --- the loop ---
 
     def evaluate(self) -> dict[str, Any]:
+        """The EMA weights on up to `eval_samples` test examples: EvalResult.summary(); {} without a test split."""
         if self.test_data is None:
             return {}
         with self.ema.applied(self.model):
@@ -349,6 +372,7 @@ class Trainer:
         return used
 
     def save(self, metrics: dict[str, Any] | None = None) -> None:
+        """On rank 0: write the checkpoint (EMA weights and buffers, config, training facts, `metrics` or the latest evaluation) to `out`."""
         if not self.dist.main:
             return
         training = {
@@ -367,6 +391,10 @@ class Trainer:
         )
 
     def run(self, resume: bool = False) -> dict[str, Any]:
+        """Train until `steps`, the time limit or SIGTERM/SIGINT, logging to metrics.jsonl (and TensorBoard), evaluating and checkpointing as configured.
+
+        `resume`: continue from the train state in `out`. Returns {"step", "eval" (the last summary), "stopped_early"}.
+        """
         cfg = self.cfg
         self.out.mkdir(parents=True, exist_ok=True)
         if resume:
@@ -506,6 +534,7 @@ def _progress(total: int, initial: int) -> Any:
 
 
 def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
+    """Run a Trainer for `cfg` (see Trainer.run for the result) and tear down the process group afterwards."""
     trainer = Trainer(cfg)
     try:
         return trainer.run(resume=resume)

@@ -14,6 +14,8 @@ SolutionT = TypeVar("SolutionT", bound=BaseModel)
 
 
 class TaskType(str, Enum):
+    """Kind of problem; each task belongs to one type, and a request naming only the type gets that type's default task."""
+
     PLANNING = "planning"
     TROUBLESHOOTING = "troubleshooting"
     OPTIMIZATION = "optimization"
@@ -88,6 +90,8 @@ class ReasoningRequest(BaseModel):
 
 
 class ReasoningStep(BaseModel):
+    """The answer after one supervision step (returned when the request asks for `trace`)."""
+
     step: int
     answer: str  # the rendered answer after this step
     confidence: float  # sigmoid(q_halt) after this step
@@ -96,11 +100,15 @@ class ReasoningStep(BaseModel):
 
 
 class ModelInfo(BaseModel):
+    """Name and version of the model checkpoint that answered."""
+
     name: str
     version: str
 
 
 class ReasoningResponse(BaseModel):
+    """The service's answer to a `ReasoningRequest`: the solution, how it was found and checked, and timings (ms)."""
+
     answer: str = Field(..., description="The answer rendered for people")
     solution: dict[str, Any] = Field(..., description="The answer in the task's Solution schema")
     verified: bool | None = Field(..., description="Exact check passed; null where the task has no exact check")
@@ -141,6 +149,8 @@ class ReasoningResponse(BaseModel):
 
 
 class ErrorBody(BaseModel):
+    """Body of every 4xx/5xx answer: a machine-readable kind, a message, and the field at fault where there is one."""
+
     error: str  # short machine-readable kind, e.g. "invalid_problem"
     detail: str  # what went wrong, naming the field
     field: str | None = None  # dotted path of the field at fault
@@ -221,6 +231,8 @@ class SudokuProblem(BaseModel):
 
 
 class SudokuSolution(BaseModel):
+    """A solved Sudoku: `grid` 9x9 of digits 1-9, `solution` the same as 81 digits row by row."""
+
     grid: list[list[int]]
     solution: str  # 81 digits
 
@@ -260,6 +272,8 @@ class MazeProblem(BaseModel):
 
 
 class MazeSolution(BaseModel):
+    """A path from S to G: `path` as [row, col] cells (both ends included), `grid` the maze with the path drawn as 'o'."""
+
     path: list[tuple[int, int]]  # [row, col] cells from S to G inclusive
     grid: list[str]  # the maze with the path drawn as 'o'
 
@@ -278,6 +292,8 @@ def _unique(names: list[str], what: str) -> None:
 
 
 class PlacementNode(BaseModel):
+    """A node with its free capacity (CPU in millicores, memory in MiB); extra fields are kept."""
+
     model_config = ConfigDict(extra="allow")
 
     name: str = Field(..., pattern=_NAME)
@@ -286,6 +302,8 @@ class PlacementNode(BaseModel):
 
 
 class PlacementPod(BaseModel):
+    """A pod's requests (CPU in millicores, memory in MiB) and its optional anti-affinity group; extra fields are kept."""
+
     model_config = ConfigDict(extra="allow")
 
     name: str = Field(..., pattern=_NAME)
@@ -310,6 +328,8 @@ class PlacementProblem(BaseModel):
 
 
 class PlacementSolution(BaseModel):
+    """Pod -> node `assignments`, the number of nodes used, and the pods that fit nowhere (`unplaced`)."""
+
     model_config = ConfigDict(extra="allow")
 
     assignments: dict[str, str]  # pod -> node
@@ -318,6 +338,11 @@ class PlacementSolution(BaseModel):
 
 
 class ServiceSignal(BaseModel):
+    """One service's signals during an incident (rates in [0, 1], latencies in ms), optionally with its normal window.
+
+    Any signal may be null (unknown); the `normal_*` fields come from a window before the incident (e.g. PromQL `offset 1h`).
+    """
+
     model_config = ConfigDict(extra="allow")
 
     name: str = Field(..., pattern=_NAME)
@@ -383,6 +408,8 @@ class ServiceEvidence(BaseModel):
 
 
 class RootCauseSolution(BaseModel):
+    """The most likely root cause, all services ranked (most likely first), their probabilities, and per-service evidence."""
+
     model_config = ConfigDict(extra="allow")
 
     root_cause: str
@@ -392,6 +419,8 @@ class RootCauseSolution(BaseModel):
 
 
 class UpgradeService(BaseModel):
+    """A service's replicas by node and how many may be down at once (its PodDisruptionBudget)."""
+
     model_config = ConfigDict(extra="allow")
 
     name: str = Field(..., pattern=_NAME)
@@ -420,6 +449,8 @@ class UpgradeProblem(BaseModel):
 
 
 class UpgradeSolution(BaseModel):
+    """Upgrade `waves`: lists of node names, upgraded one wave after another."""
+
     model_config = ConfigDict(extra="allow")
 
     waves: list[list[str]]

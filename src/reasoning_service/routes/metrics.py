@@ -13,4 +13,5 @@ router = APIRouter(tags=["probes"])
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
 async def metrics(state: State) -> Response:
+    """The service's series in the Prometheus text exposition format."""
     return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -176,6 +176,12 @@ def incidents(rng: np.random.Generator, n: int, bucket: str, **options: Any) -> 
 
 
 class RootCauseTask(Task):
+    """Root cause of an alert storm: up to MAX_SERVICES services, each a row of signal tokens and caller/callee links.
+
+    The model marks each service's class in its answer cell; `decode` ranks by P(ROOT). No exact check (`verify` finds
+    nothing); the baseline and `solve` are personalised PageRank over the dependency graph.
+    """
+
     name = "rootcause"
     task_type = TaskType.TROUBLESHOOTING
     version = "2"
@@ -198,6 +204,7 @@ class RootCauseTask(Task):
     # --- problems ---
 
     def check_canvas(self, problem: RootCauseProblem) -> None:
+        """Raises OutsideCanvas for more than MAX_SERVICES services or a graph too dense for LINKS links per service row."""
         n = len(problem.services)
         if n > MAX_SERVICES:
             raise OutsideCanvas("problem.services", f"{n} services; the model takes at most {MAX_SERVICES}")
@@ -239,9 +246,11 @@ class RootCauseTask(Task):
         return solution(problem, scores)
 
     def verify(self, problem: RootCauseProblem, solution: RootCauseSolution) -> None:
+        """No exact check exists for a ranking: always None."""
         return None
 
     def render(self, problem: RootCauseProblem, solution: RootCauseSolution) -> str:
+        """The top cause with its probability, the top 3, and the evidence of the first 3 services, as text lines."""
         top = ", ".join(f"{name} {solution.scores.get(name, 0.0):.2f}" for name in solution.ranking[:3])
         lines = [f"root cause: {solution.root_cause} (p={solution.scores.get(solution.root_cause, 0.0):.2f})", f"top 3: {top}"]
         for ev in solution.evidence[:3]:
@@ -261,6 +270,7 @@ class RootCauseTask(Task):
         return self.assess(problem, self.baseline(problem), solved_by="baseline")
 
     def example(self) -> dict[str, Any]:
+        """A sample request problem: five homelab services (traefik, nextcloud, immich-server, postgres, redis) with normal windows."""
         return {
             "services": [
                 {

@@ -103,6 +103,8 @@ def _minimal_puzzle(rng: random.Random) -> tuple[list[int], list[int]]:
 
 
 class SudokuTask(Task[SudokuProblem, SudokuSolution]):
+    """9x9 Sudoku: 81 tokens (PAD 0, blank 1, digit d -> d + 1), exact check, and the bitmask solver as baseline and exact solver."""
+
     name = "sudoku"
     task_type = TaskType.LOGIC
     Problem = SudokuProblem
@@ -116,29 +118,35 @@ class SudokuTask(Task[SudokuProblem, SudokuSolution]):
     # --- problems ---
 
     def check(self, problem: SudokuProblem) -> None:
+        """Raises InvalidProblem (naming `problem.puzzle` or `problem.grid`) when two givens clash."""
         field = "problem.puzzle" if problem.puzzle is not None else "problem.grid"
         clash = consistent(problem.cells())
         if clash:
             raise InvalidProblem(field, f"contradictory givens: {clash}")
 
     def ensure_solvable(self, problem: SudokuProblem) -> None:
+        """Raises InvalidProblem when a bounded search (200,000 nodes) proves the puzzle has no solution; a search cut short passes."""
         result = solve(problem.cells(), limit=1, max_nodes=200_000)
         if not result.solutions and result.nodes <= 200_000:
             field = "problem.puzzle" if problem.puzzle is not None else "problem.grid"
             raise InvalidProblem(field, "the puzzle has no solution")
 
     def encode(self, problem: SudokuProblem) -> np.ndarray:
+        """Tokens [81] int64, row by row: blank 1, digit d -> d + 1."""
         return np.array([v + 1 if v else BLANK for v in problem.cells()], dtype=np.int64)
 
     def decode(self, tokens: np.ndarray, problem: SudokuProblem, probs: np.ndarray | None = None) -> SudokuSolution:
+        """Tokens [81] -> the grid; a token that is no digit (PAD, blank) becomes 0. `probs` is unused."""
         digits = [int(t) - 1 if 2 <= t <= 10 else 0 for t in tokens.tolist()]
         return SudokuSolution(grid=[digits[9 * r : 9 * r + 9] for r in range(9)], solution="".join(map(str, digits)))
 
     def label(self, problem: SudokuProblem) -> np.ndarray:
+        """Target tokens [81] of the puzzle's (first found) solution."""
         solution = solve(problem.cells(), limit=1).solutions[0]
         return np.array([v + 1 for v in solution], dtype=np.int64)
 
     def verify(self, problem: SudokuProblem, solution: SudokuSolution) -> list[str]:
+        """The rules the grid breaks: not 9x9, cells outside 1-9, a digit twice in a row, column or box, a changed given; [] when valid."""
         grid = solution.grid
         if len(grid) != 9 or any(len(r) != 9 for r in grid):
             return ["the grid is not 9x9"]
@@ -159,6 +167,7 @@ class SudokuTask(Task[SudokuProblem, SudokuSolution]):
         return violations
 
     def render(self, problem: SudokuProblem, solution: SudokuSolution) -> str:
+        """The grid as 9 text lines with '|' between stacks and '------+-------+------' between bands ('.' for 0)."""
         lines = []
         for r, row in enumerate(solution.grid):
             if r and r % 3 == 0:
@@ -168,6 +177,7 @@ class SudokuTask(Task[SudokuProblem, SudokuSolution]):
         return "\n".join(lines)
 
     def baseline(self, problem: SudokuProblem) -> SudokuSolution:
+        """The solver's first solution (search capped at 2,000,000 nodes); raises InvalidProblem when none is found."""
         result = solve(problem.cells(), limit=1)
         if not result.solutions:
             raise InvalidProblem("problem", "the puzzle has no solution")
@@ -203,6 +213,7 @@ class SudokuTask(Task[SudokuProblem, SudokuSolution]):
         return "problem.puzzle" if problem.puzzle is not None else "problem.grid"
 
     def example(self) -> dict[str, Any]:
+        """A sample request problem (a classic 30-given puzzle)."""
         return {"puzzle": "53..7....6..195....98....6.8...6...34..8.3..17...2...6.6....28....419..5....8..79"}
 
     # --- data ---

@@ -20,6 +20,8 @@ BITS = [[d for d in range(9) if m >> d & 1] for m in range(512)]  # digits - 1 p
 
 @dataclass
 class SolveResult:
+    """What `solve` found: up to `limit` solutions (81 ints each), branch points and search nodes visited, and whether the search finished."""
+
     solutions: list[list[int]]  # up to `limit` solutions, 81 ints each
     guesses: int  # branch points visited (cells with more than one candidate)
     nodes: int
@@ -119,6 +121,7 @@ def solve(
 
 
 def count_solutions(cells: list[int], limit: int = 2) -> int:
+    """Number of solutions of a puzzle (81 ints, 0 = blank), counted up to `limit`; a search cut by the node budget may count fewer."""
     return len(solve(cells, limit=limit).solutions)
 
 
