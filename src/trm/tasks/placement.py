@@ -452,6 +452,8 @@ def _ffd_count(caps: Caps, pods: Pods) -> int:
 
 
 class PlacementTask(Task):
+    """Pod placement on the fewest nodes: the 64x4 token table of the module docstring, CP-SAT labels and exact solve."""
+
     name = "placement"
     task_type = TaskType.OPTIMIZATION
     Problem = PlacementProblem
@@ -550,6 +552,7 @@ class PlacementTask(Task):
         return SolverAnswer(solution, "solver", float(result.objective), float(result.bound), result.optimal, info=info)
 
     def encode(self, problem: PlacementProblem) -> np.ndarray:
+        """Problem -> tokens [256]: node rows (levels of free CPU and memory), pod rows in size order (levels, group)."""
         grid = np.zeros((MAX_NODES + MAX_PODS, COLS), dtype=np.int64)
         grid[:, 0] = EMPTY_SLOT
         node_lv, pod_lv = levels(problem)
@@ -614,6 +617,7 @@ class PlacementTask(Task):
         return PlacementSolution(assignments=assignments, nodes_used=len(set(where.values())), unplaced=unplaced, **extra)
 
     def verify(self, problem: PlacementProblem, solution: PlacementSolution) -> list[str]:
+        """Violations: unknown or unplaced pods, CPU or memory over a node's free capacity, two pods of a group on a node, a wrong nodes_used."""
         nodes = {n.name: n for n in problem.nodes}
         pods = {p.name: p for p in problem.pods}
         violations = []
@@ -655,6 +659,7 @@ class PlacementTask(Task):
         return violations
 
     def render(self, problem: PlacementProblem, solution: PlacementSolution) -> str:
+        """One line per used node (its pods, CPU and memory used of free), then the node count and any unplaced pods."""
         pods = {p.name: p for p in problem.pods}
         lines = []
         for node in problem.nodes:
@@ -675,6 +680,7 @@ class PlacementTask(Task):
         return self._solution(problem, {order[r]: j for r, j in enumerate(ffd(caps, pods)) if j >= 0})
 
     def example(self) -> dict[str, Any]:
+        """Three homelab nodes and six pods, two of them anti-affine."""
         return {
             "nodes": [
                 {"name": "nuc-01", "cpu_millicores": 4000, "memory_mib": 16384},

@@ -46,6 +46,7 @@ Counts = list[tuple[int, ...]]  # per node: replicas of each service
 
 
 def replica_counts(problem: UpgradeProblem) -> Counts:
+    """Per node (given order): how many replicas of each service (given order) it hosts."""
     index = {n: j for j, n in enumerate(problem.nodes)}
     counts = [[0] * len(problem.services) for _ in problem.nodes]
     for s, service in enumerate(problem.services):
@@ -261,6 +262,7 @@ def _waves(problem: UpgradeProblem, wave: list[int]) -> list[list[str]]:
 
 
 def canonical_waves(wave: list[int]) -> list[int]:
+    """Wave per node renumbered 0, 1, ... in order of each wave's first node (the labels' canonical numbering)."""
     order: dict[int, int] = {}
     return [order.setdefault(w, len(order)) for w in wave]
 
@@ -269,6 +271,8 @@ def canonical_waves(wave: list[int]) -> list[int]:
 
 
 class UpgradeTask(Task):
+    """Rolling node upgrades in the fewest waves within every PodDisruptionBudget: the 17x17 table of the module docstring."""
+
     name = "upgrade"
     task_type = TaskType.PLANNING
     Problem = UpgradeProblem
@@ -340,6 +344,7 @@ class UpgradeTask(Task):
         return SolverAnswer(solution, "solver", float(result.objective), float(result.bound), result.optimal, info=info)
 
     def encode(self, problem: UpgradeProblem) -> np.ndarray:
+        """Problem -> tokens [289]: a header row of node slots, then per service its budget and replicas per node."""
         n, m = len(problem.nodes), len(problem.services)
         grid = np.zeros((SIZE, SIZE), dtype=np.int64)
         grid[0, 0] = HEADER
@@ -386,6 +391,7 @@ class UpgradeTask(Task):
         return UpgradeSolution(waves=_waves(problem, wave), repaired=repaired)
 
     def verify(self, problem: UpgradeProblem, solution: UpgradeSolution) -> list[str]:
+        """Violations: unknown, missing or repeated nodes, empty waves, a wave taking down more replicas of a service than its max_unavailable."""
         known = set(problem.nodes)
         violations = []
         seen: dict[str, int] = {}
@@ -413,6 +419,7 @@ class UpgradeTask(Task):
         return violations
 
     def render(self, problem: UpgradeProblem, solution: UpgradeSolution) -> str:
+        """One line per wave with its nodes, then the wave count."""
         lines = [f"wave {k}: {', '.join(wave)}" for k, wave in enumerate(solution.waves, 1)]
         lines.append(f"{len(solution.waves)} waves for {len(problem.nodes)} nodes")
         return "\n".join(lines)
@@ -426,6 +433,7 @@ class UpgradeTask(Task):
         return UpgradeSolution(waves=waves)
 
     def example(self) -> dict[str, Any]:
+        """Five k3s nodes and four services with their PodDisruptionBudgets."""
         return {
             "nodes": ["k3s-01", "k3s-02", "k3s-03", "k3s-04", "k3s-05"],
             "services": [
