@@ -110,9 +110,11 @@ async def _reason(state: ServiceState, request: ReasoningRequest, label: str) ->
     built: BuiltProblem | None = None
     task_name, task_type, raw_problem = request.task, request.task_type, request.problem
     if raw_problem is None:
+        if request.task is not None and request.task not in task_classes():  # 404 for unknown names, as with a problem
+            raise ServiceError(404, "unknown_task", f"unknown task {request.task!r}; known: {sorted(task_classes())}")
         # a question about the cluster: the providers build the problem and name the task that answers
         # it (planning an app's replicas is a placement, whatever the question's type)
-        built = await build_problem(state, request)
+        built = await _within_deadline(build_problem(state, request), deadline, deadline_ms)
         task_name, task_type, raw_problem = built.task, None, built.problem
     try:
         route = await run_in_threadpool(state.registry.resolve, task=task_name, task_type=task_type, model=request.model, problem=raw_problem)
@@ -121,21 +123,23 @@ async def _reason(state: ServiceState, request: ReasoningRequest, label: str) ->
     except InvalidProblem as e:
         raise ServiceError(422, "invalid_problem", str(e), field=e.field) from None
     task, problem = route.task, route.problem
-    # the solver's time: the request's budget, never past the deadline
-    budget_s = min((request.budget_ms or settings.solver_budget_ms) / 1000, max(0.05, deadline - time.monotonic() - 0.05))
-    options = AnswerOptions(fallback=request.fallback, mode=request.mode or "fast", budget_s=budget_s)
     result: EngineResult | None = None
+    budget_s = 0.0
     try:
         if route.model is None:
             if request.views and request.views > 1:
                 raise ServiceError(422, "invalid_request", f"views: {route.why_no_model}; the task's solver answers, without views", field="views")
+            budget_s = _budget(request, settings, deadline)
+            options = AnswerOptions(fallback=request.fallback, mode=request.mode or "fast", budget_s=budget_s)
             answer = await _within_deadline(run_in_threadpool(solve_without_model, task, problem, options), deadline, deadline_ms)
         else:
             result = await _run_model(state, route.model, problem, request, deadline, deadline_ms)
+            budget_s = _budget(request, settings, deadline)  # what the model left of the deadline
+            options = AnswerOptions(fallback=request.fallback, mode=request.mode or "fast", budget_s=budget_s)
             answer = await _within_deadline(run_in_threadpool(finish, task, problem, result, options), deadline, deadline_ms)
     except InvalidProblem as e:  # found unsolvable (the model's answer failed its check, or the solver found none)
         raise ServiceError(422, "invalid_problem", str(e), field=e.field) from None
-    except LimitReached:  # the exact solver found no answer in its time, and the classical start found none either
+    except (LimitReached, TimeoutError):  # the solver found no answer in its time (nor did the classical start)
         raise ServiceError(
             504,
             "deadline_exceeded",
@@ -145,12 +149,14 @@ async def _reason(state: ServiceState, request: ReasoningRequest, label: str) ->
     if built is not None and built.present is not None:
         # the answer in operator terms (moves and PDB-safe steps, drain commands, evidence); a
         # consolidation plan replaces the assignment, so its check runs again
-        presented = await run_in_threadpool(built.present, answer.solution)
-        violations = task.verify(problem, task.Solution.model_validate(presented.solution))
+        presented = await _within_deadline(run_in_threadpool(built.present, answer.solution), deadline, deadline_ms)
+        violations = await run_in_threadpool(task.verify, problem, task.Solution.model_validate(presented.solution))
+        if presented.solution.get("assignments", answer.solution.get("assignments")) != answer.solution.get("assignments"):
+            answer.solved_by = "solver"  # a consolidation plan (CP-SAT) replaced the placement the model or solver gave
         answer.answer, answer.solution = presented.answer, presented.solution
         answer.verified, answer.violations = (None if violations is None else not violations), violations or []
         for name in ("objective", "lower_bound", "optimal"):
-            if getattr(presented, name) is not None:
+            if getattr(presented, name) is not None and answer.verified is not False:
                 setattr(answer, name, getattr(presented, name))
     model = route.model
     return ReasoningResponse(
@@ -178,6 +184,11 @@ async def _reason(state: ServiceState, request: ReasoningRequest, label: str) ->
         conversation_id=request.conversation_id,
         question=request.question,
     )
+
+
+def _budget(request: ReasoningRequest, settings: Settings, deadline: float) -> float:
+    """The solver's seconds: the request's budget_ms (else the setting), never past the deadline."""
+    return min((request.budget_ms or settings.solver_budget_ms) / 1000, max(0.05, deadline - time.monotonic() - 0.05))
 
 
 async def _within_deadline(work: Awaitable[T], deadline: float, deadline_ms: int) -> T:

@@ -132,7 +132,7 @@ def finish(task: Task, problem: Any, prediction: Prediction, options: AnswerOpti
     if verified is False:
         task.ensure_solvable(problem)  # an unsolvable problem is the caller's error, not a wrong answer
     chosen = SolverAnswer(model_solution, "trm")
-    if options.mode == "exact":
+    if options.mode == "exact" and task.exact_solver:  # without an exact solver "exact" has nothing to add
         chosen = _exact(task, problem, model_solution if verified else None, options.budget_s)
     elif task.fallback_by_default if options.fallback is None else options.fallback:
         chosen = _better_of_model_and_baseline(task, problem, model_solution, verified)
@@ -164,9 +164,7 @@ def solve_without_model(task: Task, problem: Any, options: AnswerOptions | None 
     solved = task.solve(problem, time_limit_s=options.budget_s or DEFAULT_SOLVER_BUDGET_S)
     violations = task.verify(problem, solved.solution)
     verified = None if violations is None else not violations
-    answer = _answer(task, problem, solved, verified, violations or [])
-    answer.halted, answer.confidence = True, 0.0
-    return answer
+    return _answer(task, problem, solved, verified, violations or [])
 
 
 def _answer(task: Task, problem: Any, chosen: SolverAnswer, verified: bool | None, violations: list[str]) -> Answer:
@@ -188,7 +186,8 @@ def _answer(task: Task, problem: Any, chosen: SolverAnswer, verified: bool | Non
         confidence=0.0,
         objective=objective if verified is not False else None,
         lower_bound=bound,
-        optimal=optimal if verified is not False else False,
+        # an invalid answer is not optimal; a task without an objective has no optimum to speak of
+        optimal=None if objective is None else (optimal if verified is not False else False),
         unique=unique if verified else None,
     )
 
@@ -214,6 +213,8 @@ def _exact(task: Task, problem: Any, hint: BaseModel | None, budget_s: float | N
     """The exact solver with the model's (valid) answer as its hint; the model keeps the credit when
     the solver found nothing better than it."""
     solved = task.solve(problem, time_limit_s=budget_s or DEFAULT_SOLVER_BUDGET_S, hint=hint)
+    if hint is not None and solved.objective is None:  # no objective (Sudoku, maze): a valid answer is as good
+        return SolverAnswer(hint, "trm", unique=solved.unique, info=solved.info)
     if hint is not None and solved.objective is not None:
         ours = task.objective(problem, hint)
         if ours is not None and ours <= solved.objective:

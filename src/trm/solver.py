@@ -14,12 +14,12 @@ import numpy as np
 import torch
 
 from trm.checkpoint import load_checkpoint
-from trm.inference import recurse
+from trm.inference import Prediction, recurse
 from trm.model import TRM
-from trm.pipeline import Answer, AnswerOptions, InferenceConfig, Mode, combine, finish, plan_views
+from trm.pipeline import Answer, AnswerOptions, InferenceConfig, Mode, combine, finish, plan_views, solve_without_model
 from trm.precision import for_inference
 from trm.scheduler import HaltMode
-from trm.tasks import Task, get_task
+from trm.tasks import OutsideCanvas, Task, get_task
 
 
 class Solver:
@@ -81,25 +81,38 @@ class Solver:
         budget_s: float | None = None,
     ) -> list[Answer]:
         """`views` > 1: solve that many symmetric views of each problem (at most the task has) in one
-        batch and answer what most of them agree on (trm.inference.vote)."""
-        parsed = [self.task.parse(p) for p in problems]
+        batch and answer what most of them agree on (trm.inference.vote). A problem beyond the model's
+        canvas is answered by the task's own solver (trm.pipeline.solve_without_model), as in the service."""
+        parsed = [self.task.parse(p, canvas=False) for p in problems]
+        fits = [self._fits(p) for p in parsed]
         symmetries = plan_views(self.task, views, self.inference)
-        encoded = [self.task.encode(p) for p in parsed]
-        inputs = torch.from_numpy(np.stack([v.apply(x) for x in encoded for v in symmetries]))  # problem-major
-        predictions = recurse(
-            self.model,
-            inputs,
-            max_steps=max_steps,
-            min_steps=min_steps or self.inference.min_steps,
-            threshold=self.inference.halt_threshold if halt_threshold is None else halt_threshold,
-            mode=mode,
-            trace=trace,
-            probs=self.task.needs_probs,
-            dtype=self.dtype,
-        )
-        k = len(symmetries)
         options = AnswerOptions(fallback=fallback, mode=answer_mode, budget_s=budget_s)
-        return [finish(self.task, p, combine(symmetries, predictions[i * k : (i + 1) * k]), options) for i, p in enumerate(parsed)]
+        inside = [p for p, ok in zip(parsed, fits) if ok]
+        combined: list[Prediction] = []
+        if inside:
+            inputs = torch.from_numpy(np.stack([v.apply(self.task.encode(p)) for p in inside for v in symmetries]))  # problem-major
+            predictions = recurse(
+                self.model,
+                inputs,
+                max_steps=max_steps,
+                min_steps=min_steps or self.inference.min_steps,
+                threshold=self.inference.halt_threshold if halt_threshold is None else halt_threshold,
+                mode=mode,
+                trace=trace,
+                probs=self.task.needs_probs,
+                dtype=self.dtype,
+            )
+            k = len(symmetries)
+            combined = [combine(symmetries, predictions[i * k : (i + 1) * k]) for i in range(len(inside))]
+        ours = iter(combined)
+        return [finish(self.task, p, next(ours), options) if ok else solve_without_model(self.task, p, options) for p, ok in zip(parsed, fits)]
+
+    def _fits(self, problem: Any) -> bool:
+        try:
+            self.task.check_canvas(problem)
+        except OutsideCanvas:
+            return False
+        return True
 
 
 def load(path: str | os.PathLike, device: str = "cpu", dtype: str = "auto") -> Solver:

@@ -284,3 +284,19 @@ def test_caller_chosen_names_never_become_metric_labels(server):
     text = httpx.get(server + "/metrics").text
     assert "no-such-task-7f3a" not in text and "odd-type-9c2e" not in text
     assert 'task="unknown"' in text
+
+
+def test_a_question_for_an_unknown_task_is_404_and_a_solver_out_of_time_is_504(server):
+    r = httpx.post(server + "/v1/reason", json={"task": "no_such_task", "question": "how?"}, timeout=60)
+    assert r.status_code == 404 and r.json()["error"] == "unknown_task"
+    # placement has no model here: CP-SAT gets budget_ms; 200 pods on 16 nodes within 10 ms either
+    # finishes from its classical start or answers 504 naming budget_ms, never a 500
+    nodes = [{"name": f"n{i}", "cpu_millicores": 8000, "memory_mib": 32768} for i in range(16)]
+    pods = [{"name": f"p{i}", "cpu_millicores": 100 + 37 * (i % 23), "memory_mib": 256 + 97 * (i % 31)} for i in range(200)]
+    r = httpx.post(server + "/v1/reason", json={"task": "placement", "problem": {"nodes": nodes, "pods": pods}, "budget_ms": 10}, timeout=60)
+    assert r.status_code in (200, 504), r.text
+    if r.status_code == 200:
+        body = r.json()
+        assert body["verified"] is True and body["solved_by"] == "solver" and body["lower_bound"] <= body["objective"]
+    else:
+        assert r.json()["field"] == "budget_ms"

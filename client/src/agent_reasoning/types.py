@@ -72,7 +72,7 @@ class ReasoningRequest(BaseModel):
     trace: bool = Field(False, description="Return the answer after every supervision step")
     fallback: bool | None = Field(
         None,
-        description="Use the classical answer when the model's fails verify or is worse (default: on for placement, upgrade and rootcause, off for the others)",
+        description="Use the classical answer when the model's fails verify or is worse (default: on for placement and upgrade, off for the others)",
     )
     model: str | None = Field(None, max_length=200, description="Model name (default: the task's default model)")
     conversation_id: str | None = Field(None, max_length=200, description="Echoed back, for the caller's bookkeeping")

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from reasoning_service.deps import Authorized, State
-from trm.tasks import Task, get_task, task_classes
+from trm.tasks import get_task, task_classes
 
 router = APIRouter(dependencies=[Authorized])
 
@@ -39,7 +39,7 @@ async def list_tasks(state: State) -> dict[str, Any]:
 
 def _solver_kind(task: Any) -> str:
     """'solver' where the task has an exact solver of its own, else 'baseline' (a classical heuristic)."""
-    return "solver" if type(task).solve is not Task.solve else "baseline"
+    return "solver" if task.exact_solver else "baseline"
 
 
 def _first_of_type(state: Any, task_type: str) -> str | None:

@@ -108,7 +108,10 @@ class Task(ABC, Generic[ProblemT, SolutionT]):
     # True: by default the service and Solver return the better verified answer of the model and the
     # fast classical method (`baseline`), so a weak model never makes an answer worse (homelab tasks)
     fallback_by_default: ClassVar[bool] = False
-    test_only: ClassVar[bool] = False  # True: for tests; not offered for a bare task_type nor to LLM tools
+    test_only: ClassVar[bool] = False
+    # True: `solve` is an exact solver (optimal or the unique answer, within its time limit), so it
+    # answers as "solver" and `mode: exact` means something; False: `solve` is the classical baseline
+    exact_solver: ClassVar[bool] = False  # True: for tests; not offered for a bare task_type nor to LLM tools
     needs_probs: ClassVar[bool] = False  # True: `decode` wants the token probabilities (e.g. to rank)
     description: ClassVar[str] = ""
 

@@ -141,6 +141,7 @@ class MazeTask(Task[MazeProblem, MazeSolution]):
     Tokens: one per canvas cell, row-major ([size * size]); a smaller maze sits top-left, walled in.
     Exact check: the path is a shortest S-G walk over open cells. Baseline: breadth-first search.
     """
+    exact_solver = True
     name = "maze"
     task_type = TaskType.PLANNING
     Problem = MazeProblem

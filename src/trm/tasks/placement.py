@@ -454,6 +454,7 @@ def _ffd_count(caps: Caps, pods: Pods) -> int:
 class PlacementTask(Task):
     """Pod placement on the fewest nodes: the 64x4 token table of the module docstring, CP-SAT labels and exact solve."""
 
+    exact_solver = True
     name = "placement"
     task_type = TaskType.OPTIMIZATION
     Problem = PlacementProblem

@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from agent_reasoning.types import RootCauseProblem, RootCauseSolution, TaskType
-from trm.tasks.base import Example, OutsideCanvas, SolverAnswer, Task
+from trm.tasks.base import Example, OutsideCanvas, Task
 from trm.tasks.graphs import descendants, orient, wl_key
 from trm.tasks.rootcause_signals import (
     BASELINES,
@@ -187,7 +187,6 @@ class RootCauseTask(Task):
     version = "2"
     Problem = RootCauseProblem
     Solution = RootCauseSolution
-    fallback_by_default = True
     buckets = BUCKETS  # train on layered, fanout, shared_db; test also on the others
     has_exact_check = False
     needs_probs = True
@@ -264,10 +263,6 @@ class RootCauseTask(Task):
         personalised PageRank, ahead of the leaf rule and, on these simulated incidents, well ahead
         of the graph-free robust deviation (see evalsets/rootcause/README.md for the numbers)."""
         return pagerank_baseline(problem)
-
-    def solve(self, problem: RootCauseProblem, *, time_limit_s: float = 10.0, hint: Any = None) -> SolverAnswer:
-        """The classical ranking for any size (no exact method exists): solved_by "baseline"."""
-        return self.assess(problem, self.baseline(problem), solved_by="baseline")
 
     def example(self) -> dict[str, Any]:
         """A sample request problem: five homelab services (traefik, nextcloud, immich-server, postgres, redis) with normal windows."""

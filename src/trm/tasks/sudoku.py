@@ -11,6 +11,7 @@ import numpy as np
 
 from agent_reasoning.types import SudokuProblem, SudokuSolution, TaskType
 from trm.tasks.base import Example, InvalidProblem, SolverAnswer, Task, View
+from trm.tasks.common import LimitReached
 from trm.tasks.sudoku_solver import BOX, COL, ROW, SolveResult, consistent, count_solutions, random_grid, solve
 
 BLANK = 1  # token of an empty cell
@@ -105,6 +106,7 @@ def _minimal_puzzle(rng: random.Random) -> tuple[list[int], list[int]]:
 class SudokuTask(Task[SudokuProblem, SudokuSolution]):
     """9x9 Sudoku: 81 tokens (PAD 0, blank 1, digit d -> d + 1), exact check, and the bitmask solver as baseline and exact solver."""
 
+    exact_solver = True
     name = "sudoku"
     task_type = TaskType.LOGIC
     Problem = SudokuProblem
@@ -189,13 +191,13 @@ class SudokuTask(Task[SudokuProblem, SudokuSolution]):
 
         Searches for two solutions within `time_limit_s`: one found and the search finished means
         unique; two found, not unique (the first is answered); a search cut short after one, unknown
-        (`unique` None). Raises InvalidProblem when the puzzle has no solution, ValueError when the
+        (`unique` None). Raises InvalidProblem when the puzzle has no solution, LimitReached when the
         time ran out before any was found. `hint` is not needed: the search takes milliseconds."""
         result = solve(problem.cells(), limit=2, max_nodes=10_000_000, deadline=time.monotonic() + time_limit_s)
         if not result.solutions:
             if result.complete:
                 raise InvalidProblem(self._field(problem), "the puzzle has no solution")
-            raise ValueError(f"the exact search ran out of time ({time_limit_s} s) before finding a solution")
+            raise LimitReached(f"the exact search ran out of time ({time_limit_s} s) before finding a solution")
         digits = result.solutions[0]
         solution = SudokuSolution(grid=[digits[9 * r : 9 * r + 9] for r in range(9)], solution="".join(map(str, digits)))
         return self.assess(problem, solution, solved_by="solver", unique=_unique(result), info={"nodes": result.nodes, "guesses": result.guesses})

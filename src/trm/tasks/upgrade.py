@@ -273,6 +273,7 @@ def canonical_waves(wave: list[int]) -> list[int]:
 class UpgradeTask(Task):
     """Rolling node upgrades in the fewest waves within every PodDisruptionBudget: the 17x17 table of the module docstring."""
 
+    exact_solver = True
     name = "upgrade"
     task_type = TaskType.PLANNING
     Problem = UpgradeProblem

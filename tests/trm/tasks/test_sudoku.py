@@ -4,6 +4,7 @@ import pytest
 from agent_reasoning.types import SudokuProblem, SudokuSolution
 from trm.data import split_of
 from trm.tasks import InvalidProblem, get_task
+from trm.tasks.common import LimitReached
 from trm.tasks.sudoku import canonical_key, rate
 from trm.tasks.sudoku_solver import count_solutions, solve
 
@@ -214,7 +215,7 @@ def test_solve_refuses_an_unsolvable_puzzle_and_a_search_cut_short_says_unknown(
     assert task.unique(task.parse({"puzzle": "." * 81}), None) is False  # two solutions found at once
     cut = solve([0 if c == "." else int(c) for c in INKALA], limit=2, max_nodes=5)
     assert not cut.complete and cut.solutions == []
-    with pytest.raises(ValueError, match="ran out of time"):
+    with pytest.raises(LimitReached, match="ran out of time"):
         task.solve(task.parse({"puzzle": INKALA}), time_limit_s=-1.0)
 
 
