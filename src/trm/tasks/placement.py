@@ -451,7 +451,7 @@ def _ffd_count(caps: Caps, pods: Pods) -> int:
 # --- the task --------------------------------------------------------------------------------------
 
 
-class PlacementTask(Task):
+class PlacementTask(Task[PlacementProblem, PlacementSolution]):
     """Pod placement on the fewest nodes: the 64x4 token table of the module docstring, CP-SAT labels and exact solve."""
 
     exact_solver = True

@@ -175,7 +175,7 @@ def incidents(rng: np.random.Generator, n: int, bucket: str, **options: Any) -> 
     return out
 
 
-class RootCauseTask(Task):
+class RootCauseTask(Task[RootCauseProblem, RootCauseSolution]):
     """Root cause of an alert storm: up to MAX_SERVICES services, each a row of signal tokens and caller/callee links.
 
     The model marks each service's class in its answer cell; `decode` ranks by P(ROOT). No exact check (`verify` finds

@@ -270,7 +270,7 @@ def canonical_waves(wave: list[int]) -> list[int]:
 # --- the task --------------------------------------------------------------------------------------
 
 
-class UpgradeTask(Task):
+class UpgradeTask(Task[UpgradeProblem, UpgradeSolution]):
     """Rolling node upgrades in the fewest waves within every PodDisruptionBudget: the 17x17 table of the module docstring."""
 
     exact_solver = True

@@ -96,8 +96,7 @@ def test_baseline_is_valid_and_never_better_than_the_label(examples):
         assert base.nodes_used >= ex.info["optimal_nodes"]
         assert base.nodes_used == ex.info["ffd_nodes"]
         worse += base.nodes_used > ex.info["optimal_nodes"]
-    print(f"\nfirst-fit decreasing uses more nodes than optimal on {worse}/{len(examples)} instances")
-    assert worse > 0
+    assert worse > 0  # FFD is not optimal on these instances: a model has something to beat
 
 
 def test_verify_catches_each_kind_of_wrong_answer():
@@ -212,12 +211,12 @@ def test_generate_is_deterministic_for_a_seed():
 
 
 @pytest.mark.parametrize(("bucket", "n"), [("small", 20), ("large", 4)])
-def test_generation_speed(bucket, n):
-    started = time.perf_counter()
+def test_generation_counts_limit_hits_and_keeps_them_rare(bucket, n):
+    """Instances whose label hits the work limit are counted, not dropped silently, and stay rare
+    (the hand-written search gave up on 18 of 48 large instances)."""
     examples = task.generate(np.random.default_rng(3), n, bucket)
-    per = (time.perf_counter() - started) / n
     hits = sum(ex.info["dropped"]["limit_hits"] for ex in examples)
-    print(f"\nplacement {bucket}: {per * 1000:.1f} ms per instance, ~{per * 200:.1f} s for 200; {hits}/{hits + n} past the label time limit")
+    assert len(examples) == n and hits <= n // 2 + 1, hits
     lo, hi = {"small": (4, 8), "large": (9, 16)}[bucket]
     assert all(lo <= len(ex.problem.nodes) <= hi for ex in examples)
 

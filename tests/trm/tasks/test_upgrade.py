@@ -1,5 +1,4 @@
 import itertools
-import time
 
 import numpy as np
 import pytest
@@ -66,8 +65,7 @@ def test_baseline_is_valid_and_never_better_than_the_label(examples):
         assert task.verify(ex.problem, base) == []
         assert len(base.waves) >= ex.info["optimal_waves"]
         worse += len(base.waves) > ex.info["optimal_waves"]
-    print(f"\ngreedy takes more waves than optimal on {worse}/{len(examples)} instances")
-    assert worse > 0
+    assert worse > 0  # the greedy is not optimal on these instances: a model has something to beat
 
 
 def test_verify_catches_each_kind_of_wrong_answer():
@@ -148,8 +146,8 @@ def test_augment_reorders_services_and_keeps_the_canonical_plan(examples):
         assert (task.label(problem_from_tokens(x)) == y).all()
 
 
-def test_reordering_nodes_often_changes_the_canonical_plan(examples):
-    """Why augment leaves node order alone: the search's pick for a reordered problem differs."""
+def test_reordering_nodes_changes_the_canonical_plan(examples):
+    """Why augment leaves node order alone: the canonical pick for a reordered problem differs."""
     rng = np.random.default_rng(4)
     changed = 0
     for ex in examples:
@@ -159,7 +157,7 @@ def test_reordering_nodes_often_changes_the_canonical_plan(examples):
         moved = task.decode(task.label(reordered), reordered).waves
         plan = task.decode(ex.labels, p).waves
         changed += sorted(map(sorted, moved)) != sorted(map(sorted, plan))
-    print(f"\nreordered nodes give another optimal plan on {changed}/{len(examples)} instances")
+    assert changed > 0, "a node permutation would be a safe augmentation if no plan ever changed"
 
 
 def test_group_key_ignores_names_and_order(examples):
@@ -188,13 +186,12 @@ def test_generate_is_deterministic_for_a_seed():
 
 
 @pytest.mark.parametrize("bucket", ["small", "large"])
-def test_generation_speed(bucket):
+def test_generation_counts_what_it_leaves_out_and_keeps_it_rare(bucket):
+    """Instances left out (label past the work limit, more waves than the canvas) are counted, and rare."""
     n = 20
-    started = time.perf_counter()
     examples = task.generate(np.random.default_rng(3), n, bucket)
-    per = (time.perf_counter() - started) / n
     skipped = sum(ex.info["dropped"]["limit_hits"] + ex.info["dropped"]["too_many_waves"] for ex in examples)
-    print(f"\nupgrade {bucket}: {per * 1000:.1f} ms per instance, ~{per * 200:.1f} s for 200; skipped {skipped}/{skipped + n}")
+    assert len(examples) == n and skipped <= n // 2, skipped
     lo, hi = {"small": (4, 8), "large": (9, 16)}[bucket]
     assert all(lo <= len(ex.problem.nodes) <= hi for ex in examples)
 
