@@ -139,7 +139,7 @@ async def test_output_that_is_not_a_valid_problem_is_a_clear_422():
 
     with running_ollama(script, models=(MODEL,)) as (url, _):
         for question, words in [
-            ("a sudoku", "sudoku problem.puzzle: Value error, must have 81 cells, got 80"),
+            ("a sudoku", "sudoku problem.puzzle: Value error, must have 81 cells: need 81, got 80"),
             ("a maze", "maze problem.grid: Value error, row 1 has 2 cells"),
             ("truncate it", "not JSON"),
         ]:
