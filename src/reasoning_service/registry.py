@@ -205,17 +205,19 @@ class ModelRegistry:
         if not candidates:
             task = get_task(name)
             return Route(task, task.parse(problem, canvas=False), None, f"no model is loaded for task {name!r}")
-        # The default model first; a problem it rejects for its size (a 30x30 maze for a 15x15 model)
+        # Validated once (the schema and the task's checks do not depend on a model's canvas); then the
+        # default model first, and a problem it rejects for its size (a 30x30 maze for a 15x15 model)
         # goes to the next model of the task whose canvas takes it, then to the task's solver.
+        parsed = candidates[0].task.parse(problem, canvas=False)
         outside: list[tuple[LoadedModel, OutsideCanvas]] = []
         for m in candidates:
             try:
-                return Route(m.task, m.task.parse(problem), m)
+                m.task.check_canvas(parsed)
+                return Route(m.task, parsed, m)
             except OutsideCanvas as e:
                 outside.append((m, e))
-        task = candidates[0].task
         limits = "; ".join(f"model {m.name!r}: {e.message}" for m, e in outside)
-        return Route(task, task.parse(problem, canvas=False), None, f"beyond every {name} model's canvas ({limits})")
+        return Route(candidates[0].task, parsed, None, f"beyond every {name} model's canvas ({limits})")
 
     def engines(self) -> list[tuple[str, str, int, int, int]]:
         """[(task, model, slots, busy slots, queue depth)] of every loaded model's engine."""
