@@ -80,13 +80,17 @@ def open_page(page, url: str) -> list[str]:
 
 def solve(page, task: str, *, text: str | None = None, min_steps: int | None = None) -> dict:
     """Pick the task, optionally type the problem, press Solve; returns the /v1/reason JSON it got."""
+    from playwright.sync_api import expect
+
     page.select_option("#task", task)
     if text is not None:
         page.fill("#problem", text)
     page.fill("#min-steps", "" if min_steps is None else str(min_steps))
     with page.expect_response(lambda r: r.url.endswith("/v1/reason")) as response:
         page.click("#solve")
-    page.wait_for_function("!document.querySelector('#solve').disabled")
+    # Playwright's string predicates run through eval, which the page's CSP (rightly) forbids once
+    # polling starts; its own assertions wait without eval
+    expect(page.locator("#solve")).to_be_enabled()
     return response.value.json()
 
 
@@ -274,10 +278,12 @@ def test_the_page_asks_for_the_token_and_sends_it(page, solver_only_dir):
 
 @needs_sudoku
 def test_the_live_panel_shows_each_models_slots(page, server):
+    from playwright.sync_api import expect
+
     open_page(page, server)
     models = httpx.get(f"{server}/v1/stats").json()["models"]
     page.wait_for_selector(f"#live-models li[data-model='{models[0]['name']}']")
     for m in models:
         assert f"/{m['slots']} busy" in page.inner_text(f"#live-models li[data-model='{m['name']}']")
-    page.wait_for_function("document.querySelector('#live-rps').textContent !== '–'", timeout=10_000)  # second poll: a rate
+    expect(page.locator("#live-rps")).not_to_have_text("–", timeout=10_000)  # second poll: a rate
     float(page.inner_text("#live-rps"))
