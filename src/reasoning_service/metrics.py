@@ -10,6 +10,7 @@ from prometheus_client.core import GaugeMetricFamily
 PREFIX = "agent_reasoning"
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 STEP_BUCKETS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64)
+ATTEMPT_BUCKETS = (1, 2, 4, 8, 16, 32, 64)
 CONFIDENCE_BUCKETS = (0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 1.0)
 
 
@@ -29,6 +30,15 @@ class Metrics:
         self.steps = Histogram(f"{PREFIX}_steps", "Supervision steps per answer", ["task"], buckets=STEP_BUCKETS, registry=r)
         self.confidence = Histogram(f"{PREFIX}_confidence", "Halting confidence of answers", ["task"], buckets=CONFIDENCE_BUCKETS, registry=r)
         self.verified = Counter(f"{PREFIX}_verified_total", "Answers by exact-check result", ["task", "result"], registry=r)
+        self.attempts = Histogram(
+            f"{PREFIX}_attempts", "Attempts the model started per answer (test-time compute)", ["task"], buckets=ATTEMPT_BUCKETS, registry=r
+        )
+        self.chosen = Counter(
+            f"{PREFIX}_answers_chosen_total",
+            "Model answers by how they were chosen (halt, vote, checker) and what found them (single, views, noise, views+noise)",
+            ["task", "chosen_by", "strategy"],
+            registry=r,
+        )
         self.fallbacks = Counter(f"{PREFIX}_fallbacks_total", "Answers taken from the classical baseline", ["task"], registry=r)
         self.rejections = Counter(f"{PREFIX}_rejections_total", "Requests shed with 503", ["task", "reason"], registry=r)
         self.events = Counter(f"{PREFIX}_events_total", "CloudEvents received by type and outcome", ["type", "outcome"], registry=r)

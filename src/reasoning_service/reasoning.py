@@ -22,10 +22,11 @@ from reasoning_service.metrics import Metrics
 from reasoning_service.questions import BuiltProblem, build_problem
 from reasoning_service.registry import LoadedModel, ModelRegistry, NotFound
 from reasoning_service.settings import Settings
-from trm.engine import DeadlineExceededError, EngineResult, EngineStoppedError, QueueFullError
-from trm.pipeline import AnswerOptions, InvalidOption, combine, finish, plan_views, solve_without_model
+from trm.engine import DeadlineExceededError, EngineStoppedError, QueueFullError
+from trm.pipeline import AnswerOptions, InvalidOption, finish, plan_attempts, solve_without_model
 from trm.tasks import InvalidProblem, task_classes
 from trm.tasks.common import LimitReached
+from trm.testtime import Outcome, run_attempts
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -92,6 +93,8 @@ async def reason(state: ServiceState, request: ReasoningRequest) -> ReasoningRes
     if response.model is not None:
         m.steps.labels(task).observe(response.steps)
         m.confidence.labels(task).observe(response.confidence)
+        m.attempts.labels(task).observe(response.attempts)
+        m.chosen.labels(task, response.chosen_by, response.strategy).inc()
     m.verified.labels(task, {True: "true", False: "false", None: "unchecked"}[response.verified]).inc()
     if response.model is not None and response.solved_by != "trm":
         m.fallbacks.labels(task).inc()
@@ -123,12 +126,13 @@ async def _reason(state: ServiceState, request: ReasoningRequest, label: str) ->
     except InvalidProblem as e:
         raise ServiceError(422, "invalid_problem", str(e), field=e.field) from None
     task, problem = route.task, route.problem
-    result: EngineResult | None = None
+    result: Outcome | None = None
     budget_s = 0.0
     try:
         if route.model is None:
-            if request.views and request.views > 1:
-                raise ServiceError(422, "invalid_request", f"views: {route.why_no_model}; the task's solver answers, without views", field="views")
+            for name in ("views", "attempts"):
+                if (getattr(request, name) or 1) > 1:
+                    raise ServiceError(422, "invalid_request", f"{name}: {route.why_no_model}; the task's solver answers, without {name}", field=name)
             budget_s = _budget(request, settings, deadline)
             options = AnswerOptions(fallback=request.fallback, mode=request.mode or "fast", budget_s=budget_s)
             answer = await _within_deadline(run_in_threadpool(solve_without_model, task, problem, options), deadline, deadline_ms)
@@ -170,6 +174,10 @@ async def _reason(state: ServiceState, request: ReasoningRequest, label: str) ->
         confidence=round(answer.confidence, 6),
         views=answer.views,
         votes=answer.votes,
+        attempts=answer.attempts,
+        total_steps=answer.total_steps,
+        chosen_by=answer.chosen_by,
+        strategy=answer.strategy,
         reasoning_trace=[ReasoningStep(**s) for s in answer.trace],
         queue_ms=round(1000 * result.queue_seconds, 3) if result else 0.0,
         task_type=task.task_type,
@@ -199,51 +207,49 @@ async def _within_deadline(work: Awaitable[T], deadline: float, deadline_ms: int
         raise ServiceError(504, "deadline_exceeded", f"no answer within deadline_ms={deadline_ms}", field="deadline_ms") from None
 
 
-async def _run_model(state: ServiceState, model: LoadedModel, problem: BaseModel, request: ReasoningRequest, deadline: float, deadline_ms: int) -> EngineResult:
-    """Solve every view of the problem on the model's engine and combine them (vote)."""
+async def _run_model(state: ServiceState, model: LoadedModel, problem: BaseModel, request: ReasoningRequest, deadline: float, deadline_ms: int) -> Outcome:
+    """The model's attempts at the problem on its engine (trm.testtime: one, a vote over views, or adaptive test-time compute)."""
     settings, task = state.settings, model.task
     try:
-        views = plan_views(task, request.views, model.inference)
+        policy = plan_attempts(
+            task,
+            model.inference,
+            views=request.views,
+            attempts=request.attempts,
+            strategy=request.strategy,
+            noise=request.noise,
+            select=request.select,
+            adaptive=request.adaptive,
+            budget_s=request.compute_ms / 1000 if request.compute_ms else None,
+        )
     except InvalidOption as e:
         raise ServiceError(422, "invalid_request", str(e), field=e.field) from None
-    tokens = task.encode(problem)
-    futures = []
     retry = {"Retry-After": str(settings.retry_after_seconds)}
+    submit = {
+        "max_steps": request.max_steps,
+        "min_steps": request.min_steps,
+        "threshold": request.halt_threshold,
+        "trace": request.trace,
+        "probs": task.needs_probs,
+    }
+
+    def overflow(error: Exception) -> None:  # an extra attempt found the queue full: fewer attempts, counted
+        state.metrics.rejections.labels(task.name, "attempt_queue_full").inc()
+
     try:
-        try:
-            for view in views:
-                futures.append(
-                    model.engine.submit(
-                        view.apply(tokens),
-                        max_steps=request.max_steps,
-                        min_steps=request.min_steps,
-                        threshold=request.halt_threshold,
-                        deadline=deadline,
-                        trace=request.trace,
-                        probs=task.needs_probs,
-                    )
-                )
-        except QueueFullError:
-            state.metrics.rejections.labels(task.name, "queue_full").inc()
-            raise ServiceError(503, "overloaded", f"the {task.name} queue is full; retry later", headers=retry) from None
-        except EngineStoppedError:
-            state.metrics.rejections.labels(task.name, "draining").inc()
-            raise ServiceError(503, "overloaded", "the service is shutting down", headers=retry) from None
-        try:
-            # the engine cuts at the deadline itself; the extra second only covers hand-over
-            results = await asyncio.wait_for(asyncio.gather(*(asyncio.wrap_future(f) for f in futures)), timeout=deadline_ms / 1000 + 1.0)
-        except (DeadlineExceededError, asyncio.TimeoutError):
-            raise ServiceError(504, "deadline_exceeded", f"no answer within deadline_ms={deadline_ms}", field="deadline_ms") from None
-        except EngineStoppedError:
-            raise ServiceError(503, "overloaded", "the service is shutting down", headers=retry) from None
-    except BaseException:
-        # whatever ends the request here (an error above, one view failing, the client going away:
-        # CancelledError), its other views must not keep their queue places and slots
-        for f in futures:
-            f.cancel()
-        raise
-    result = combine(views, list(results))
-    if any(r.cut_reason == "deadline" for r in results):
+        # the engine cuts at the deadline itself; the extra second only covers hand-over
+        result = await asyncio.wait_for(
+            run_attempts(model.engine, task, problem, policy, deadline=deadline, submit=submit, on_overflow=overflow), timeout=deadline_ms / 1000 + 1.0
+        )
+    except QueueFullError:
+        state.metrics.rejections.labels(task.name, "queue_full").inc()
+        raise ServiceError(503, "overloaded", f"the {task.name} queue is full; retry later", headers=retry) from None
+    except EngineStoppedError:
+        state.metrics.rejections.labels(task.name, "draining").inc()
+        raise ServiceError(503, "overloaded", "the service is shutting down", headers=retry) from None
+    except (DeadlineExceededError, asyncio.TimeoutError):
+        raise ServiceError(504, "deadline_exceeded", f"no answer within deadline_ms={deadline_ms}", field="deadline_ms") from None
+    if result.cut_reason == "deadline":
         raise ServiceError(504, "deadline_exceeded", f"no answer within deadline_ms={deadline_ms} ({result.steps} steps done)", field="deadline_ms")
     state.metrics.queue_wait.labels(task.name).observe(result.queue_seconds)
     state.metrics.compute.labels(task.name).observe(result.compute_seconds)

@@ -100,19 +100,63 @@ def halt_decision(
     return halted
 
 
-def unroll(model: TRM, inputs: Tensor, puzzle_ids: Tensor | None = None, *, max_steps: int, dtype: str = "auto") -> Iterator[tuple[int, StepOutput]]:
+class LatentNoise:
+    """Gaussian noise for one trajectory's latent state: before every supervision step its z gets
+    `sigma` * N(0, 1) noise of shape [S, D], drawn from a generator seeded by `seed`.
+
+    Test-time compute (trm.testtime): trajectories of one problem that differ only in this noise
+    explore different paths through the recursion, and the halting head, a vote or an exact check
+    picks among them; no retraining. The same (sigma, seed) gives the same noise in the engine and
+    in `unroll`, so a noisy attempt is reproducible."""
+
+    def __init__(self, sigma: float, seed: int) -> None:
+        if sigma < 0:
+            raise ValueError(f"noise sigma must be >= 0, got {sigma}")
+        self.sigma, self.seed = sigma, seed
+        self._generator = torch.Generator().manual_seed(seed)
+
+    def sample(self, shape: tuple[int, ...]) -> Tensor:
+        """The next step's noise [*shape] (float32, on the CPU)."""
+        return self.sigma * torch.randn(shape, generator=self._generator)
+
+
+def perturb(z: Tensor, noise: list[LatentNoise | None]) -> Tensor:
+    """z [B, S, D] with each row's noise added (rows whose entry is None or sigma 0 stay as they are)."""
+    if not any(n is not None and n.sigma > 0 for n in noise):
+        return z
+    eps = torch.zeros(z.shape, dtype=torch.float32)
+    for row, n in enumerate(noise):
+        if n is not None and n.sigma > 0:
+            eps[row] = n.sample(tuple(z.shape[1:]))
+    return z + eps.to(device=z.device, dtype=z.dtype)
+
+
+def unroll(
+    model: TRM,
+    inputs: Tensor,
+    puzzle_ids: Tensor | None = None,
+    *,
+    max_steps: int,
+    dtype: str = "auto",
+    noise: list[LatentNoise | None] | None = None,
+) -> Iterator[tuple[int, StepOutput]]:
     """Supervision steps 1..max_steps of a batch `inputs` [B, L] from the init carry: yields (step, output).
 
     The caller stops it early (break) once every sample it cares about has stopped. Runs in the dtype
     of the model's weights, or under bfloat16 autocast where `dtype` wants bf16 and the weights are
-    float32 (trm.precision.step_context). Call it under torch.inference_mode() (or no_grad)."""
+    float32 (trm.precision.step_context). `noise` [B]: each sample's latent noise (LatentNoise), added
+    to z before every step. Call it under torch.inference_mode() (or no_grad)."""
     device = next(model.parameters()).device
     inputs = inputs.to(device)
     if puzzle_ids is None:
         puzzle_ids = torch.zeros(len(inputs), dtype=torch.long, device=device)
+    if noise is not None and len(noise) != len(inputs):
+        raise ValueError(f"{len(noise)} noise sources for a batch of {len(inputs)}")
     y, z = model.initial_carry(len(inputs))
     y, z = y.to(device), z.to(device)
     for step in range(1, max_steps + 1):
+        if noise is not None:
+            z = perturb(z, noise)
         with step_context(model, dtype):
             out = model(y, z, inputs, puzzle_ids.to(device))
         y, z = out.y, out.z

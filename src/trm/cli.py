@@ -156,6 +156,7 @@ def cmd_solve(args: argparse.Namespace) -> int:
     import trm
     from trm import jsonio
     from trm.tasks import InvalidProblem
+    from trm.testtime import InvalidOption
 
     # bytes, decoded as the service decodes a request body: the same file gets the same verdict
     try:
@@ -176,10 +177,24 @@ def cmd_solve(args: argparse.Namespace) -> int:
         return 2
     try:
         started = time.perf_counter()
-        result = solver.solve(raw, max_steps=args.max_steps, mode=args.mode, trace=args.trace, fallback=args.fallback, views=args.views)
+        result = solver.solve(
+            raw,
+            max_steps=args.max_steps,
+            mode=args.mode,
+            trace=args.trace,
+            fallback=args.fallback,
+            views=args.views,
+            attempts=args.attempts,
+            strategy=args.strategy,
+            noise=args.noise,
+            select=args.select,
+        )
         elapsed = time.perf_counter() - started
     except InvalidProblem as e:
         print(f"error: invalid problem: {e}", file=sys.stderr)
+        return 2
+    except InvalidOption as e:
+        print(f"error: --{e.field}: {e.message}", file=sys.stderr)
         return 2
     if args.json:
         print(json.dumps(result.__dict__ | {"duration_ms": round(1000 * elapsed, 2)}, indent=2))
@@ -190,7 +205,9 @@ def cmd_solve(args: argparse.Namespace) -> int:
         print("---")
     print(result.answer)
     verdict = {True: "verified", False: "NOT verified: " + "; ".join(result.violations), None: "no exact check"}[result.verified]
-    votes = f", {result.votes} of {result.views} views agree" if result.views > 1 else ""
+    votes = f", {result.votes} of {result.views} attempts agree (chosen by {result.chosen_by})" if result.views > 1 else ""
+    if result.attempts > 1:
+        votes += f", {result.attempts} attempts ({result.total_steps} steps), found by {result.strategy}"
     print(f"steps {result.steps} ({'halted' if result.halted else 'cut'}), confidence {result.confidence:.3f}{votes}, {verdict}, solved by {result.solved_by}, {1000 * elapsed:.1f} ms")
     return 0 if result.verified is not False else 1
 
@@ -318,6 +335,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--trace", action="store_true", help="print the answer after every step")
     s.add_argument("--fallback", action="store_true", help="use the classical baseline if the answer fails the check")
     s.add_argument("--views", type=int, help="solve this many symmetric views and answer what most agree on (default: the model's)")
+    s.add_argument("--attempts", type=int, help="test-time compute: the most attempts (default: the model's); adaptive: more only when the first fails")
+    s.add_argument("--strategy", choices=["views", "noise", "views+noise"], help="how attempts after the first differ (default: the model's)")
+    s.add_argument("--noise", type=float, help="std of the latent noise of noisy attempts (default: the model's)")
+    s.add_argument("--select", choices=["checker", "vote", "halt"], help="how the answer is chosen among attempts")
     s.add_argument("--json", action="store_true", help="print the result as JSON")
     s.set_defaults(func=cmd_solve)
 

@@ -32,6 +32,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from trm.act import LatentNoise, perturb
 from trm.compute import ComputeThread
 from trm.inference import Prediction, StepRecord
 from trm.model import TRM
@@ -73,6 +74,7 @@ class _Sample:
     puzzle_id: int
     trace: bool
     probs: bool
+    noise: LatentNoise | None = None  # latent noise before every step (a noisy trajectory, trm.testtime)
     records: list[StepRecord] = field(default_factory=list)
     last_tokens: np.ndarray | None = None
 
@@ -204,8 +206,10 @@ class Engine:
         deadline: float | None = None,
         trace: bool = False,
         probs: bool = False,
+        noise: LatentNoise | None = None,
     ) -> concurrent.futures.Future[EngineResult]:
-        """Queue one sample [L]. `deadline` is a time.monotonic() value.
+        """Queue one sample [L]. `deadline` is a time.monotonic() value; `noise` makes it a noisy
+        trajectory (Gaussian noise on its latent z before every step, trm.act.LatentNoise).
 
         Raises ValueError for a wrong shape or mode, QueueFullError when the queue is full,
         EngineStoppedError when the engine takes no work."""
@@ -221,7 +225,7 @@ class Engine:
             mode=mode,
             deadline=deadline,
             future=concurrent.futures.Future(),
-            payload=_Sample(tokens=t.to(self.device), puzzle_id=puzzle_id, trace=trace, probs=probs),
+            payload=_Sample(tokens=t.to(self.device), puzzle_id=puzzle_id, trace=trace, probs=probs, noise=noise),
         )
         with self._lock:
             if not self._accepting:
@@ -280,8 +284,9 @@ class Engine:
         if not occupied:
             return
         index = torch.tensor([s for s, _ in occupied], device=self.device)
+        z = perturb(self._z[index], [r.payload.noise for _, r in occupied])
         with step_context(self.model, self.dtype):
-            out = self._forward(self._y[index], self._z[index], self._inputs[index], self._pids[index])
+            out = self._forward(self._y[index], z, self._inputs[index], self._pids[index])
         self._y[index] = out.y.to(self._y.dtype)
         self._z[index] = out.z.to(self._z.dtype)
         pred = out.logits.argmax(-1).cpu().numpy()

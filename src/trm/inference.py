@@ -14,7 +14,7 @@ from typing import TypeVar
 import numpy as np
 import torch
 
-from trm.act import unroll
+from trm.act import LatentNoise, unroll
 from trm.model import TRM
 from trm.scheduler import HaltMode, q_halts
 from trm.tasks.base import View
@@ -60,18 +60,20 @@ def recurse(
     trace: bool = False,
     probs: bool = False,
     dtype: str = "auto",
+    noise: list[LatentNoise | None] | None = None,
 ) -> list[Prediction]:
     """Run a batch [B, L] to completion; each sample halts on its own (samples are independent).
 
     Runs in the dtype of the model's weights, or under bfloat16 autocast when `dtype` asks for bf16
     and the weights are float32 (pass `for_inference(model, dtype)` to cast them once instead).
+    `noise` [B]: each sample's latent noise (trm.act.LatentNoise; None for a plain trajectory).
     """
     max_steps = max_steps or model.config.halt_max_steps
     B = len(inputs)
     results: list[Prediction | None] = [None] * B
     traces: list[list[StepRecord]] = [[] for _ in range(B)]
     previous = None
-    for step, out in unroll(model, inputs, puzzle_ids, max_steps=max_steps, dtype=dtype):
+    for step, out in unroll(model, inputs, puzzle_ids, max_steps=max_steps, dtype=dtype, noise=noise):
         pred = out.logits.argmax(-1)
         p_np = out.logits.float().softmax(-1).cpu().numpy() if probs else None
         q = out.q_halt.float()

@@ -1,9 +1,7 @@
 """From a parsed problem to a checked answer: the one pipeline the service and the in-process Solver share.
 
-    views = plan_views(task, requested, config)          # which symmetric views to solve
-    inputs = [v.apply(task.encode(problem)) for v in views]
-    ... run them (trm.inference.recurse, or the engine) ...
-    prediction = combine(views, predictions)             # vote when there are several
+    policy = plan_attempts(task, config, ...)            # how many attempts, how they differ, how to choose
+    prediction = ... trm.testtime.run_attempts (the engine) or solve_attempts (a static batch) ...
     answer = finish(task, problem, prediction, options)  # decode, verify, better of TRM and classical
 
 A task without a model, or a problem beyond a model's canvas, is answered by `solve_without_model`
@@ -18,21 +16,16 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from trm.inference import Prediction, vote
+from trm.inference import Prediction
 from trm.tasks import Task
-from trm.tasks.base import SolverAnswer, View
+from trm.tasks.base import SolverAnswer
+from trm.testtime import InvalidOption, Outcome, Policy, Select, Strategy, vote_policy
 
 Mode = Literal["fast", "exact"]
 DEFAULT_SOLVER_BUDGET_S = 5.0  # the exact solver's time limit when a request names none
 
 
-class InvalidOption(ValueError):
-    """A request option this task or model cannot honour; `field` names it (a 422 in the service)."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
+__all__ = ["Answer", "AnswerOptions", "InferenceConfig", "InvalidOption", "Mode", "finish", "plan_attempts", "solve_without_model"]
 
 
 @dataclass(frozen=True)
@@ -40,14 +33,17 @@ class InferenceConfig:
     """A model's inference defaults: the `inference` object of its config.json, typed.
 
     halt_threshold: a sample halts when q_halt exceeds it (ACT); min_steps: supervision steps before
-    halting may stop it; views: symmetric views solved and voted on by default (Task.views);
-    calibration: step-cost curves measured per machine (trm.engine.calibrate), from which
+    halting may stop it; views: symmetric views solved and voted on by default (Task.views; a
+    vote over all of them on every problem); policy: test-time compute by default (trm.testtime.Policy,
+    from the keys attempts, strategy, noise, select, adaptive, accept_confidence; one attempt when
+    absent); calibration: step-cost curves measured per machine (trm.engine.calibrate), from which
     `slots="auto"` chooses the batch size on a matching machine.
     """
 
     halt_threshold: float = 0.0
     min_steps: int = 1
     views: int = 1
+    policy: Policy = field(default_factory=Policy)
     calibration: tuple[dict[str, Any], ...] = ()
 
     @classmethod
@@ -56,19 +52,28 @@ class InferenceConfig:
         raw = (config or {}).get("inference") or {}
         if not isinstance(raw, dict):
             raise ValueError(f"config.json 'inference' must be an object, got {type(raw).__name__}")
+        plain = Policy()
         out = cls(
             halt_threshold=float(raw.get("halt_threshold", cls.halt_threshold)),
             min_steps=int(raw.get("min_steps", cls.min_steps)),
             views=int(raw.get("views", cls.views)),
+            policy=Policy(
+                attempts=int(raw.get("attempts", plain.attempts)),
+                strategy=raw.get("strategy", plain.strategy),
+                noise=float(raw.get("noise", plain.noise)),
+                select=raw.get("select", plain.select),
+                adaptive=bool(raw.get("adaptive", plain.adaptive)),
+                accept_confidence=float(raw.get("accept_confidence", plain.accept_confidence)),
+            ),
             calibration=tuple(raw.get("calibration") or ()),
         )
-        if out.min_steps < 1 or out.views < 1:
-            raise ValueError(f"config.json 'inference': min_steps and views must be >= 1, got {raw}")
+        if out.min_steps < 1 or out.views < 1 or out.policy.attempts < 1:
+            raise ValueError(f"config.json 'inference': min_steps, views and attempts must be >= 1, got {raw}")
         return out
 
     def as_dict(self) -> dict[str, Any]:
         """The config as config.json's `inference` object (and /v1/tasks shows it)."""
-        return {"halt_threshold": self.halt_threshold, "min_steps": self.min_steps, "views": self.views}
+        return {"halt_threshold": self.halt_threshold, "min_steps": self.min_steps, "views": self.views, **self.policy.as_dict()}
 
 
 @dataclass(frozen=True)
@@ -98,26 +103,55 @@ class Answer:
     halted: bool
     confidence: float  # sigmoid(q_halt) of the model's last step (0.0 without a model)
     trace: list[dict[str, Any]] = field(default_factory=list)
-    views: int = 1  # symmetric views solved for a vote
-    votes: int = 1  # views that gave this answer
+    views: int = 1  # attempts (symmetric views, noisy trajectories) that finished
+    votes: int = 1  # of those, how many gave this answer
+    attempts: int = 1  # attempts started (trm.testtime)
+    total_steps: int = 0  # supervision steps of every attempt together: the compute spent
+    chosen_by: str = "halt"  # "halt" (the halting head, one attempt or the most confident), "vote", "checker"
+    strategy: str = "single"  # what found the answer: "single" (the plain attempt) or "views", "noise", "views+noise"
     objective: float | None = None  # optimisation tasks: lower is better
     lower_bound: float | None = None  # a proven lower bound on the objective
     optimal: bool | None = None  # proven optimal
     unique: bool | None = None  # the only solution, where known
 
 
-def plan_views(task: Task, requested: int | None, config: InferenceConfig) -> list[View]:
-    """The symmetric views to solve: the request's count, else the model's default. Raises InvalidOption
-    when the request asks for more than the task has."""
-    views = task.views(requested or config.views)
-    if requested and requested > len(views):
-        raise InvalidOption("views", f"the {task.name} task has at most {len(views)}")
-    return views
+def plan_attempts(
+    task: Task,
+    config: InferenceConfig,
+    *,
+    views: int | None = None,
+    attempts: int | None = None,
+    strategy: Strategy | None = None,
+    noise: float | None = None,
+    select: Select | None = None,
+    adaptive: bool | None = None,
+    budget_s: float | None = None,
+) -> Policy:
+    """The test-time compute for one request: its options over the model's stored defaults.
 
-
-def combine(views: list[View], predictions: list[Prediction]) -> Prediction:
-    """One prediction per problem: the vote of its views, or the single view's prediction."""
-    return vote(views, predictions) if len(views) > 1 else predictions[0]
+    `views` N: a vote over N symmetric views, all at once (as before test-time compute); `attempts`
+    and the rest: trm.testtime.Policy. Without either, the model's stored policy, or its stored
+    `views` vote. Raises InvalidOption naming the field at fault."""
+    if views is not None and attempts is not None:
+        raise InvalidOption("views", "give views (a vote over that many symmetric views) or attempts, not both")
+    if views is not None:
+        available = len(task.views(views))
+        if views > available:
+            raise InvalidOption("views", f"the {task.name} task has at most {available}")
+        return vote_policy(views).check(task)
+    stored = config.policy
+    overridden = any(v is not None for v in (attempts, strategy, noise, select, adaptive, budget_s))
+    if stored.attempts == 1 and config.views > 1 and not overridden:
+        return vote_policy(config.views).check(task)
+    return Policy(
+        attempts=stored.attempts if attempts is None else attempts,
+        strategy=stored.strategy if strategy is None else strategy,
+        noise=stored.noise if noise is None else noise,
+        select=stored.select if select is None else select,
+        adaptive=stored.adaptive if adaptive is None else adaptive,
+        accept_confidence=stored.accept_confidence,
+        budget_s=budget_s,
+    ).check(task)
 
 
 def finish(task: Task, problem: Any, prediction: Prediction, options: AnswerOptions | None = None) -> Answer:
@@ -153,6 +187,10 @@ def finish(task: Task, problem: Any, prediction: Prediction, options: AnswerOpti
     answer = _answer(task, problem, chosen, verified, violations or [])
     answer.steps, answer.halted, answer.confidence = prediction.steps, prediction.halted, prediction.confidence
     answer.trace, answer.views, answer.votes = trace, prediction.views, prediction.votes
+    answer.total_steps = prediction.steps
+    if isinstance(prediction, Outcome):
+        answer.attempts, answer.total_steps = prediction.attempts, prediction.sample_steps
+        answer.chosen_by, answer.strategy = prediction.chosen_by, prediction.strategy
     return answer
 
 

@@ -10,16 +10,17 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import numpy as np
 import torch
 
+from trm.act import LatentNoise
 from trm.checkpoint import load_checkpoint
 from trm.inference import Prediction, recurse
 from trm.model import TRM
-from trm.pipeline import Answer, AnswerOptions, InferenceConfig, Mode, combine, finish, plan_views, solve_without_model
+from trm.pipeline import Answer, AnswerOptions, InferenceConfig, Mode, finish, plan_attempts, solve_without_model
 from trm.precision import for_inference
 from trm.scheduler import HaltMode
 from trm.tasks import OutsideCanvas, Task, get_task
+from trm.testtime import Select, Strategy, solve_attempts
 
 
 class Solver:
@@ -47,12 +48,19 @@ class Solver:
         views: int | None = None,
         answer_mode: Mode = "fast",
         budget_s: float | None = None,
+        attempts: int | None = None,
+        strategy: Strategy | None = None,
+        noise: float | None = None,
+        select: Select | None = None,
+        adaptive: bool | None = None,
     ) -> Answer:
         """Solve one problem (a dict in the task's Problem schema). Raises InvalidProblem, InvalidOption.
 
         `mode` is the halting mode ("act" or "fixed"); `answer_mode` "exact" runs the task's exact solver
         with the model's answer as its hint, within `budget_s` seconds; `fallback` (None: the task's
-        default) returns the better verified answer of the model and the classical method."""
+        default) returns the better verified answer of the model and the classical method. `attempts`,
+        `strategy`, `noise`, `select`, `adaptive`: test-time compute (trm.testtime.Policy), over the
+        model's stored defaults."""
         return self.solve_many(
             [problem],
             max_steps=max_steps,
@@ -64,6 +72,11 @@ class Solver:
             views=views,
             answer_mode=answer_mode,
             budget_s=budget_s,
+            attempts=attempts,
+            strategy=strategy,
+            noise=noise,
+            select=select,
+            adaptive=adaptive,
         )[0]
 
     def solve_many(
@@ -79,19 +92,26 @@ class Solver:
         views: int | None = None,
         answer_mode: Mode = "fast",
         budget_s: float | None = None,
+        attempts: int | None = None,
+        strategy: Strategy | None = None,
+        noise: float | None = None,
+        select: Select | None = None,
+        adaptive: bool | None = None,
     ) -> list[Answer]:
         """`views` > 1: solve that many symmetric views of each problem (at most the task has) in one
-        batch and answer what most of them agree on (trm.inference.vote). A problem beyond the model's
-        canvas is answered by the task's own solver (trm.pipeline.solve_without_model), as in the service."""
+        batch and answer what most of them agree on. `attempts` > 1 (or the model's stored policy):
+        test-time compute, trm.testtime.solve_attempts. A problem beyond the model's canvas is answered
+        by the task's own solver (trm.pipeline.solve_without_model), as in the service."""
         parsed = [self.task.parse(p, canvas=False) for p in problems]
         fits = [self._fits(p) for p in parsed]
-        symmetries = plan_views(self.task, views, self.inference)
+        policy = plan_attempts(
+            self.task, self.inference, views=views, attempts=attempts, strategy=strategy, noise=noise, select=select, adaptive=adaptive
+        )
         options = AnswerOptions(fallback=fallback, mode=answer_mode, budget_s=budget_s)
         inside = [p for p, ok in zip(parsed, fits) if ok]
-        combined: list[Prediction] = []
-        if inside:
-            inputs = torch.from_numpy(np.stack([v.apply(self.task.encode(p)) for p in inside for v in symmetries]))  # problem-major
-            predictions = recurse(
+
+        def run(inputs: torch.Tensor, noise: list[LatentNoise | None]) -> list[Prediction]:
+            return recurse(
                 self.model,
                 inputs,
                 max_steps=max_steps,
@@ -101,10 +121,10 @@ class Solver:
                 trace=trace,
                 probs=self.task.needs_probs,
                 dtype=self.dtype,
+                noise=noise,
             )
-            k = len(symmetries)
-            combined = [combine(symmetries, predictions[i * k : (i + 1) * k]) for i in range(len(inside))]
-        ours = iter(combined)
+
+        ours = iter(solve_attempts(run, self.task, inside, policy) if inside else [])
         return [finish(self.task, p, next(ours), options) if ok else solve_without_model(self.task, p, options) for p, ok in zip(parsed, fits)]
 
     def _fits(self, problem: Any) -> bool:

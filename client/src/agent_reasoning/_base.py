@@ -93,12 +93,15 @@ def build_request(
     context: str | None = None,
     exact: bool = False,
     budget_ms: int | None = None,
+    attempts: int | None = None,
+    compute_ms: int | None = None,
 ) -> ReasoningRequest:
     """Validate the arguments of reason() here, so mistakes fail before a round trip (pydantic ValidationError).
 
     fallback None: the service's default per task (on for placement, upgrade, rootcause). exact: the
     task's exact solver (CP-SAT) with the model's answer as its hint, within budget_ms. scope/context:
-    narrow a question the service answers from the cluster (no problem given)."""
+    narrow a question the service answers from the cluster (no problem given). attempts/compute_ms:
+    test-time compute (the most attempts; wall time for those after the first), default the model's."""
     # Without a problem the service builds one from the question (its Kubernetes and Prometheus providers)
     # or answers 422 naming what it lacks, which says more than a local TypeError could.
     if isinstance(problem, BaseModel):
@@ -121,6 +124,8 @@ def build_request(
         context=context,
         mode="exact" if exact else None,
         budget_ms=budget_ms,
+        attempts=attempts,
+        compute_ms=compute_ms,
     )
 
 
@@ -149,6 +154,8 @@ class ReasonOptions(TypedDict, total=False):
     model: str | None
     deadline_ms: int | None
     views: int | None
+    attempts: int | None
+    compute_ms: int | None
 
 
 Nodes = Union[PlacementProblem, Sequence[Union[PlacementNode, Mapping[str, Any]]]]

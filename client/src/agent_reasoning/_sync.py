@@ -105,12 +105,15 @@ class SyncReasoningClient(BaseClient):
         context: str | None = None,
         exact: bool = False,
         budget_ms: int | None = None,
+        attempts: int | None = None,
+        compute_ms: int | None = None,
     ) -> ReasoningResponse:
         """Solve one problem (a dict or a pydantic Problem model) by task_type, task name, or both."""
         request = build_request(
             task_type, problem, task=task, question=question, max_steps=max_steps, min_steps=min_steps,
             halt_threshold=halt_threshold, trace=trace, fallback=fallback, conversation_id=conversation_id,
             model=model, deadline_ms=deadline_ms, views=views, scope=scope, context=context, exact=exact, budget_ms=budget_ms,
+            attempts=attempts, compute_ms=compute_ms,
         )  # fmt: skip
         return self._run(self._reason_plan(request))
 
@@ -172,6 +175,8 @@ class SyncReasoningClient(BaseClient):
         context: str | None = None,
         exact: bool = False,
         budget_ms: int | None = None,
+        attempts: int | None = None,
+        compute_ms: int | None = None,
         url: str | None = None,
         source: str = DEFAULT_SOURCE,
         mode: Mode = "binary",
@@ -181,6 +186,7 @@ class SyncReasoningClient(BaseClient):
             task_type, problem, task=task, question=question, max_steps=max_steps, min_steps=min_steps,
             halt_threshold=halt_threshold, trace=trace, fallback=fallback, conversation_id=conversation_id,
             model=model, deadline_ms=deadline_ms, views=views, scope=scope, context=context, exact=exact, budget_ms=budget_ms,
+            attempts=attempts, compute_ms=compute_ms,
         )  # fmt: skip
         return self._run(self._event_plan(request, url, source, mode))
 
@@ -204,6 +210,8 @@ class SyncReasoningClient(BaseClient):
         context: str | None = None,
         exact: bool = False,
         budget_ms: int | None = None,
+        attempts: int | None = None,
+        compute_ms: int | None = None,
         sink: str | None = None,
         source: str = DEFAULT_SOURCE,
         mode: Mode = "binary",
@@ -213,6 +221,7 @@ class SyncReasoningClient(BaseClient):
             task_type, problem, task=task, question=question, max_steps=max_steps, min_steps=min_steps,
             halt_threshold=halt_threshold, trace=trace, fallback=fallback, conversation_id=conversation_id,
             model=model, deadline_ms=deadline_ms, views=views, scope=scope, context=context, exact=exact, budget_ms=budget_ms,
+            attempts=attempts, compute_ms=compute_ms,
         )  # fmt: skip
         return self._run(self._emit_plan(request, sink, source, mode))
 

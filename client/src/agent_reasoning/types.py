@@ -80,6 +80,22 @@ class ReasoningRequest(BaseModel):
     views: int | None = Field(
         None, ge=1, le=64, description="Solve this many symmetric views of the problem and answer what most agree on (default: the model's)"
     )
+    attempts: int | None = Field(
+        None,
+        ge=1,
+        le=64,
+        description="Test-time compute: the most attempts the model may take at this problem (default: the model's). "
+        "Adaptive by default: one attempt first, more only when it fails the exact check or its confidence is low",
+    )
+    strategy: Literal["views", "noise", "views+noise"] | None = Field(
+        None, description="How attempts after the first differ: symmetric views, Gaussian noise on the latent state, or both (default: the model's)"
+    )
+    noise: float | None = Field(None, ge=0, le=4, description="Std of the latent noise of noisy attempts (default: the model's)")
+    select: Literal["checker", "vote", "halt"] | None = Field(
+        None, description="How the answer is chosen among attempts: the first to pass the exact check, the vote, or the most confident halting head"
+    )
+    adaptive: bool | None = Field(None, description="One attempt first and more only when needed (default: true); false runs them all at once")
+    compute_ms: int | None = Field(None, ge=1, le=600_000, description="Wall time for the attempts after the first, in ms (default: the deadline)")
 
     @model_validator(mode="after")
     def _task_or_type(self) -> ReasoningRequest:
@@ -117,8 +133,12 @@ class ReasoningResponse(BaseModel):
     steps: int = 0
     halted: bool = True  # false: cut at max_steps or by the deadline
     confidence: float = 0.0
-    views: int = 1  # symmetric views of the problem solved for a vote (1: no vote)
+    views: int = 1  # attempts (symmetric views, noisy trajectories) that finished (1: no choice to make)
     votes: int = 1  # how many of them gave this answer
+    attempts: int = Field(1, description="Attempts the model started at this problem (test-time compute)")
+    total_steps: int = Field(0, description="Supervision steps of all attempts together: the compute spent")
+    chosen_by: str = Field("halt", description="How the answer was chosen: 'halt' (the halting head), 'vote', 'checker' (the exact check among the attempts)")
+    strategy: str = Field("single", description="What found the answer: 'single' (the first, plain attempt), 'views', 'noise', 'views+noise'")
     reasoning_trace: list[ReasoningStep] = Field(default_factory=list)
     duration_ms: float = 0.0
     queue_ms: float = 0.0

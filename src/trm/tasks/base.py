@@ -88,6 +88,13 @@ class View:
         out[self.positions] = np.argsort(self.values)[tokens]
         return out
 
+    def undo_probs(self, probs: np.ndarray) -> np.ndarray:
+        """Token probabilities [seq_len, vocab_size] answered in this view -> the original problem's
+        positions, with column v the probability of the original token value v."""
+        out = np.empty_like(probs)
+        out[self.positions] = probs[:, self.values]
+        return out
+
 
 class Task(ABC, Generic[ProblemT, SolutionT]):
     """A kind of problem TRM learns: its schema, its token encoding, its exact check and its solvers.

@@ -1,0 +1,168 @@
+"""trm.testtime: noisy trajectories, the adaptive policy and the choice among attempts (toy model; the
+shipped Sudoku model's gain is in tests/test_shipped_models.py and bench/testtime.py)."""
+
+import asyncio
+
+import numpy as np
+import pytest
+import torch
+
+from trm.act import LatentNoise, perturb
+from trm.checkpoint import load_checkpoint
+from trm.engine import Engine
+from trm.inference import Prediction, recurse
+from trm.pipeline import InferenceConfig, InvalidOption, plan_attempts
+from trm.tasks import get_task
+from trm.tasks.base import View
+from trm.testtime import Judged, Policy, accepts_first, run_attempts, select, solve_attempts
+
+
+@pytest.fixture(scope="module")
+def model(toy_model_dir):
+    out, _ = toy_model_dir
+    m, _ = load_checkpoint(out)
+    return m
+
+
+@pytest.fixture(scope="module")
+def task(model):
+    return get_task(model.config.task, **model.config.task_options)
+
+
+def test_latent_noise_is_reproducible_by_seed_and_zero_rows_stay():
+    a, b, c = LatentNoise(0.5, 7), LatentNoise(0.5, 7), LatentNoise(0.5, 8)
+    assert torch.equal(a.sample((3, 4)), b.sample((3, 4)))
+    assert not torch.equal(LatentNoise(0.5, 7).sample((3, 4)), c.sample((3, 4)))
+    z = torch.zeros(3, 2, 4)
+    out = perturb(z, [None, LatentNoise(1.0, 1), LatentNoise(0.0, 2)])
+    assert torch.equal(out[0], z[0]) and torch.equal(out[2], z[2]) and not torch.equal(out[1], z[1])
+    assert perturb(z, [None, None, None]) is z  # no noise: no copy
+    with pytest.raises(ValueError):
+        LatentNoise(-0.1, 0)
+
+
+def test_a_noisy_trajectory_in_the_engine_equals_the_same_trajectory_in_a_plain_loop(model):
+    x = np.array([1, 2, 3, 4, 4, 3, 2, 1])
+    with Engine(model, slots=4) as engine:
+        noisy = engine.submit(x, max_steps=5, mode="fixed", noise=LatentNoise(0.8, 3)).result(timeout=30)
+        plain = engine.submit(x, max_steps=5, mode="fixed").result(timeout=30)
+    ref = recurse(model, torch.as_tensor(x)[None], max_steps=5, mode="fixed", noise=[LatentNoise(0.8, 3)])[0]
+    assert np.array_equal(noisy.tokens, ref.tokens)
+    assert abs(noisy.q_halt - ref.q_halt) < 1e-4
+    assert abs(noisy.q_halt - plain.q_halt) > 1e-4  # the noise reached the recursion
+
+
+def test_policy_names_the_field_at_fault():
+    task = get_task("sudoku")
+    config = InferenceConfig()
+    with pytest.raises(InvalidOption) as e:
+        plan_attempts(task, config, attempts=0)
+    assert e.value.field == "attempts"
+    with pytest.raises(InvalidOption) as e:
+        plan_attempts(task, config, attempts=4, strategy="noise")  # the model stores no noise scale
+    assert e.value.field == "noise"
+    with pytest.raises(InvalidOption) as e:
+        plan_attempts(task, config, attempts=4, views=2)
+    assert e.value.field == "views"
+    with pytest.raises(InvalidOption) as e:
+        plan_attempts(get_task("rootcause"), config, attempts=4, select="checker")
+    assert e.value.field == "select"
+    # defaults: one plain attempt; a stored views vote; a stored policy; request options over stored ones
+    assert plan_attempts(task, config).attempts == 1
+    assert plan_attempts(task, InferenceConfig(views=2)) == Policy(attempts=2, strategy="views", select="vote", adaptive=False)
+    stored = InferenceConfig(policy=Policy(attempts=8, strategy="noise", noise=0.3))
+    policy = plan_attempts(task, stored)
+    assert (policy.attempts, policy.strategy, policy.noise, policy.select, policy.adaptive) == (8, "noise", 0.3, "checker", True)
+    assert plan_attempts(task, stored, attempts=2, select="halt").select == "halt"
+    assert plan_attempts(get_task("rootcause"), stored).select == "vote"  # no exact check: the vote
+    # views alone: never more attempts than the task has distinct views (a maze has 8)
+    assert plan_attempts(get_task("maze"), InferenceConfig(policy=Policy(attempts=16))).attempts == 8
+
+
+def test_stored_policy_round_trips_through_config_json():
+    config = InferenceConfig.from_config({"inference": {"attempts": 8, "strategy": "views+noise", "noise": 0.25, "select": "vote", "adaptive": False}})
+    assert config.policy == Policy(attempts=8, strategy="views+noise", noise=0.25, select="vote", adaptive=False)
+    assert InferenceConfig.from_config({"inference": config.as_dict()}).policy == config.policy
+    with pytest.raises(ValueError):
+        InferenceConfig.from_config({"inference": {"attempts": 0}})
+
+
+def judged(index, tokens, confidence, verified, objective=None):
+    return Judged(index, Prediction(np.array(tokens), 3, True, confidence, 0.0), None, verified, objective)  # type: ignore[arg-type]
+
+
+def test_selection_by_checker_vote_and_halting_head():
+    a, b = [1, 1], [2, 2]
+    attempts = [judged(0, a, 0.9, False), judged(1, b, 0.2, True), judged(2, a, 0.8, False), judged(3, b, 0.3, True)]
+    chosen, how, votes = select(Policy(attempts=4, select="checker"), attempts)
+    assert (chosen.index, how, votes) == (1, "checker", 2)  # the first that passes
+    chosen, how, votes = select(Policy(attempts=4, select="vote"), [*attempts, judged(4, a, 0.1, False)])
+    assert (chosen.index, how, votes) == (0, "vote", 3)
+    chosen, how, _ = select(Policy(attempts=4, select="halt"), attempts)
+    assert (chosen.index, how) == (0, "halt")
+    # none passes the check: the vote decides
+    _, how, _ = select(Policy(attempts=2, select="checker"), [judged(0, a, 0.5, False), judged(1, b, 0.6, False)])
+    assert how == "vote"
+    # an objective: the best among those that pass, not the first
+    chosen, _, _ = select(Policy(attempts=3, select="checker"), [judged(0, a, 0.5, True, 3.0), judged(1, b, 0.5, True, 2.0)])
+    assert chosen.index == 1
+    # adaptive acceptance: the check where there is one, else the confidence
+    assert accepts_first(Policy(), judged(0, a, 0.01, True))
+    assert not accepts_first(Policy(), judged(0, a, 0.99, False))
+    assert accepts_first(Policy(accept_confidence=0.5), judged(0, a, 0.6, None))
+    assert not accepts_first(Policy(accept_confidence=0.5), judged(0, a, 0.4, None))
+
+
+def test_undo_probs_maps_columns_and_positions_back():
+    view = View(np.array([2, 0, 1]), np.array([0, 2, 1]))
+    probs = np.random.default_rng(0).random((3, 3))
+    back = view.undo_probs(probs)
+    # the answer's token at original position p is values^-1 of the view's token at the view position showing p
+    assert np.array_equal(back[view.positions], probs[:, view.values])
+
+
+def _problems(task, n, seed):
+    rng = np.random.default_rng(seed)
+    return [task.parse(task.generate(rng, 1, task.buckets[-1])[0].problem.model_dump()) for _ in range(n)]
+
+
+def test_adaptive_runs_more_attempts_only_where_the_first_fails_and_engine_and_static_agree(model, task):
+    problems = _problems(task, 12, seed=5)
+    policy = plan_attempts(task, InferenceConfig(policy=Policy(attempts=4, strategy="views+noise", noise=0.5)))
+
+    def run(inputs, noise):
+        return recurse(model, inputs, max_steps=4, noise=noise)
+
+    static = solve_attempts(run, task, problems, policy)
+    firsts = recurse(model, torch.from_numpy(np.stack([task.encode(p) for p in problems])), max_steps=4)
+    for outcome, first, problem in zip(static, firsts, problems):
+        plain_ok = not task.verify(problem, task.decode(first.tokens, problem))
+        if plain_ok:  # the first attempt passed: it is the answer, and the only cost
+            assert (outcome.attempts, outcome.strategy, outcome.sample_steps) == (1, "single", first.steps)
+        else:
+            assert outcome.attempts == 4 and outcome.sample_steps >= first.steps
+    assert any(o.attempts == 1 for o in static) and any(o.attempts == 4 for o in static), "the toy model should pass some and fail some"
+
+    async def on_engine():
+        with Engine(model, slots=4) as engine:
+            return await asyncio.gather(*(run_attempts(engine, task, p, policy, deadline=None, submit={"max_steps": 4}) for p in problems))
+
+    served = asyncio.run(on_engine())
+    for a, b in zip(static, served):
+        # the same attempts; the checker may stop earlier in the engine (completion order), never later
+        assert b.attempts == a.attempts
+        assert (b.chosen_by == "checker") == (a.chosen_by == "checker")
+        if a.chosen_by != "checker":
+            assert np.array_equal(a.tokens, b.tokens)
+
+
+def test_a_non_adaptive_vote_runs_every_attempt_at_once(model, task):
+    problems = _problems(task, 3, seed=9)
+    policy = plan_attempts(task, InferenceConfig(), attempts=3, strategy="noise", noise=0.5, select="vote", adaptive=False)
+
+    async def on_engine():
+        with Engine(model, slots=4) as engine:
+            return [await run_attempts(engine, task, p, policy, deadline=None, submit={"max_steps": 3}) for p in problems]
+
+    for outcome in asyncio.run(on_engine()):
+        assert outcome.attempts == 3 and outcome.views == 3 and outcome.chosen_by == "vote"
