@@ -120,7 +120,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--models", default=str(ROOT / "models"))
     parser.add_argument("--timeout", type=float, default=300.0)
-    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "cold_start.json"))
+    parser.add_argument("--out", default=str(ROOT / "runs" / "bench" / "cold_start.json"), help="JSON path (bench/results/ holds the published one)")
     args = parser.parse_args()
     models = sorted(p.name for p in Path(args.models).iterdir() if (p / "config.json").is_file())
     bare, service = [], []

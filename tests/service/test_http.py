@@ -8,7 +8,7 @@ import threading
 import httpx
 import pytest
 
-from ..known_problems import MAZE, MAZE30
+from ..known_problems import MAZE, MAZE30, SUDOKU_PLAIN_FAILS
 from .conftest import SUDOKU_EASY, needs, needs_maze, needs_sudoku, settings_for
 from .server import running_server
 
@@ -87,6 +87,29 @@ def test_maze_answer_voted_over_eight_views(server):
     assert body["verified"] is True and body["views"] == 8 and 5 <= body["votes"] <= 8, body
     assert body["solution"]["path"][0] == [1, 1] and body["solution"]["path"][-1] == [5, 7]
     assert [s["step"] for s in body["reasoning_trace"]] == list(range(1, body["steps"] + 1))
+
+
+@needs_sudoku
+def test_test_time_compute_spends_more_attempts_only_where_the_first_fails(server):
+    hard = {"task": "sudoku", "problem": {"puzzle": SUDOKU_PLAIN_FAILS}}
+    plain = httpx.post(server + "/v1/reason", json=hard, timeout=60).json()
+    assert plain["verified"] is False and plain["attempts"] == 1 and plain["chosen_by"] == "halt" and plain["strategy"] == "single"
+    body = httpx.post(server + "/v1/reason", json=hard | {"attempts": 8}, timeout=120).json()
+    assert body["verified"] is True and body["solved_by"] == "trm", body
+    assert body["chosen_by"] == "checker" and body["strategy"] == "views" and 2 <= body["attempts"] <= 8
+    assert body["total_steps"] > plain["steps"]
+    # an easy puzzle costs one attempt whatever the budget
+    easy = httpx.post(server + "/v1/reason", json={"task": "sudoku", "problem": {"puzzle": SUDOKU_EASY}, "attempts": 8}, timeout=60).json()
+    assert easy["verified"] is True and easy["attempts"] == 1 and easy["total_steps"] == easy["steps"] and easy["strategy"] == "single"
+    # bad options name their field
+    for extra, field in (({"attempts": 0}, "attempts"), ({"attempts": 4, "views": 4}, "views"), ({"strategy": "guess"}, "strategy"), ({"noise": -1}, "noise")):
+        r = httpx.post(server + "/v1/reason", json=hard | extra, timeout=30)
+        assert r.status_code == 422 and r.json()["field"] == field, (extra, r.text)
+    r = httpx.post(server + "/v1/reason", json={"task": "rootcause", "problem": {"services": [{"name": "a", "error_rate": 0.5}]}, "attempts": 2, "select": "checker"}, timeout=30)
+    assert r.status_code == 422 and r.json()["field"] in ("attempts", "select"), r.text
+    metrics = httpx.get(server + "/metrics", timeout=10).text
+    assert 'agent_reasoning_answers_chosen_total{chosen_by="checker",strategy="views",task="sudoku"}' in metrics
+    assert 'agent_reasoning_attempts_count{task="sudoku"}' in metrics
 
 
 def test_trace_and_model_info(server):
