@@ -25,6 +25,7 @@ import os
 import statistics
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -75,6 +76,7 @@ class _Sample:
     trace: bool
     probs: bool
     noise: LatentNoise | None = None  # latent noise before every step (a noisy trajectory, trm.testtime)
+    check: Callable[[np.ndarray], bool] | None = None  # the exact check: a step whose answer passes ends the sample
     records: list[StepRecord] = field(default_factory=list)
     last_tokens: np.ndarray | None = None
 
@@ -207,9 +209,12 @@ class Engine:
         trace: bool = False,
         probs: bool = False,
         noise: LatentNoise | None = None,
+        check: Callable[[np.ndarray], bool] | None = None,
     ) -> concurrent.futures.Future[EngineResult]:
         """Queue one sample [L]. `deadline` is a time.monotonic() value; `noise` makes it a noisy
-        trajectory (Gaussian noise on its latent z before every step, trm.act.LatentNoise).
+        trajectory (Gaussian noise on its latent z before every step, trm.act.LatentNoise); `check`
+        (tokens [L] -> passed) is called on the compute thread after every step, and an answer that
+        passes ends the sample there (for tasks whose check proves an answer right: Sudoku, maze).
 
         Raises ValueError for a wrong shape or mode, QueueFullError when the queue is full,
         EngineStoppedError when the engine takes no work."""
@@ -225,7 +230,7 @@ class Engine:
             mode=mode,
             deadline=deadline,
             future=concurrent.futures.Future(),
-            payload=_Sample(tokens=t.to(self.device), puzzle_id=puzzle_id, trace=trace, probs=probs, noise=noise),
+            payload=_Sample(tokens=t.to(self.device), puzzle_id=puzzle_id, trace=trace, probs=probs, noise=noise, check=check),
         )
         with self._lock:
             if not self._accepting:
@@ -295,12 +300,14 @@ class Engine:
         q = out.q_halt.float().cpu().numpy()
         self.iterations += 1
         self.sample_steps += len(occupied)
+        # the callers' exact checks, outside the lock (they decode and verify: pure, but not free)
+        passed = [_passes(r.payload.check, pred[row]) for row, (_, r) in enumerate(occupied)]
         now = time.monotonic()
         finished: list[tuple[Request, EngineResult]] = []
         with self._changed:
             for row, (s, request) in enumerate(occupied):
                 q_halt = float(q[row])
-                exit_ = self._scheduler.advance(s, request, q_halt, now)
+                exit_ = self._scheduler.advance(s, request, q_halt, now, passed[row])
                 if exit_ is None and not self._scheduler.holds(s, request):
                     continue  # failed by stop() or cancelled meanwhile: its step counts for nobody
                 sample = request.payload
@@ -333,6 +340,17 @@ class Engine:
         for request in self._scheduler.drop_all():
             settle(request.future, error=error)
         self._changed.notify_all()
+
+
+def _passes(check: Callable[[np.ndarray], bool] | None, tokens: np.ndarray) -> bool:
+    """A caller's check on a step's answer; one that raises counts as not passed (the sample goes on)."""
+    if check is None:
+        return False
+    try:
+        return bool(check(tokens))
+    except Exception:
+        log.exception("a request's exact check raised; its sample goes on")
+        return False
 
 
 # --- how many slots ---

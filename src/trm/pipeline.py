@@ -11,6 +11,7 @@ Nothing here knows about HTTP.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -64,6 +65,7 @@ class InferenceConfig:
                 select=raw.get("select", plain.select),
                 adaptive=bool(raw.get("adaptive", plain.adaptive)),
                 accept_confidence=float(raw.get("accept_confidence", plain.accept_confidence)),
+                stop_on_check=bool(raw.get("stop_on_check", plain.stop_on_check)),
             ),
             calibration=tuple(raw.get("calibration") or ()),
         )
@@ -138,11 +140,11 @@ def plan_attempts(
         available = len(task.views(views))
         if views > available:
             raise InvalidOption("views", f"the {task.name} task has at most {available}")
-        return vote_policy(views).check(task)
+        return dataclasses.replace(vote_policy(views), stop_on_check=config.policy.stop_on_check).check(task)
     stored = config.policy
     overridden = any(v is not None for v in (attempts, strategy, noise, select, adaptive, budget_s))
     if stored.attempts == 1 and config.views > 1 and not overridden:
-        return vote_policy(config.views).check(task)
+        return dataclasses.replace(vote_policy(config.views), stop_on_check=stored.stop_on_check).check(task)
     return Policy(
         attempts=stored.attempts if attempts is None else attempts,
         strategy=stored.strategy if strategy is None else strategy,
@@ -151,6 +153,7 @@ def plan_attempts(
         adaptive=stored.adaptive if adaptive is None else adaptive,
         accept_confidence=stored.accept_confidence,
         budget_s=budget_s,
+        stop_on_check=stored.stop_on_check,
     ).check(task)
 
 

@@ -8,8 +8,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import torch
 
 from trm.act import LatentNoise
@@ -110,7 +112,7 @@ class Solver:
         options = AnswerOptions(fallback=fallback, mode=answer_mode, budget_s=budget_s)
         inside = [p for p, ok in zip(parsed, fits) if ok]
 
-        def run(inputs: torch.Tensor, noise: list[LatentNoise | None]) -> list[Prediction]:
+        def run(inputs: torch.Tensor, noise: list[LatentNoise | None], checks: list[Callable[[np.ndarray], bool] | None]) -> list[Prediction]:
             return recurse(
                 self.model,
                 inputs,
@@ -122,6 +124,7 @@ class Solver:
                 probs=self.task.needs_probs,
                 dtype=self.dtype,
                 noise=noise,
+                checks=checks if mode == "act" else None,
             )
 
         ours = iter(solve_attempts(run, self.task, inside, policy) if inside else [])

@@ -67,7 +67,9 @@ class Policy:
     scale (its init vectors have std 1); select: None picks "checker" where the task has an exact
     check, else "vote"; adaptive: attempt 0 alone first (see the module); accept_confidence: the
     halting confidence that accepts attempt 0 of a task without an exact check; budget_s: wall
-    seconds for the attempts after the first (None: the request's deadline governs).
+    seconds for the attempts after the first (None: the request's deadline governs); stop_on_check:
+    where an answer that passes the exact check is right (Sudoku, maze: no objective), every attempt
+    is checked after each step and stops as soon as its answer passes, halted or not.
     """
 
     attempts: int = 1
@@ -77,6 +79,7 @@ class Policy:
     adaptive: bool = True
     accept_confidence: float = 0.5
     budget_s: float | None = None
+    stop_on_check: bool = True
 
     def check(self, task: Task) -> Policy:
         """Raise InvalidOption (naming the field) for values out of range or one the task cannot honour;
@@ -125,7 +128,14 @@ class Policy:
             "select": self.select,
             "adaptive": self.adaptive,
             "accept_confidence": self.accept_confidence,
+            "stop_on_check": self.stop_on_check,
         }
+
+    def checker(self, task: Task, problem: Any, view: View) -> Callable[[np.ndarray], bool] | None:
+        """The per-step check of an attempt seen through `view` (None where the policy or task has none)."""
+        if not (self.stop_on_check and task.has_exact_check and not task.has_objective):
+            return None
+        return lambda tokens: not task.verify(problem, task.decode(view.undo(tokens), problem))
 
 
 def vote_policy(views: int) -> Policy:
@@ -250,7 +260,8 @@ async def run_attempts(
     def launch(ks: range, until: float | None) -> None:
         for k in ks:
             try:
-                future = engine.submit(views[k % len(views)].apply(tokens), deadline=until, noise=policy.noise_for(k), **submit)
+                view = views[k % len(views)]
+                future = engine.submit(view.apply(tokens), deadline=until, noise=policy.noise_for(k), check=policy.checker(task, problem, view), **submit)
             except Exception as e:  # attempt 0 must run; a later one is extra: fewer attempts, not a failed request
                 if k == 0:
                     raise
@@ -301,13 +312,13 @@ async def run_attempts(
 
 
 def solve_attempts(
-    run: Callable[[torch.Tensor, list[LatentNoise | None]], list[Prediction]],
+    run: Callable[[torch.Tensor, list[LatentNoise | None], list[Callable[[np.ndarray], bool] | None]], list[Prediction]],
     task: Task,
     problems: Sequence[Any],
     policy: Policy,
 ) -> list[Outcome]:
-    """Run `policy` for every problem on static batches: `run(inputs [B, L], noise [B])` solves a
-    batch (trm.inference.recurse with the caller's settings). Round 1 runs attempt 0 of every problem
+    """Run `policy` for every problem on static batches: `run(inputs [B, L], noise [B], checks [B])`
+    solves a batch (trm.inference.recurse with the caller's settings). Round 1 runs attempt 0 of every problem
     (every attempt when not adaptive); round 2 the other attempts of the problems round 1 did not
     settle, all in one batch. The checker takes the first attempt in attempt order that passes."""
     views = task.views(policy.view_count())
@@ -320,7 +331,8 @@ def solve_attempts(
         if not jobs:
             return
         inputs = torch.from_numpy(np.stack([views[k % len(views)].apply(encoded[i]) for i, k in jobs]))
-        predictions = run(inputs, [policy.noise_for(k) for _, k in jobs])
+        checks = [policy.checker(task, problems[i], views[k % len(views)]) for i, k in jobs]
+        predictions = run(inputs, [policy.noise_for(k) for _, k in jobs], checks)
         for (i, k), prediction in zip(jobs, predictions):
             started[i] += 1
             steps[i] += prediction.steps

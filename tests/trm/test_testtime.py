@@ -130,11 +130,14 @@ def test_adaptive_runs_more_attempts_only_where_the_first_fails_and_engine_and_s
     problems = _problems(task, 12, seed=5)
     policy = plan_attempts(task, InferenceConfig(policy=Policy(attempts=4, strategy="views+noise", noise=0.5)))
 
-    def run(inputs, noise):
-        return recurse(model, inputs, max_steps=4, noise=noise)
+    def run(inputs, noise, checks):
+        return recurse(model, inputs, max_steps=4, noise=noise, checks=checks)
 
     static = solve_attempts(run, task, problems, policy)
-    firsts = recurse(model, torch.from_numpy(np.stack([task.encode(p) for p in problems])), max_steps=4)
+    identity = View.identity(task.seq_len, task.vocab_size)
+    firsts = recurse(
+        model, torch.from_numpy(np.stack([task.encode(p) for p in problems])), max_steps=4, checks=[policy.checker(task, p, identity) for p in problems]
+    )
     for outcome, first, problem in zip(static, firsts, problems):
         plain_ok = not task.verify(problem, task.decode(first.tokens, problem))
         if plain_ok:  # the first attempt passed: it is the answer, and the only cost
@@ -154,6 +157,30 @@ def test_adaptive_runs_more_attempts_only_where_the_first_fails_and_engine_and_s
         assert (b.chosen_by == "checker") == (a.chosen_by == "checker")
         if a.chosen_by != "checker":
             assert np.array_equal(a.tokens, b.tokens)
+
+
+def test_an_answer_that_passes_the_check_ends_its_attempt_in_the_engine_and_the_plain_loop(model, task):
+    problem = _problems(task, 1, seed=2)[0]
+    x = task.encode(problem)
+    calls = []
+
+    def passes_from_step_2(tokens):
+        calls.append(tokens.copy())
+        return len(calls) >= 2
+
+    with Engine(model, slots=2) as engine:
+        r = engine.submit(x, max_steps=8, threshold=20.0, check=passes_from_step_2).result(timeout=30)  # the halting head never stops it
+        raising = engine.submit(x, max_steps=3, threshold=20.0, check=lambda t: 1 / 0).result(timeout=30)  # a broken check: the sample goes on
+    assert (r.steps, r.halted, r.cut_reason) == (2, True, None)
+    assert (raising.steps, raising.halted) == (3, False)
+    calls.clear()
+    ref = recurse(model, torch.as_tensor(x)[None], max_steps=8, threshold=20.0, checks=[passes_from_step_2])[0]
+    assert (ref.steps, ref.halted) == (2, True) and np.array_equal(ref.tokens, r.tokens)
+    # the policy checks only where passing the check means right (no objective) and it is on
+    identity = View.identity(task.seq_len, task.vocab_size)
+    assert Policy().checker(task, problem, identity) is not None
+    assert Policy(stop_on_check=False).checker(task, problem, identity) is None
+    assert Policy().checker(get_task("placement"), None, identity) is None and Policy().checker(get_task("rootcause"), None, identity) is None
 
 
 def test_a_non_adaptive_vote_runs_every_attempt_at_once(model, task):

@@ -115,6 +115,8 @@ class Task(ABC, Generic[ProblemT, SolutionT]):
     # True: by default the service and Solver return the better verified answer of the model and the
     # fast classical method (`baseline`), so a weak model never makes an answer worse (homelab tasks)
     fallback_by_default: ClassVar[bool] = False
+    # True: valid answers differ in quality (`objective`); False: any answer that passes `verify` is right
+    has_objective: ClassVar[bool] = False
     test_only: ClassVar[bool] = False
     # True: `solve` is an exact solver (optimal or the unique answer, within its time limit), so it
     # answers as "solver" and `mode: exact` means something; False: `solve` is the classical baseline

@@ -460,6 +460,7 @@ class PlacementTask(Task[PlacementProblem, PlacementSolution]):
     Problem = PlacementProblem
     Solution = PlacementSolution
     fallback_by_default = True
+    has_objective = True
     buckets = tuple(BUCKETS)
     description = (
         "Place every pod on the fewest nodes within their free CPU and memory; pods of one anti-affinity "

@@ -279,6 +279,7 @@ class UpgradeTask(Task[UpgradeProblem, UpgradeSolution]):
     Problem = UpgradeProblem
     Solution = UpgradeSolution
     fallback_by_default = True
+    has_objective = True
     buckets = tuple(BUCKETS)
     description = (
         "Upgrade (drain) nodes in the fewest waves so that no wave takes down more replicas of a service than "
