@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -15,8 +16,9 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Route
 
-from reasoning_service import __version__, mcp_server
+from reasoning_service import __version__
 from reasoning_service.errors import ServiceError
 from reasoning_service.events import ReplyCache
 from reasoning_service.metrics import Metrics
@@ -24,6 +26,8 @@ from reasoning_service.middleware import BodyLimit, DecodeJSONBody, HeaderLimit,
 from reasoning_service.reasoning import ServiceState
 from reasoning_service.registry import ModelRegistry
 from reasoning_service.routes import events, health, metrics, reason, stats, tasks, ui
+from reasoning_service.routes.mcp import PATH as MCP_PATH
+from reasoning_service.routes.mcp import McpEndpoint
 from reasoning_service.settings import Settings
 from trm.compute import ComputeThread
 
@@ -45,10 +49,23 @@ def load_models(state: ServiceState) -> None:
             state.metrics.model_load_seconds.labels(loaded.name).set(loaded.load_seconds)
 
 
+# Imported while the models load rather than when the app is created (a cold start pays the two
+# side by side): the request path's optional parts, which the first request after /readyz must not wait for.
+DEFERRED_IMPORTS = ("reasoning_service.questions",)
+
+
+def import_deferred() -> None:
+    """Import DEFERRED_IMPORTS (runs in a worker thread beside the model loader)."""
+    for name in DEFERRED_IMPORTS:
+        importlib.import_module(name)
+
+
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Load the models in the background (probes answer meanwhile; a failure is kept in `load_error` for /readyz).
 
+    Beside the loader, the MCP SDK is imported and its session manager started before the app serves
+    (/mcp answers from the first request), and the deferred imports run; /readyz turns 200 once all are done.
     On shutdown: mark draining, wait for the loader, then stop the engines within `shutdown_grace_seconds`.
     """
     state: ServiceState = app.state.service
@@ -56,7 +73,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
     async def load() -> None:
         try:
-            await run_in_threadpool(load_models, state)
+            await asyncio.gather(run_in_threadpool(load_models, state), run_in_threadpool(import_deferred))
         except Exception as e:  # keep serving probes and say why in /readyz and the logs
             state.load_error = str(e)
             log.exception("loading models failed")
@@ -66,8 +83,16 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
     loader = asyncio.create_task(load())
     app.state.loader = loader
+    mcp_server = await run_in_threadpool(importlib.import_module, "reasoning_service.mcp_server")
+    manager = mcp_server.session_manager(state)
+    endpoint: McpEndpoint = app.state.mcp_endpoint
     try:
-        yield
+        async with manager.run():
+            endpoint.manager = manager
+            try:
+                yield
+            finally:
+                endpoint.manager = None
     finally:
         state.draining = True
         state.ready = False
@@ -102,8 +127,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     if settings.ui_enabled:
         ui.install(app)
-    # MCP (streamable HTTP) at /mcp, over the same request path and bearer token
-    mcp_server.mount(app, state)
+    # MCP (streamable HTTP) at /mcp, over the same request path and bearer token; the lifespan starts it
+    app.state.mcp_endpoint = McpEndpoint(state)
+    app.router.routes.append(Route(MCP_PATH, endpoint=app.state.mcp_endpoint, methods=["GET", "POST", "DELETE"], include_in_schema=False))
 
     @app.exception_handler(ServiceError)
     async def service_error(_: Request, e: ServiceError) -> JSONResponse:

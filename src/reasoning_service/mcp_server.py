@@ -13,36 +13,25 @@ definitions (agent_reasoning.tools) use too.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import mcp_types as types
 from mcp.server.lowlevel import Server
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.shared.exceptions import MCPError
 from pydantic import ValidationError
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
 
 from agent_reasoning.toolspec import QUESTION_TOOLS, TaskEntry, ToolSpec, render_result, tool_specs
 from agent_reasoning.types import ReasoningRequest
 from reasoning_service import __version__
-from reasoning_service.deps import require_token
 from reasoning_service.errors import ServiceError
 from reasoning_service.providers.kubernetes import in_cluster
 from reasoning_service.reasoning import ServiceState, reason
 from reasoning_service.settings import Settings
 from trm.tasks import task_classes
 
-if TYPE_CHECKING:
-    from fastapi import FastAPI
-
 log = logging.getLogger(__name__)
 
-PATH = "/mcp"
 INSTRUCTIONS = (
     "Tools that answer structured problems exactly (Sudoku, mazes, pod placement, node upgrade waves) or "
     "rank root causes, each with a Tiny Recursive Model whose answer is checked by an exact verifier. Call "
@@ -151,49 +140,7 @@ def build_server(state: ServiceState) -> Server[Any]:
     )
 
 
-class _Endpoint:
-    """The ASGI endpoint at /mcp: the service's bearer token first, then the SDK's transport.
-
-    The session manager is made per app lifespan (the SDK runs one only once), so the holder starts
-    empty and the lifespan wrapper fills it.
-    """
-
-    def __init__(self, state: ServiceState) -> None:
-        self.state = state
-        self.manager: StreamableHTTPSessionManager | None = None
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            require_token(Request(scope, receive), self.state)
-        except ServiceError as e:
-            await JSONResponse(e.body(), status_code=e.status, headers=e.headers)(scope, receive, send)
-            return
-        if self.manager is None:
-            body = {"error": "overloaded", "detail": "the MCP endpoint is not running (the app's lifespan has not started)", "field": None}
-            await JSONResponse(body, status_code=503, headers={"Retry-After": "1"})(scope, receive, send)
-            return
-        await self.manager.handle_request(scope, receive, send)
-
-
-def mount(app: FastAPI, state: ServiceState) -> None:
-    """Serve the MCP server at /mcp on `app` (the bearer token applies) and run its session manager
-    inside the app's lifespan."""
-    endpoint = _Endpoint(state)
-    server = build_server(state)
-    app.router.routes.append(Route(PATH, endpoint=endpoint, methods=["GET", "POST", "DELETE"], include_in_schema=False))
-    inner = app.router.lifespan_context
-
-    @asynccontextmanager
-    async def lifespan(a: Any) -> AsyncIterator[Any]:
-        # stateless + JSON: no session to pin a client to one replica, no SSE stream for proxies to buffer
-        manager = StreamableHTTPSessionManager(server, json_response=True, stateless=True, max_request_body_size=state.settings.max_request_bytes)
-        async with manager.run():
-            endpoint.manager = manager
-            try:
-                async with inner(a) as value:
-                    yield value
-            finally:
-                endpoint.manager = None
-
-    app.router.lifespan_context = lifespan
-
+def session_manager(state: ServiceState) -> StreamableHTTPSessionManager:
+    """A session manager for the app's lifespan (the SDK runs one only once): stateless and JSON, so
+    no session pins a client to one replica and no SSE stream is left for proxies to buffer."""
+    return StreamableHTTPSessionManager(build_server(state), json_response=True, stateless=True, max_request_body_size=state.settings.max_request_bytes)

@@ -11,7 +11,7 @@ import logging
 import time
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
@@ -19,7 +19,6 @@ from starlette.concurrency import run_in_threadpool
 from agent_reasoning.types import ModelInfo, ReasoningRequest, ReasoningResponse, ReasoningStep
 from reasoning_service.errors import ServiceError, outcome_of
 from reasoning_service.metrics import Metrics
-from reasoning_service.questions import BuiltProblem, build_problem
 from reasoning_service.registry import LoadedModel, ModelRegistry, NotFound
 from reasoning_service.settings import Settings
 from trm.engine import DeadlineExceededError, EngineStoppedError, QueueFullError
@@ -27,6 +26,9 @@ from trm.pipeline import AnswerOptions, InvalidOption, finish, plan_attempts, so
 from trm.tasks import InvalidProblem, task_classes
 from trm.tasks.common import LimitReached
 from trm.testtime import Outcome, run_attempts
+
+if TYPE_CHECKING:
+    from reasoning_service.questions import BuiltProblem
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -115,6 +117,8 @@ async def _reason(state: ServiceState, request: ReasoningRequest, label: str) ->
     if raw_problem is None:
         if request.task is not None and request.task not in task_classes():  # 404 for unknown names, as with a problem
             raise ServiceError(404, "unknown_task", f"unknown task {request.task!r}; known: {sorted(task_classes())}")
+        from reasoning_service.questions import build_problem  # imported beside the model loader (app.DEFERRED_IMPORTS)
+
         # a question about the cluster: the providers build the problem and name the task that answers
         # it (planning an app's replicas is a placement, whatever the question's type)
         built = await _within_deadline(build_problem(state, request), deadline, deadline_ms)

@@ -214,7 +214,7 @@ class Engine:
         """Queue one sample [L]. `deadline` is a time.monotonic() value; `noise` makes it a noisy
         trajectory (Gaussian noise on its latent z before every step, trm.act.LatentNoise); `check`
         (tokens [L] -> passed) is called on the compute thread after every step, and an answer that
-        passes ends the sample there (for tasks whose check proves an answer right: Sudoku, maze).
+        passes ends the sample there once it has taken min_steps (for tasks whose check proves an answer right: Sudoku, maze).
 
         Raises ValueError for a wrong shape or mode, QueueFullError when the queue is full,
         EngineStoppedError when the engine takes no work."""

@@ -70,7 +70,7 @@ def recurse(
     and the weights are float32 (pass `for_inference(model, dtype)` to cast them once instead).
     `noise` [B]: each sample's latent noise (trm.act.LatentNoise; None for a plain trajectory).
     `checks` [B]: each sample's exact check (tokens [L] -> passed) or None; a step whose answer
-    passes ends the sample as halted, as the engine's `check` does.
+    passes ends the sample as halted (once it has taken `min_steps`), as the engine's `check` does.
     """
     max_steps = max_steps or model.config.halt_max_steps
     B = len(inputs)
@@ -91,7 +91,7 @@ def recurse(
             if trace:
                 traces[i].append(StepRecord(step, pred_np[i].copy(), float(conf_np[i]), int(changed_np[i])))
             halts = mode == "act" and bool(q_halts(step, q_np[i], threshold=threshold, min_steps=min_steps))
-            halts = halts or (checks is not None and checks[i] is not None and bool(checks[i](pred_np[i])))  # type: ignore[misc]
+            halts = halts or (step >= min_steps and checks is not None and checks[i] is not None and bool(checks[i](pred_np[i])))  # type: ignore[misc]
             if halts or step == max_steps:
                 results[i] = Prediction(
                     pred_np[i].copy(), step, bool(halts or mode == "fixed"), float(conf_np[i]), float(q_np[i]), traces[i], p_np[i] if p_np is not None else None

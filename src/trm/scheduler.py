@@ -162,7 +162,7 @@ class Scheduler:
         """Count the step `request` just took in `slot` and decide whether it leaves (its slot then frees).
 
         `passed_check`: the step's answer passed the caller's exact check, which ends the sample as
-        halted (its answer is right; more steps cannot improve it).
+        halted once it has taken `min_steps` (its answer is right; more steps cannot improve it).
 
         Returns None while it stays, or when it no longer holds the slot (failed meanwhile, or
         cancelled: its slot frees without an Exit, and nobody is answered)."""
@@ -172,7 +172,7 @@ class Scheduler:
             self.occupant[slot] = None
             return None
         request.steps += 1
-        exit_ = Exit(halted=True, cut_reason=None) if passed_check else decide(request, q_halt, now)
+        exit_ = Exit(halted=True, cut_reason=None) if passed_check and request.steps >= request.min_steps else decide(request, q_halt, now)
         if exit_ is not None:
             self.occupant[slot] = None
         return exit_

@@ -48,7 +48,7 @@ def test_errors_map_to_classes(server):
         with pytest.raises(NotFoundError):
             client.reason(task="no_such_task", problem={})
         with pytest.raises(ClientDeadline):
-            client.reason(task="toy_reverse", problem=TOY, max_steps=64, halt_threshold=20, deadline_ms=2)
+            client.reason(task="toy_reverse", problem=TOY, max_steps=64, min_steps=64, halt_threshold=20, deadline_ms=2)
         with pytest.raises(InvalidProblemError):
             client.reason_via_event(task="toy_reverse", problem={"sequence": [9] * 8})
         with pytest.raises(NotFoundError):

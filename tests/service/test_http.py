@@ -13,8 +13,9 @@ from .conftest import SUDOKU_EASY, needs, needs_maze, needs_sudoku, settings_for
 from .server import running_server
 
 TOY = {"task": "toy_reverse", "problem": {"sequence": [1, 2, 3, 4, 4, 3, 2, 1]}}
-# halting never fires (q_halt > 20) so a request runs its full max_steps: a slow, predictable load
-SLOW_TOY = TOY | {"max_steps": 64, "halt_threshold": 20}
+# neither halting (q_halt > 20) nor the exact check stops it before min_steps, so a request runs its
+# full max_steps: a slow, predictable load
+SLOW_TOY = TOY | {"max_steps": 64, "min_steps": 64, "halt_threshold": 20}
 
 
 @needs_sudoku
@@ -113,10 +114,10 @@ def test_test_time_compute_spends_more_attempts_only_where_the_first_fails(serve
 
 
 def test_trace_and_model_info(server):
-    r = httpx.post(server + "/v1/reason", json=TOY | {"trace": True, "max_steps": 3, "halt_threshold": 20})
+    r = httpx.post(server + "/v1/reason", json=TOY | {"trace": True, "max_steps": 3, "min_steps": 3, "halt_threshold": 20})
     assert r.status_code == 200, r.text
     body = r.json()
-    assert body["steps"] == 3 and body["halted"] is False
+    assert body["steps"] == 3 and body["halted"] is body["verified"]  # after min_steps, a right answer ends it as halted
     assert [s["step"] for s in body["reasoning_trace"]] == [1, 2, 3]
     assert body["reasoning_trace"][0]["changed"] == 8
     assert body["model"] == {"name": "toy", "version": body["model"]["version"]} and len(body["model"]["version"]) == 12

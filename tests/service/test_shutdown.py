@@ -13,7 +13,7 @@ import time
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-SLOW_TOY = {"task": "toy_reverse", "problem": {"sequence": [1, 2, 3, 4, 4, 3, 2, 1]}, "max_steps": 64, "halt_threshold": 20}
+SLOW_TOY = {"task": "toy_reverse", "problem": {"sequence": [1, 2, 3, 4, 4, 3, 2, 1]}, "max_steps": 64, "min_steps": 64, "halt_threshold": 20}
 
 
 def free_port() -> int:

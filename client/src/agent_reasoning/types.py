@@ -67,7 +67,7 @@ class ReasoningRequest(BaseModel):
     budget_ms: int | None = Field(None, ge=1, le=600_000, description="Time budget of the exact solver in ms (mode 'exact')")
     question: str | None = Field(None, max_length=4000, description="Free text, echoed back")
     max_steps: int | None = Field(None, ge=1, le=64, description="Cap on supervision steps (default: the model's)")
-    min_steps: int | None = Field(None, ge=1, le=64, description="Steps before halting may stop a sample")
+    min_steps: int | None = Field(None, ge=1, le=64, description="Steps before halting (or an answer that passes the exact check) may stop a sample")
     halt_threshold: float | None = Field(None, ge=-20, le=20, description="Halt when q_halt exceeds this")
     trace: bool = Field(False, description="Return the answer after every supervision step")
     fallback: bool | None = Field(
