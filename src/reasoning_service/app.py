@@ -72,21 +72,23 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     started = time.perf_counter()
 
     async def load() -> None:
-        try:
-            await asyncio.gather(run_in_threadpool(load_models, state), run_in_threadpool(import_deferred))
-        except Exception as e:  # keep serving probes and say why in /readyz and the logs
-            state.load_error = str(e)
-            log.exception("loading models failed")
+        # both run to their end before an error is recorded (a loader left running would race shutdown)
+        results = await asyncio.gather(run_in_threadpool(load_models, state), run_in_threadpool(import_deferred), return_exceptions=True)
+        errors = [r for r in results if isinstance(r, BaseException)]
+        if errors:  # keep serving probes and say why in /readyz and the logs
+            state.load_error = "; ".join(str(e) for e in errors)
+            log.error("loading models failed: %s", state.load_error, exc_info=errors[0])
             return
-        state.ready = True
+        if not state.draining:
+            state.ready = True
         log.info("ready: %d model(s) in %.1f s", len(state.registry.models), time.perf_counter() - started)
 
     loader = asyncio.create_task(load())
     app.state.loader = loader
-    mcp_server = await run_in_threadpool(importlib.import_module, "reasoning_service.mcp_server")
-    manager = mcp_server.session_manager(state)
     endpoint: McpEndpoint = app.state.mcp_endpoint
     try:
+        mcp_server = await run_in_threadpool(importlib.import_module, "reasoning_service.mcp_server")
+        manager = mcp_server.session_manager(state)
         async with manager.run():
             endpoint.manager = manager
             try:

@@ -40,7 +40,7 @@ class Metrics:
             registry=r,
         )
         self.fallbacks = Counter(f"{PREFIX}_fallbacks_total", "Answers taken from the classical baseline", ["task"], registry=r)
-        self.rejections = Counter(f"{PREFIX}_rejections_total", "Requests shed with 503", ["task", "reason"], registry=r)
+        self.rejections = Counter(f"{PREFIX}_rejections_total", "Requests shed with 503, and extra test-time attempts not started (reason attempt_*)", ["task", "reason"], registry=r)
         self.events = Counter(f"{PREFIX}_events_total", "CloudEvents received by type and outcome", ["type", "outcome"], registry=r)
         self.model_loaded = Gauge(f"{PREFIX}_model_loaded", "1 when the model is loaded and warmed up", ["task", "model"], registry=r)
         self.model_load_seconds = Gauge(f"{PREFIX}_model_load_seconds", "Time to load and warm up the model", ["model"], registry=r)

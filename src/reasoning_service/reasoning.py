@@ -237,8 +237,9 @@ async def _run_model(state: ServiceState, model: LoadedModel, problem: BaseModel
         "probs": task.needs_probs,
     }
 
-    def overflow(error: Exception) -> None:  # an extra attempt found the queue full: fewer attempts, counted
-        state.metrics.rejections.labels(task.name, "attempt_queue_full").inc()
+    def overflow(error: Exception) -> None:  # an extra attempt could not start: fewer attempts, counted
+        reason = "attempt_queue_full" if isinstance(error, QueueFullError) else "attempt_draining" if isinstance(error, EngineStoppedError) else "attempt_failed"
+        state.metrics.rejections.labels(task.name, reason).inc()
 
     try:
         # the engine cuts at the deadline itself; the extra second only covers hand-over

@@ -46,6 +46,7 @@ from trm.scheduler import (
     Request,
     Scheduler,
     choose_slots,
+    passes,
     settle,
 )
 
@@ -77,6 +78,7 @@ class _Sample:
     probs: bool
     noise: LatentNoise | None = None  # latent noise before every step (a noisy trajectory, trm.testtime)
     check: Callable[[np.ndarray], bool] | None = None  # the exact check: a step whose answer passes ends the sample
+    checked: np.ndarray | None = None  # the last answer the check failed (an unchanged answer is not checked again)
     records: list[StepRecord] = field(default_factory=list)
     last_tokens: np.ndarray | None = None
 
@@ -301,7 +303,7 @@ class Engine:
         self.iterations += 1
         self.sample_steps += len(occupied)
         # the callers' exact checks, outside the lock (they decode and verify: pure, but not free)
-        passed = [_passes(r.payload.check, pred[row]) for row, (_, r) in enumerate(occupied)]
+        passed = [self._check(r, pred[row]) for row, (_, r) in enumerate(occupied)]
         now = time.monotonic()
         finished: list[tuple[Request, EngineResult]] = []
         with self._changed:
@@ -335,22 +337,24 @@ class Engine:
         for request, result in finished:  # outside the lock: done-callbacks may call back in
             settle(request.future, result=result)
 
+    @staticmethod
+    def _check(request: Request, tokens: np.ndarray) -> bool:
+        """The request's exact check on its step's answer: only from min_steps on, and not again for an answer it failed."""
+        sample: _Sample = request.payload
+        if sample.check is None or request.steps + 1 < request.min_steps:
+            return False
+        if sample.checked is not None and np.array_equal(sample.checked, tokens):
+            return False
+        if passes(sample.check, tokens):
+            return True
+        sample.checked = tokens
+        return False
+
     def _fail_all(self, error: Exception) -> None:
         """Fail everything queued and in slots (called with the lock held)."""
         for request in self._scheduler.drop_all():
             settle(request.future, error=error)
         self._changed.notify_all()
-
-
-def _passes(check: Callable[[np.ndarray], bool] | None, tokens: np.ndarray) -> bool:
-    """A caller's check on a step's answer; one that raises counts as not passed (the sample goes on)."""
-    if check is None:
-        return False
-    try:
-        return bool(check(tokens))
-    except Exception:
-        log.exception("a request's exact check raised; its sample goes on")
-        return False
 
 
 # --- how many slots ---

@@ -17,7 +17,7 @@ import torch
 
 from trm.act import LatentNoise, unroll
 from trm.model import TRM
-from trm.scheduler import HaltMode, q_halts
+from trm.scheduler import HaltMode, passes, q_halts
 from trm.tasks.base import View
 
 __all__ = ["HaltMode", "Prediction", "StepRecord", "recurse", "vote"]
@@ -91,7 +91,7 @@ def recurse(
             if trace:
                 traces[i].append(StepRecord(step, pred_np[i].copy(), float(conf_np[i]), int(changed_np[i])))
             halts = mode == "act" and bool(q_halts(step, q_np[i], threshold=threshold, min_steps=min_steps))
-            halts = halts or (step >= min_steps and checks is not None and checks[i] is not None and bool(checks[i](pred_np[i])))  # type: ignore[misc]
+            halts = halts or (step >= min_steps and checks is not None and passes(checks[i], pred_np[i]))
             if halts or step == max_steps:
                 results[i] = Prediction(
                     pred_np[i].copy(), step, bool(halts or mode == "fixed"), float(conf_np[i]), float(q_np[i]), traces[i], p_np[i] if p_np is not None else None

@@ -63,14 +63,21 @@ class InferenceConfig:
                 strategy=raw.get("strategy", plain.strategy),
                 noise=float(raw.get("noise", plain.noise)),
                 select=raw.get("select", plain.select),
-                adaptive=bool(raw.get("adaptive", plain.adaptive)),
+                adaptive=raw.get("adaptive", plain.adaptive),
                 accept_confidence=float(raw.get("accept_confidence", plain.accept_confidence)),
-                stop_on_check=bool(raw.get("stop_on_check", plain.stop_on_check)),
+                stop_on_check=raw.get("stop_on_check", plain.stop_on_check),
             ),
             calibration=tuple(raw.get("calibration") or ()),
         )
-        if out.min_steps < 1 or out.views < 1 or out.policy.attempts < 1:
-            raise ValueError(f"config.json 'inference': min_steps, views and attempts must be >= 1, got {raw}")
+        if out.min_steps < 1 or out.views < 1:
+            raise ValueError(f"config.json 'inference': min_steps and views must be >= 1, got {raw}")
+        for name in ("adaptive", "stop_on_check"):
+            if not isinstance(raw.get(name, True), bool):
+                raise ValueError(f"config.json 'inference'.{name} must be true or false, got {raw[name]!r}")
+        try:
+            out.policy.validate()
+        except InvalidOption as e:
+            raise ValueError(f"config.json 'inference'.{e.field}: {e.message}") from None
         return out
 
     def as_dict(self) -> dict[str, Any]:
@@ -136,25 +143,30 @@ def plan_attempts(
     `views` vote. Raises InvalidOption naming the field at fault."""
     if views is not None and attempts is not None:
         raise InvalidOption("views", "give views (a vote over that many symmetric views) or attempts, not both")
+    stored = config.policy
     if views is not None:
         available = len(task.views(views))
         if views > available:
             raise InvalidOption("views", f"the {task.name} task has at most {available}")
-        return dataclasses.replace(vote_policy(views), stop_on_check=config.policy.stop_on_check).check(task)
-    stored = config.policy
-    overridden = any(v is not None for v in (attempts, strategy, noise, select, adaptive, budget_s))
-    if stored.attempts == 1 and config.views > 1 and not overridden:
-        return dataclasses.replace(vote_policy(config.views), stop_on_check=stored.stop_on_check).check(task)
-    return Policy(
-        attempts=stored.attempts if attempts is None else attempts,
-        strategy=stored.strategy if strategy is None else strategy,
-        noise=stored.noise if noise is None else noise,
-        select=stored.select if select is None else select,
-        adaptive=stored.adaptive if adaptive is None else adaptive,
-        accept_confidence=stored.accept_confidence,
+        base = dataclasses.replace(stored, **_as_vote(views))
+    elif stored.attempts == 1 and config.views > 1 and attempts is None:
+        base = dataclasses.replace(stored, **_as_vote(config.views))  # the model's stored vote, with the request's other options
+    else:
+        base = stored
+    return dataclasses.replace(
+        base,
+        attempts=base.attempts if attempts is None else attempts,
+        strategy=base.strategy if strategy is None else strategy,
+        noise=base.noise if noise is None else noise,
+        select=base.select if select is None else select,
+        adaptive=base.adaptive if adaptive is None else adaptive,
         budget_s=budget_s,
-        stop_on_check=stored.stop_on_check,
     ).check(task)
+
+
+def _as_vote(views: int) -> dict[str, Any]:
+    vote = vote_policy(views)
+    return {"attempts": vote.attempts, "strategy": vote.strategy, "select": vote.select, "adaptive": vote.adaptive}
 
 
 def finish(task: Task, problem: Any, prediction: Prediction, options: AnswerOptions | None = None) -> Answer:

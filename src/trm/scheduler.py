@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+log = logging.getLogger(__name__)
 HaltMode = Literal["act", "fixed"]
 Batching = Literal["continuous", "static"]
 CutReason = Literal["max_steps", "deadline"]
@@ -196,6 +198,18 @@ def choose_slots(costs: dict[int, float], tolerance: float = 0.15) -> int:
         raise ValueError("no step costs to choose slots from")
     best = min(costs.values())
     return min(b for b, cost in costs.items() if cost <= best * (1 + tolerance))
+
+
+def passes(check: Any, tokens: Any) -> bool:
+    """A caller's exact check (tokens -> passed) on a step's answer; one that raises counts as not
+    passed, and the sample goes on (the engine's and the plain loop's rule alike)."""
+    if check is None:
+        return False
+    try:
+        return bool(check(tokens))
+    except Exception:
+        log.warning("a request's exact check raised; its sample goes on", exc_info=True)
+        return False
 
 
 def settle(future: concurrent.futures.Future, result: Any = None, error: BaseException | None = None) -> None:

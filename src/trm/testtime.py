@@ -67,9 +67,10 @@ class Policy:
     scale (its init vectors have std 1); select: None picks "checker" where the task has an exact
     check, else "vote"; adaptive: attempt 0 alone first (see the module); accept_confidence: the
     halting confidence that accepts attempt 0 of a task without an exact check; budget_s: wall
-    seconds for the attempts after the first (None: the request's deadline governs); stop_on_check:
-    where an answer that passes the exact check is right (Sudoku, maze: no objective), every attempt
-    is checked after each step and stops as soon as its answer passes, halted or not.
+    seconds for the attempts after the first (None: the request's deadline governs; the engine only);
+    stop_on_check: when test-time compute runs with the checker (more than one attempt) on a task where
+    an answer that passes the exact check is right (Sudoku, maze: no objective), every attempt is
+    checked after each step and stops as soon as its answer passes, halted or not.
     """
 
     attempts: int = 1
@@ -81,10 +82,8 @@ class Policy:
     budget_s: float | None = None
     stop_on_check: bool = True
 
-    def check(self, task: Task) -> Policy:
-        """Raise InvalidOption (naming the field) for values out of range or one the task cannot honour;
-        returns the policy with `select` settled and `attempts` capped at the distinct views a
-        views-only strategy has."""
+    def validate(self) -> None:
+        """Raise InvalidOption (naming the field) for values out of range, whatever the task."""
         if not 1 <= self.attempts <= MAX_ATTEMPTS:
             raise InvalidOption("attempts", f"must be 1-{MAX_ATTEMPTS}, got {self.attempts}")
         if self.strategy not in STRATEGIES:
@@ -95,10 +94,18 @@ class Policy:
             raise InvalidOption("noise", f"strategy {self.strategy!r} needs noise > 0 (the model stores none for this task)")
         if self.select is not None and self.select not in SELECTS:
             raise InvalidOption("select", f"must be one of {', '.join(SELECTS)}, got {self.select!r}")
-        if self.select == "checker" and not task.has_exact_check:
-            raise InvalidOption("select", f"the {task.name} task has no exact check; use 'vote' or 'halt'")
+        if not 0.0 <= self.accept_confidence <= 1.0:
+            raise InvalidOption("accept_confidence", f"must be 0-1, got {self.accept_confidence}")
         if self.budget_s is not None and self.budget_s <= 0:
             raise InvalidOption("compute_ms", "must be > 0")
+
+    def check(self, task: Task) -> Policy:
+        """Raise InvalidOption (naming the field) for values out of range or one the task cannot honour;
+        returns the policy with `select` settled and `attempts` capped at the distinct views a
+        views-only strategy has."""
+        self.validate()
+        if self.select == "checker" and not task.has_exact_check:
+            raise InvalidOption("select", f"the {task.name} task has no exact check; use 'vote' or 'halt'")
         select = self.select or ("checker" if task.has_exact_check else "vote")
         attempts = self.attempts
         if self.strategy == "views":
@@ -133,7 +140,7 @@ class Policy:
 
     def checker(self, task: Task, problem: Any, view: View) -> Callable[[np.ndarray], bool] | None:
         """The per-step check of an attempt seen through `view` (None where the policy or task has none)."""
-        if not (self.stop_on_check and task.has_exact_check and not task.has_objective):
+        if not (self.stop_on_check and self.attempts > 1 and self.select == "checker" and task.has_exact_check and not task.has_objective):
             return None
         return lambda tokens: not task.verify(problem, task.decode(view.undo(tokens), problem))
 
@@ -257,11 +264,23 @@ async def run_attempts(
     views = task.views(policy.view_count())
     running: dict[asyncio.Future, tuple[concurrent.futures.Future, int]] = {}
 
-    def launch(ks: range, until: float | None) -> None:
+    def budget_end() -> float | None:
+        if policy.budget_s is None:
+            return deadline
+        return min(deadline or float("inf"), time.monotonic() + policy.budget_s)
+
+    def launch(ks: range) -> None:
+        extra_until = budget_end()
         for k in ks:
+            view = views[k % len(views)]
             try:
-                view = views[k % len(views)]
-                future = engine.submit(view.apply(tokens), deadline=until, noise=policy.noise_for(k), check=policy.checker(task, problem, view), **submit)
+                future = engine.submit(
+                    view.apply(tokens),
+                    deadline=deadline if k == 0 else extra_until,
+                    noise=policy.noise_for(k),
+                    check=policy.checker(task, problem, view),
+                    **submit,
+                )
             except Exception as e:  # attempt 0 must run; a later one is extra: fewer attempts, not a failed request
                 if k == 0:
                     raise
@@ -274,7 +293,7 @@ async def run_attempts(
     started = steps = 0
     times: dict[str, float] = {}
     try:
-        launch(range(1) if policy.adaptive else range(policy.attempts), deadline)
+        launch(range(1) if policy.adaptive else range(policy.attempts))
         started = len(running)
         while running:
             done, _ = await asyncio.wait(list(running), return_when=asyncio.FIRST_COMPLETED)
@@ -289,21 +308,19 @@ async def run_attempts(
                 steps += result.steps
                 j = judge(task, problem, k, views[k % len(views)], result, result.cut_reason)
                 judged.append(j)
-                if k == 0:
-                    times = {"queue_seconds": result.queue_seconds, "compute_seconds": result.compute_seconds}
-                    if result.cut_reason == "deadline":
-                        return _outcome(policy, [j], started, steps, {"cut_reason": "deadline", **times})
+                times = times or {"queue_seconds": result.queue_seconds, "compute_seconds": result.compute_seconds}
+                if k == 0 and result.cut_reason == "deadline":
+                    return _outcome(policy, [j], started, steps, {"cut_reason": "deadline", **times})
                 if decisive(policy, j) or (k == 0 and policy.adaptive and accepts_first(policy, j)):
                     return _outcome(policy, judged, started, steps, times)
             if not running and policy.adaptive and started == 1 and policy.attempts > 1:
-                until = deadline
-                if policy.budget_s is not None:
-                    until = min(deadline or float("inf"), time.monotonic() + policy.budget_s)
-                launch(range(1, policy.attempts), until)
+                launch(range(1, policy.attempts))
                 started += len(running)
     finally:
         for wrapped, (future, _) in running.items():  # decided, failed or cancelled: the rest give up their slots
             future.cancel()
+            if wrapped.done() and not wrapped.cancelled():
+                wrapped.exception()  # finished meanwhile: read, so asyncio does not warn of an unread error
             wrapped.cancel()
     return _outcome(policy, judged, started, steps, times)
 
@@ -320,7 +337,8 @@ def solve_attempts(
     """Run `policy` for every problem on static batches: `run(inputs [B, L], noise [B], checks [B])`
     solves a batch (trm.inference.recurse with the caller's settings). Round 1 runs attempt 0 of every problem
     (every attempt when not adaptive); round 2 the other attempts of the problems round 1 did not
-    settle, all in one batch. The checker takes the first attempt in attempt order that passes."""
+    settle, all in one batch. The checker takes the first attempt in attempt order that passes.
+    `policy.budget_s` does not apply (a static batch has no clock per attempt)."""
     views = task.views(policy.view_count())
     encoded = [task.encode(p) for p in problems]
     judged: list[list[Judged]] = [[] for _ in problems]
@@ -347,9 +365,7 @@ def solve_attempts(
     for i in range(len(problems)):
         attempts = judged[i]
         decided = next((j for j in attempts if decisive(policy, j)), None)
-        if decided is not None and decided.index > 0:
+        if decided is not None:
             attempts = [j for j in attempts if j.index <= decided.index]  # the engine would have cancelled the rest
-        elif policy.adaptive and len(attempts) > 1 and accepts_first(policy, attempts[0]):
-            attempts = attempts[:1]
         out.append(_outcome(policy, attempts, started[i], steps[i]))
     return out

@@ -79,12 +79,22 @@ def test_policy_names_the_field_at_fault():
     assert plan_attempts(get_task("maze"), InferenceConfig(policy=Policy(attempts=16))).attempts == 8
 
 
+def test_a_stored_vote_keeps_voting_when_a_request_sets_another_option():
+    maze = get_task("maze")
+    stored = InferenceConfig(views=8)  # models/maze stores a vote over its 8 views
+    assert plan_attempts(maze, stored, select="halt") == Policy(attempts=8, strategy="views", select="halt", adaptive=False)
+    assert plan_attempts(maze, stored, adaptive=True).attempts == 8
+    assert plan_attempts(maze, stored, attempts=4) == Policy(attempts=4, strategy="views", select="checker")  # attempts: test-time compute
+    assert plan_attempts(maze, stored, views=2, select="checker").select == "checker"
+
+
 def test_stored_policy_round_trips_through_config_json():
     config = InferenceConfig.from_config({"inference": {"attempts": 8, "strategy": "views+noise", "noise": 0.25, "select": "vote", "adaptive": False}})
     assert config.policy == Policy(attempts=8, strategy="views+noise", noise=0.25, select="vote", adaptive=False)
     assert InferenceConfig.from_config({"inference": config.as_dict()}).policy == config.policy
-    with pytest.raises(ValueError):
-        InferenceConfig.from_config({"inference": {"attempts": 0}})
+    for bad in ({"attempts": 0}, {"strategy": "guess"}, {"select": "best"}, {"adaptive": "false"}, {"accept_confidence": 2}, {"attempts": 4, "strategy": "noise"}):
+        with pytest.raises(ValueError):
+            InferenceConfig.from_config({"inference": bad})
 
 
 def judged(index, tokens, confidence, verified, objective=None):
@@ -176,11 +186,16 @@ def test_an_answer_that_passes_the_check_ends_its_attempt_in_the_engine_and_the_
     calls.clear()
     ref = recurse(model, torch.as_tensor(x)[None], max_steps=8, threshold=20.0, checks=[passes_from_step_2])[0]
     assert (ref.steps, ref.halted) == (2, True) and np.array_equal(ref.tokens, r.tokens)
-    # the policy checks only where passing the check means right (no objective) and it is on
+    raising_ref = recurse(model, torch.as_tensor(x)[None], max_steps=3, threshold=20.0, checks=[lambda t: 1 / 0])[0]
+    assert (raising_ref.steps, raising_ref.halted) == (3, False)
+    # the policy checks only under test-time compute with the checker, where passing means right (no objective)
     identity = View.identity(task.seq_len, task.vocab_size)
-    assert Policy().checker(task, problem, identity) is not None
-    assert Policy(stop_on_check=False).checker(task, problem, identity) is None
-    assert Policy().checker(get_task("placement"), None, identity) is None and Policy().checker(get_task("rootcause"), None, identity) is None
+    on = Policy(attempts=4, select="checker")
+    assert on.checker(task, problem, identity) is not None
+    assert Policy(attempts=1, select="checker").checker(task, problem, identity) is None  # a plain request steps as before
+    assert Policy(attempts=4, select="vote").checker(task, problem, identity) is None
+    assert Policy(attempts=4, select="checker", stop_on_check=False).checker(task, problem, identity) is None
+    assert on.checker(get_task("placement"), None, identity) is None
 
 
 def test_a_non_adaptive_vote_runs_every_attempt_at_once(model, task):
@@ -193,3 +208,26 @@ def test_a_non_adaptive_vote_runs_every_attempt_at_once(model, task):
 
     for outcome in asyncio.run(on_engine()):
         assert outcome.attempts == 3 and outcome.views == 3 and outcome.chosen_by == "vote"
+
+
+def test_a_cancelled_request_gives_every_attempt_slot_back(model, task):
+    problem = _problems(task, 1, seed=4)[0]
+    # never halts, never passes before min_steps: every attempt runs until cancelled
+    policy = plan_attempts(task, InferenceConfig(), attempts=4, strategy="noise", noise=0.5, adaptive=False)
+
+    async def go():
+        with Engine(model, slots=2, queue_size=8) as engine:
+            submit = {"max_steps": 64, "min_steps": 64, "threshold": 20.0}
+            running = asyncio.create_task(run_attempts(engine, task, problem, policy, deadline=None, submit=submit))
+            await asyncio.sleep(0.3)
+            assert engine.pending() == 4
+            running.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await running
+            for _ in range(100):
+                if engine.pending() == 0:
+                    break
+                await asyncio.sleep(0.05)
+            return engine.pending()
+
+    assert asyncio.run(go()) == 0
