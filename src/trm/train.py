@@ -78,7 +78,7 @@ class TrainConfig:
     eval_max_steps: int = 0  # 0 = the model's halt_max_steps
     ckpt_every: int = 1000
     log_every: int = 50
-    time_limit_minutes: float = 0.0  # stop cleanly (and checkpoint) after this wall time; 0 = none
+    time_limit_minutes: float = 0.0  # stop cleanly (and checkpoint) after this much training time, counted across resumes; 0 = none
     init_from: str = ""  # start from this checkpoint's weights (fine-tuning, curriculum)
 
     @classmethod
@@ -159,7 +159,8 @@ class Trainer:
 
     def __init__(self, cfg: TrainConfig) -> None:
         self.cfg = cfg
-        self.run_started = time.perf_counter()  # reset by run(); time_limit_minutes counts from it
+        self.run_started = time.perf_counter()  # reset by run(); with `seconds_before`, time_limit_minutes counts from it
+        self.seconds_before = 0.0  # training seconds of the sessions this run resumed from
         self.time_used = 0.0  # fraction of time_limit_minutes used, as of the last step
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
@@ -360,11 +361,12 @@ class Trainer:
         return result.summary()
 
     def _time_fraction(self) -> float:
-        """The fraction of time_limit_minutes this run has used, by rank 0's clock so that every rank
+        """The fraction of time_limit_minutes this run has used (its earlier sessions too), by rank 0's clock so that every rank
         takes the same learning rate and stops at the same step (a rank stopping alone would hang the others)."""
         if self.cfg.time_limit_minutes <= 0:
             return 0.0
-        used = (time.perf_counter() - self.run_started) / (60 * self.cfg.time_limit_minutes)
+        # a resumed run goes on where its budget stood: the cosine does not restart, the limit is the run's
+        used = (self.seconds_before + time.perf_counter() - self.run_started) / (60 * self.cfg.time_limit_minutes)
         if self.dist.world_size > 1:
             shared = torch.tensor([used], dtype=torch.float64, device=self.device)
             dist.broadcast(shared, src=0)
@@ -402,6 +404,7 @@ class Trainer:
         log_file = open(self.out / "metrics.jsonl", "a") if self.dist.main else None
         writer = _tensorboard(self.out) if self.dist.main else None
         progress = _progress(cfg.steps, self.step) if self.dist.main else None
+        self.seconds_before = self.train_seconds  # restored by load_state on --resume, else 0
         self.run_started = started = time.perf_counter()  # `started` restarts at each checkpoint; the time limit counts from run_started
         window: list[dict[str, float]] = []
         window_start, window_samples = time.perf_counter(), self.samples_done

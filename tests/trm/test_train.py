@@ -1,4 +1,5 @@
 import json
+import time
 
 import torch
 from safetensors.torch import load_file
@@ -116,6 +117,22 @@ def test_cosine_follows_the_time_budget_when_it_ends_before_the_steps(toy_data, 
     assert lrs[0] > 0.9e-3  # near the top at the start
     assert lrs[-1] < 0.2e-3  # down at the floor (1e-4) when the time runs out, 99,9xx steps early
     assert all(a >= b for a, b in zip(lrs, lrs[1:]))
+
+
+def test_a_resumed_run_spends_what_is_left_of_its_time_budget(toy_data, tmp_path):
+    """time_limit_minutes is the run's total: a resume goes on where the cosine stood and stops at the budget."""
+    budget = dict(steps=100_000, eval_every=0, ckpt_every=10_000, log_every=1, schedule="cosine", warmup_steps=1, lr=1e-3, min_lr_ratio=0.1)
+    first = train(toy_train_config(toy_data, tmp_path / "r", time_limit_minutes=0.01, **budget))
+    assert first["stopped_early"]
+    state = json.loads((tmp_path / "r" / "train_state.json").read_text())
+    started = time.perf_counter()
+    second = train(toy_train_config(toy_data, tmp_path / "r", time_limit_minutes=0.015, **budget), resume=True)
+    assert second["step"] > first["step"]
+    assert time.perf_counter() - started < 0.015 * 60 - state["train_seconds"] + 5  # the rest of the budget, not a new one
+    rows = [r for r in map(json.loads, (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()) if "lr" in r]
+    resumed = [r["lr"] for r in rows if r["step"] > first["step"]]
+    # 0.6 of the 0.9 s budget spent: the cosine resumes at about a third of its top, not at the top (1e-3)
+    assert resumed and resumed[0] < 0.5e-3 and resumed[-1] < 0.2e-3
 
 
 def test_checkpoint_metrics_are_the_latest_evaluation_and_resume_keeps_it(toy_data, tmp_path):
