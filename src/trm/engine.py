@@ -25,6 +25,7 @@ import os
 import statistics
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -146,6 +147,8 @@ class Engine:
         self.iterations = 0
         self.sample_steps = 0
         self.completed = 0
+        # each live request by its future, so a caller that cancels one can still ask what it cost (steps_taken)
+        self._requests: weakref.WeakKeyDictionary[concurrent.futures.Future, Request] = weakref.WeakKeyDictionary()
 
     # --- lifecycle ---
 
@@ -240,9 +243,16 @@ class Engine:
             # Requests cancelled while waiting leave the queue at once (see _on_done), so a full
             # queue means `queue_size` live requests beyond the ones already in slots.
             self._scheduler.enqueue(request)
+        self._requests[request.future] = request
         request.future.add_done_callback(functools.partial(self._on_done, request))
         self._worker.wake()
         return request.future
+
+    def steps_taken(self, future: concurrent.futures.Future) -> int:
+        """Supervision steps the request behind `future` (from submit) has taken so far, cancelled or not:
+        what it cost (0 for a future this engine did not give out)."""
+        request = self._requests.get(future)
+        return request.steps if request is not None else 0
 
     async def run(self, tokens: np.ndarray | torch.Tensor, **kwargs: Any) -> EngineResult:
         """asyncio wrapper of submit(); cancelling the awaiting task cancels the request."""

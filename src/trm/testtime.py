@@ -292,10 +292,12 @@ async def run_attempts(
     judged: list[Judged] = []
     started = steps = 0
     times: dict[str, float] = {}
+    extra: dict[str, Any] = {}
     try:
         launch(range(1) if policy.adaptive else range(policy.attempts))
         started = len(running)
-        while running:
+        decided = False
+        while running and not decided:
             done, _ = await asyncio.wait(list(running), return_when=asyncio.FIRST_COMPLETED)
             for wrapped in done:
                 _, k = running.pop(wrapped)
@@ -310,19 +312,22 @@ async def run_attempts(
                 judged.append(j)
                 times = times or {"queue_seconds": result.queue_seconds, "compute_seconds": result.compute_seconds}
                 if k == 0 and result.cut_reason == "deadline":
-                    return _outcome(policy, [j], started, steps, {"cut_reason": "deadline", **times})
-                if decisive(policy, j) or (k == 0 and policy.adaptive and accepts_first(policy, j)):
-                    return _outcome(policy, judged, started, steps, times)
-            if not running and policy.adaptive and started == 1 and policy.attempts > 1:
+                    judged, extra, decided = [j], {"cut_reason": "deadline"}, True
+                elif decisive(policy, j) or (k == 0 and policy.adaptive and accepts_first(policy, j)):
+                    decided = True
+                if decided:
+                    break
+            if not decided and not running and policy.adaptive and started == 1 and policy.attempts > 1:
                 launch(range(1, policy.attempts))
                 started += len(running)
     finally:
         for wrapped, (future, _) in running.items():  # decided, failed or cancelled: the rest give up their slots
             future.cancel()
+            steps += engine.steps_taken(future)  # what they cost until now counts as compute spent
             if wrapped.done() and not wrapped.cancelled():
                 wrapped.exception()  # finished meanwhile: read, so asyncio does not warn of an unread error
             wrapped.cancel()
-    return _outcome(policy, judged, started, steps, times)
+    return _outcome(policy, judged, started, steps, {**times, **extra})
 
 
 # --- on a static batch (the in-process Solver, benches) ---

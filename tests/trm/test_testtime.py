@@ -217,7 +217,7 @@ def test_a_cancelled_request_gives_every_attempt_slot_back(model, task):
 
     async def go():
         with Engine(model, slots=2, queue_size=8) as engine:
-            submit = {"max_steps": 64, "min_steps": 64, "threshold": 20.0}
+            submit = {"max_steps": 10**6, "min_steps": 10**6, "threshold": 20.0}
             running = asyncio.create_task(run_attempts(engine, task, problem, policy, deadline=None, submit=submit))
             await asyncio.sleep(0.3)
             assert engine.pending() == 4
