@@ -73,6 +73,8 @@ _METRIC_FAMILIES = {  # name without the agent_reasoning_ prefix -> type
     "compute_seconds": "histogram",
     "steps": "histogram",
     "confidence": "histogram",
+    "attempts": "histogram",
+    "answers_chosen_total": "counter",
     "verified_total": "counter",
     "fallbacks_total": "counter",
     "engine_slots": "gauge",
@@ -89,7 +91,9 @@ _METRIC_FAMILIES = {  # name without the agent_reasoning_ prefix -> type
 KNOWN_LABEL_VALUES = {
     "outcome": {"ok", "invalid", "not_found", "too_large", "overloaded", "deadline", "unauthorized", "error"},
     "result": {"true", "false", "unchecked"},
-    "reason": {"queue_full", "loading", "draining"},
+    "reason": {"queue_full", "loading", "draining", "attempt_queue_full", "attempt_draining", "attempt_failed"},
+    "chosen_by": {"halt", "vote", "checker"},
+    "strategy": {"single", "views", "noise", "views+noise"},
 }
 
 
