@@ -256,8 +256,9 @@ async def run_attempts(
     """Run `policy` on a trm.engine.Engine; `submit` holds the other Engine.submit arguments (max_steps,
     min_steps, threshold, trace, probs), `deadline` the request's (time.monotonic()).
 
-    Raises what Engine.submit raises for attempt 0 (QueueFullError, EngineStoppedError) and
-    DeadlineExceededError when attempt 0 never got a slot. A later attempt that finds the queue full
+    Raises what Engine.submit raises for attempt 0 (QueueFullError, EngineStoppedError),
+    DeadlineExceededError when attempt 0 never got a slot, and InvalidProblem when attempt 0 fails
+    the check and the task proves the problem has no solution (before any extra attempt runs). A later attempt that finds the queue full
     is not started (`on_overflow` hears of it); one that runs out of time is judged as far as it got.
     Cancelling the caller cancels every attempt."""
     tokens = task.encode(problem)
@@ -318,6 +319,9 @@ async def run_attempts(
                 if decided:
                     break
             if not decided and not running and policy.adaptive and started == 1 and policy.attempts > 1:
+                if judged and judged[0].verified is False:
+                    # no more compute for a problem without a solution: InvalidProblem, a 422 in the service
+                    await asyncio.to_thread(task.ensure_solvable, problem)
                 launch(range(1, policy.attempts))
                 started += len(running)
     finally:
@@ -365,6 +369,9 @@ def solve_attempts(
     round_([(i, k) for i in range(len(problems)) for k in first])
     if policy.adaptive and policy.attempts > 1:
         unsettled = [i for i in range(len(problems)) if not accepts_first(policy, judged[i][0])]
+        for i in unsettled:
+            if judged[i][0].verified is False:
+                task.ensure_solvable(problems[i])  # no more compute for a problem without a solution (InvalidProblem)
         round_([(i, k) for i in unsettled for k in range(1, policy.attempts)])
     out = []
     for i in range(len(problems)):
