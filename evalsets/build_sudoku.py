@@ -47,11 +47,9 @@ def _chunk(args: tuple[int, int]) -> list[tuple[list[int], list[int], int]]:
 
 def main() -> None:
     """Draw the pool, keep the hardest, write validation/ and test/ under --out with meta.json."""
-    from agent_reasoning.types import SudokuProblem
     from trm.data import write_split
     from trm.progress import bar
-    from trm.tasks import Example, get_task
-    from trm.tasks.sudoku import canonical_key
+    from trm.tasks.sudoku import SudokuTask
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, required=True)
@@ -71,24 +69,11 @@ def main() -> None:
     kept = order[: len(pool) * TOP_PERCENT // 100]
     threshold = pool[kept[-1]][2]
     random.Random(SEED).shuffle(kept)
-    task = get_task("sudoku")
+    task = SudokuTask()
     commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     guesses_all = np.array([g for _, _, g in pool])
     for split, members in (("validation", kept[:VALIDATION]), ("test", kept[VALIDATION:])):
-        examples = []
-        for i in members:
-            cells, solution, guesses = pool[i]
-            problem = SudokuProblem(puzzle="".join(str(v) if v else "." for v in cells))
-            examples.append(
-                Example(
-                    problem=problem,
-                    inputs=task.encode(problem),
-                    labels=np.array([v + 1 for v in solution], dtype=np.int64),
-                    bucket="hard",
-                    group=canonical_key(solution),
-                    info={"givens": 81 - cells.count(0), "guesses": guesses},
-                )
-            )
+        examples = [task.example_of(*pool[i][:2], "hard", pool[i][2]) for i in members]
         g = np.array([e.info["guesses"] for e in examples])
         meta = write_split(
             task,

@@ -242,18 +242,20 @@ class SudokuTask(Task[SudokuProblem, SudokuSolution]):
             guesses = rate(cells)
             if guesses < min_guesses:
                 continue
-            problem = SudokuProblem(puzzle="".join(str(v) if v else "." for v in cells))
-            out.append(
-                Example(
-                    problem=problem,
-                    inputs=self.encode(problem),
-                    labels=np.array([v + 1 for v in solution], dtype=np.int64),
-                    bucket=bucket,
-                    group=canonical_key(solution),
-                    info={"givens": 81 - cells.count(0), "guesses": guesses},
-                )
-            )
+            out.append(self.example_of(cells, solution, bucket, guesses))
         return out
+
+    def example_of(self, cells: list[int], solution: list[int], bucket: str, guesses: int) -> Example:
+        """A generated puzzle (81 cells, 0 blank) and its solution as an Example, rated `guesses` branch points."""
+        problem = SudokuProblem(puzzle="".join(str(v) if v else "." for v in cells))
+        return Example(
+            problem=problem,
+            inputs=self.encode(problem),
+            labels=np.array([v + 1 for v in solution], dtype=np.int64),
+            bucket=bucket,
+            group=canonical_key(solution),
+            info={"givens": 81 - cells.count(0), "guesses": guesses},
+        )
 
     def augment(self, rng: np.random.Generator, inputs: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per sample: digit relabelling, transposition, band/row and stack/column permutations."""
