@@ -56,6 +56,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--pool", type=int, default=POOL, help="minimal puzzles drawn (the frozen set: 16000)")
     args = parser.parse_args()
+    if args.pool * TOP_PERCENT // 100 <= VALIDATION:
+        # the top TOP_PERCENT must hold the validation split and at least one test puzzle
+        parser.error(f"--pool {args.pool} keeps {args.pool * TOP_PERCENT // 100} puzzles; it needs more than {VALIDATION} (--pool > {VALIDATION * 100 // TOP_PERCENT})")
     started = time.time()
     chunk = 100
     jobs = [(i, min(chunk, args.pool - i * chunk)) for i in range((args.pool + chunk - 1) // chunk)]
