@@ -39,7 +39,7 @@ def load_models(state: ServiceState) -> None:
     s = state.settings
     paths = state.registry.discover(s.models_dir)
     if not paths:
-        log.warning("no models found in %s: every reasoning request will get 404", s.models_dir)
+        log.warning("no models found in %s: every task is answered by its own solver or classical baseline", s.models_dir)
     for path in paths:
         loaded = state.registry.load(
             path, device=s.device, dtype=s.dtype, slots=s.engine_slots, queue_size=s.queue_size, warmup=s.warmup

@@ -21,6 +21,7 @@ from reasoning_service.errors import ServiceError, outcome_of
 from reasoning_service.metrics import Metrics
 from reasoning_service.registry import LoadedModel, ModelRegistry, NotFound
 from reasoning_service.settings import Settings
+from reasoning_service.unread import unread_fields
 from trm.engine import DeadlineExceededError, EngineStoppedError, QueueFullError
 from trm.pipeline import AnswerOptions, InvalidOption, finish, plan_attempts, solve_without_model
 from trm.tasks import InvalidProblem, task_classes
@@ -167,6 +168,10 @@ async def _reason(state: ServiceState, request: ReasoningRequest, label: str) ->
             if getattr(presented, name) is not None and answer.verified is not False:
                 setattr(answer, name, getattr(presented, name))
     model = route.model
+    # what the caller sent that nothing reads; a problem the service built has only its own fields
+    warnings = unread_fields(request) + (unread_fields(problem, "problem") if built is None else [])
+    if warnings:
+        log.info("request fields ignored: %s", "; ".join(warnings))
     return ReasoningResponse(
         answer=answer.answer,
         solution=answer.solution,
@@ -195,6 +200,7 @@ async def _reason(state: ServiceState, request: ReasoningRequest, label: str) ->
         sources=built.sources if built else [],
         conversation_id=request.conversation_id,
         question=request.question,
+        warnings=warnings,
     )
 
 

@@ -110,7 +110,7 @@ class Answer:
     solved_by: str  # "trm" | "solver" | "baseline"
     steps: int  # supervision steps the model took (0: no model took part)
     halted: bool
-    confidence: float  # sigmoid(q_halt) of the model's last step (0.0 without a model)
+    confidence: float  # sigmoid(q_halt) of the model's last step; without a model see `_confidence`
     trace: list[dict[str, Any]] = field(default_factory=list)
     views: int = 1  # attempts (symmetric views, noisy trajectories) that finished
     votes: int = 1  # of those, how many gave this answer
@@ -236,13 +236,22 @@ def _answer(task: Task, problem: Any, chosen: SolverAnswer, verified: bool | Non
         solved_by=chosen.solved_by,
         steps=0,
         halted=True,
-        confidence=0.0,
+        confidence=_confidence(chosen.solution, verified),
         objective=objective if verified is not False else None,
         lower_bound=bound,
         # an invalid answer is not optimal; a task without an objective has no optimum to speak of
         optimal=None if objective is None else (optimal if verified is not False else False),
         unique=unique if verified else None,
     )
+
+
+def _confidence(solution: BaseModel, verified: bool | None) -> float:
+    """An answer no model took part in: 1.0 when the exact check proved it, 0.0 when it failed; a
+    ranking without a check (rootcause) gives its top probability."""
+    if verified is not None:
+        return 1.0 if verified else 0.0
+    scores = getattr(solution, "scores", None) or {}
+    return float(max(scores.values(), default=0.0))
 
 
 def _better_of_model_and_baseline(task: Task, problem: Any, model_solution: BaseModel, verified: bool | None) -> SolverAnswer:

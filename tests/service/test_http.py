@@ -75,6 +75,12 @@ def test_every_known_task_answers_without_a_model(server):
         body = r.json()
         assert body["solved_by"] == t["answered_by"] and body["model"] is None and body["task"] == name
         assert body["verified"] is (None if name == "rootcause" else True)
+        # no model took part: confidence says how sure the answer is, not a model's halting head
+        if name == "rootcause":
+            assert body["confidence"] == max(body["solution"]["scores"].values()) > 0
+        else:
+            assert body["confidence"] == 1.0 and body["optimal"] is True
+        assert body["warnings"] == []
     ready = httpx.get(server + "/readyz").json()
     assert set(ready["tasks"]) >= {"sudoku", "maze", "placement", "upgrade", "rootcause"}
     assert httpx.post(server + "/v1/reason", json={"task": "no_such_task", "problem": {}}).status_code == 404
@@ -311,6 +317,34 @@ def test_caller_chosen_names_never_become_metric_labels(server):
     text = httpx.get(server + "/metrics").text
     assert "no-such-task-7f3a" not in text and "odd-type-9c2e" not in text
     assert 'task="unknown"' in text
+
+
+def test_fields_nothing_reads_are_named_in_warnings(server):
+    """A misspelt pod `group` would silently drop an anti-affinity rule: the response names it, with the field meant."""
+    problem = {
+        "nodes": [{"name": "n1", "cpu_millicores": 4000, "memory_mib": 8192}, {"name": "n2", "cpu_millicores": 4000, "memory_mib": 8192}],
+        "pods": [
+            {"name": "t0", "cpu_millicores": 100, "memory_mib": 128, "grup": "traefik"},
+            {"name": "t1", "cpu_millicores": 100, "memory_mib": 128, "group": "traefik"},
+        ],
+    }
+    r = httpx.post(server + "/v1/reason", json={"task": "placement", "problem": problem, "fallbak": True}, timeout=60)
+    assert r.status_code == 200, r.text
+    warnings = r.json()["warnings"]
+    assert len(warnings) == 2, warnings
+    assert warnings[0].startswith("fallbak:") and "did you mean 'fallback'" in warnings[0]
+    assert warnings[1].startswith("problem.pods.0.grup:") and "did you mean 'group'" in warnings[1]
+
+
+def test_a_rootcause_where_nothing_moved_says_so(server):
+    """No flag and no signal off normal: the ranking is a guess, and its probabilities say so (uniform)."""
+    problem = {"services": [{"name": "a", "error_rate": 0.0, "anomalous": False}, {"name": "b", "error_rate": 0.0, "anomalous": False}], "dependencies": [["a", "b"]]}
+    r = httpx.post(server + "/v1/reason", json={"task": "rootcause", "problem": problem}, timeout=60)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    if body["model"] is None:
+        assert set(body["solution"]["scores"].values()) == {0.5} and body["confidence"] == 0.5
+    assert body["answer"].startswith("no service shows an anomaly")
 
 
 def test_a_question_for_an_unknown_task_is_404_and_a_solver_out_of_time_is_504(server):

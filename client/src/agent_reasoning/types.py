@@ -50,9 +50,12 @@ class Source(BaseModel):
 
 
 class ReasoningRequest(BaseModel):
-    """One structured problem for one task. `task` or `task_type` (or both) must be given."""
+    """One structured problem for one task. `task` or `task_type` (or both) must be given.
 
-    model_config = ConfigDict(extra="ignore")
+    Fields this version does not know are accepted (a newer client may send them) and named in the
+    response's `warnings`, so a misspelt option does not pass unnoticed."""
+
+    model_config = ConfigDict(extra="allow")
 
     task_type: TaskType | None = Field(None, description="Kind of problem; alone it picks that type's default task")
     task: str | None = Field(None, description="Task name, e.g. 'sudoku'; implies its task_type")
@@ -132,7 +135,11 @@ class ReasoningResponse(BaseModel):
     solved_by: str = Field("trm", description="Who produced the answer: 'trm' (the model), 'solver' (the task's exact solver), 'baseline' (a classical heuristic)")
     steps: int = 0
     halted: bool = True  # false: cut at max_steps or by the deadline
-    confidence: float = 0.0
+    confidence: float = Field(
+        0.0,
+        description="The model's halting confidence (sigmoid of q_halt) after its last step; where no model answered: "
+        "1.0 for an answer the exact check proved, 0.0 for one that failed it, a ranking's top probability (rootcause)",
+    )
     views: int = 1  # attempts (symmetric views, noisy trajectories) that finished (1: no choice to make)
     votes: int = 1  # how many of them gave this answer
     attempts: int = Field(1, description="Attempts the model started at this problem (test-time compute)")
@@ -153,6 +160,10 @@ class ReasoningResponse(BaseModel):
     sources: list[Source] = Field(default_factory=list, description="Where the service read the data of a problem it built")
     conversation_id: str | None = None
     question: str | None = None
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="Fields of the request or problem the service does not read (a misspelt 'group' would drop an anti-affinity rule), with the closest known name",
+    )
 
     @field_validator("task_type", mode="before")
     @classmethod

@@ -252,6 +252,8 @@ class RootCauseTask(Task[RootCauseProblem, RootCauseSolution]):
         """The top cause with its probability, the top 3, and the evidence of the first 3 services, as text lines."""
         top = ", ".join(f"{name} {solution.scores.get(name, 0.0):.2f}" for name in solution.ranking[:3])
         lines = [f"root cause: {solution.root_cause} (p={solution.scores.get(solution.root_cause, 0.0):.2f})", f"top 3: {top}"]
+        if solution.evidence and not any(ev.anomalous for ev in solution.evidence):
+            lines.insert(0, "no service shows an anomaly (no flag, no signal off its normal): the ranking is a guess")
         for ev in solution.evidence[:3]:
             moved = ", ".join(ev.moved) or "nothing moved"
             callees_text = f"healthy callees: {', '.join(ev.healthy_callees) or '-'}; unhealthy: {', '.join(ev.unhealthy_callees) or '-'}"

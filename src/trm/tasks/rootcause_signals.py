@@ -275,6 +275,8 @@ def pagerank_baseline(problem: RootCauseProblem, damping: float = 0.85, iteratio
     Walks start at services in proportion to their anomaly score and follow calls towards more
     anomalous callees, so they flow from symptoms to causes; a service with no anomalous callee
     keeps its walkers. Services outside the anomaly subgraph follow, ranked by anomaly score.
+    With no anomalous service at all the walk still gives an order (callees first), but the scores
+    are uniform: nothing moved, so no service is more likely than another.
     """
     n = len(problem.services)
     anomalous = is_anomalous(problem)
@@ -295,6 +297,8 @@ def pagerank_baseline(problem: RootCauseProblem, damping: float = 0.85, iteratio
     for _ in range(iterations):
         x = damping * (x @ step) + (1 - damping) * start
     order = sorted(nodes, key=lambda i: (-x[where[i]], i)) + sorted((i for i in range(n) if i not in where), key=lambda i: (-score[i], i))
+    if not any(anomalous):
+        return solution(problem, [1.0] * n, order)
     scores = [0.0] * n
     for i in nodes:
         scores[i] = float(x[where[i]])
