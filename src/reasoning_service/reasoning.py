@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from agent_reasoning.types import ModelInfo, ReasoningRequest, ReasoningResponse, ReasoningStep
 from reasoning_service.errors import ServiceError, outcome_of
 from reasoning_service.metrics import Metrics
-from reasoning_service.registry import LoadedModel, ModelRegistry, NotFound
+from reasoning_service.registry import LoadedModel, Mismatch, ModelRegistry, NotFound
 from reasoning_service.settings import Settings
 from reasoning_service.unread import unread_fields
 from trm.engine import DeadlineExceededError, EngineStoppedError, QueueFullError
@@ -128,6 +128,8 @@ async def _reason(state: ServiceState, request: ReasoningRequest, label: str) ->
         route = await run_in_threadpool(state.registry.resolve, task=task_name, task_type=task_type, model=request.model, problem=raw_problem)
     except NotFound as e:
         raise ServiceError(404, e.kind, e.message) from None
+    except Mismatch as e:
+        raise ServiceError(422, "invalid_request", f"{e.field}: {e.message}", field=e.field) from None
     except InvalidProblem as e:
         raise ServiceError(422, "invalid_problem", str(e), field=e.field) from None
     task, problem = route.task, route.problem

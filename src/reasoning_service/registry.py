@@ -33,6 +33,15 @@ class NotFound(LookupError):
         self.message = message
 
 
+class Mismatch(ValueError):
+    """Two fields of a request contradict each other (a task and a task type, a model and a task); `field` names the second (answered 422)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
 @dataclass
 class LoadedModel:
     """A served model: its directory name, version (config "version" or a hash of the weights), task, engine, config.json, load time in seconds."""
@@ -155,7 +164,7 @@ class ModelRegistry:
         return sorted((m for m in self.models.values() if m.task.name == task_name), key=lambda m: not m.default)
 
     def resolve(self, *, task: str | None, task_type: TaskType | None, model: str | None, problem: dict[str, Any]) -> Route:
-        """Pick who answers a request and parse its problem. Raises NotFound or InvalidProblem.
+        """Pick who answers a request and parse its problem. Raises NotFound, Mismatch or InvalidProblem.
 
         A named model answers if it takes the problem. Else the task's models in order (default
         first) until one's canvas takes it; a known task with no model, or a problem beyond every
@@ -167,16 +176,16 @@ class ModelRegistry:
                 raise NotFound("unknown_model", f"no model named {model!r} is loaded; loaded: {sorted(self.models)}")
             chosen = self.models[model]
             if task is not None and chosen.task.name != task:
-                raise NotFound("unknown_model", f"model {model!r} serves task {chosen.task.name!r}, not {task!r}")
+                raise Mismatch("task", f"model {model!r} serves task {chosen.task.name!r}, not {task!r}")
             if task_type is not None and chosen.task.task_type != task_type:
-                raise NotFound("unknown_model", f"model {model!r} serves task type {chosen.task.task_type.value!r}, not {task_type.value!r}")
+                raise Mismatch("task_type", f"model {model!r} serves task type {chosen.task.task_type.value!r}, not {task_type.value!r}")
             return Route(chosen.task, chosen.task.parse(problem), chosen)
         if task is not None:
             if task not in task_classes():
                 raise NotFound("unknown_task", f"unknown task {task!r}; known: {sorted(task_classes())}")
             cls = task_classes()[task]
             if task_type is not None and cls.task_type != task_type:
-                raise NotFound("unknown_task", f"task {task!r} is of type {cls.task_type.value!r}, not {task_type.value!r}")
+                raise Mismatch("task_type", f"task {task!r} is of type {cls.task_type.value!r}, not {task_type.value!r}")
             return self._route(task, problem)
         assert task_type is not None
         # a test-only task (toy_reverse) only where a model of it is loaded

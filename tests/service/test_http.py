@@ -178,6 +178,8 @@ def test_tasks_lists_schemas_models_and_examples(server):
         ({"task": "maze", "problem": {"grid": MAZE}, "views": 9}, 422, "invalid_request", "views"),  # 8 at most
         ({"task": "no_such_task", "problem": {}}, 404, "unknown_task", None),
         ({"task": "toy_reverse", "model": "nope", "problem": {}}, 404, "unknown_model", None),
+        ({"task": "placement", "task_type": "logic", "problem": {}}, 422, "invalid_request", "task_type"),  # contradicts, not unknown
+        ({"task": "placement", "model": "toy", "problem": {}}, 422, "invalid_request", "task"),
     ],
 )
 def test_client_errors_name_the_field(server, body, status, kind, field):
