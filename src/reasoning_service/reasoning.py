@@ -172,6 +172,8 @@ async def _reason(state: ServiceState, request: ReasoningRequest, label: str) ->
     model = route.model
     # what the caller sent that nothing reads; a problem the service built has only its own fields
     warnings = unread_fields(request) + (unread_fields(problem, "problem") if built is None else [])
+    if request.mode == "exact" and not task.has_exact_check:
+        warnings.append(f"mode: {task.name} has no exact solver (its answer is a ranking); 'exact' changed nothing")
     if warnings:
         log.info("request fields ignored: %s", "; ".join(warnings))
     return ReasoningResponse(

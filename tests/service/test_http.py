@@ -341,9 +341,10 @@ def test_fields_nothing_reads_are_named_in_warnings(server):
 def test_a_rootcause_where_nothing_moved_says_so(server):
     """No flag and no signal off normal: the ranking is a guess, and its probabilities say so (uniform)."""
     problem = {"services": [{"name": "a", "error_rate": 0.0, "anomalous": False}, {"name": "b", "error_rate": 0.0, "anomalous": False}], "dependencies": [["a", "b"]]}
-    r = httpx.post(server + "/v1/reason", json={"task": "rootcause", "problem": problem}, timeout=60)
+    r = httpx.post(server + "/v1/reason", json={"task": "rootcause", "problem": problem, "mode": "exact"}, timeout=60)
     assert r.status_code == 200, r.text
     body = r.json()
+    assert body["warnings"] == ["mode: rootcause has no exact solver (its answer is a ranking); 'exact' changed nothing"]
     if body["model"] is None:
         assert set(body["solution"]["scores"].values()) == {0.5} and body["confidence"] == 0.5
     assert body["answer"].startswith("no service shows an anomaly")
