@@ -222,8 +222,23 @@ def evalset_rows(directory: Path, limit: int | None) -> dict[str, list[dict]]:
     return out
 
 
-def evalset(task_name: str, directory: Path, limit: int | None, time_limit: float, model: str | None, batch: int) -> dict:
-    """The classical answer (and the model's) against the stored CP-SAT optimum, and the hint speed-up."""
+def evalset(
+    task_name: str,
+    directory: Path,
+    limit: int | None,
+    time_limit: float,
+    model: str | None,
+    batch: int,
+    hint_limit: int | None,
+    latency_n: int,
+) -> dict:
+    """The classical answer and the model's against the stored CP-SAT optimum, and the hint speed-up.
+
+    The model's columns are the TRM alone with its own decoder (`fallback=False`: no classical
+    answer substituted); `served_*` is what the service returns (the better verified of the TRM's and
+    the classical answer). `model_worse` / `model_better` compare the TRM's objective with the
+    classical one's where both are valid. Latency: `latency_n` problems one at a time, as served. The
+    hint benchmark (two CP-SAT solves per instance) runs on the first `hint_limit` of each bucket."""
     task = get_task(task_name)
     solver = trm.load(model) if model else None
     if solver is not None and solver.task.name != task_name:
@@ -232,6 +247,7 @@ def evalset(task_name: str, directory: Path, limit: int | None, time_limit: floa
     for bucket, records in evalset_rows(directory, limit).items():
         problems = [task.parse(r["problem"], canvas=False) for r in records]
         model_answers: list = [None] * len(records)
+        latencies: list[float] = []
         if solver is not None:
             fits = []
             for i, p in enumerate(problems):
@@ -242,10 +258,14 @@ def evalset(task_name: str, directory: Path, limit: int | None, time_limit: floa
                     pass
             for lo in range(0, len(fits), batch):
                 chunk = fits[lo : lo + batch]
-                for i, ans in zip(chunk, solver.solve_many([records[i]["problem"] for i in chunk])):
+                for i, ans in zip(chunk, solver.solve_many([records[i]["problem"] for i in chunk], fallback=False)):
                     model_answers[i] = task.Solution.model_validate(ans.solution)
+            for i in fits[:latency_n]:
+                t = time.perf_counter()
+                solver.solve(records[i]["problem"])  # as served: TRM, check, better of it and the classical answer
+                latencies.append(time.perf_counter() - t)
         s: dict = defaultdict(list)
-        for r, problem, mine in zip(records, problems, model_answers):
+        for k, (r, problem, mine) in enumerate(zip(records, problems, model_answers)):
             proven = r["optimal"]
             base = task.baseline(problem)
             base_ok = task.verify(problem, base) == []
@@ -261,8 +281,15 @@ def evalset(task_name: str, directory: Path, limit: int | None, time_limit: floa
                 s["model_verified"].append(ok)
                 s["model_without_repair"].append(ok and not getattr(mine, "repaired", 0))
                 s["model_at_best"].append(ok and task.objective(problem, mine) <= r["objective"])
+                if ok and base_ok:
+                    s["model_worse"].append(task.objective(problem, mine) > task.objective(problem, base))
+                    s["model_better"].append(task.objective(problem, mine) < task.objective(problem, base))
+                served = min([task.objective(problem, a) for a, valid in ((mine, ok), (base, base_ok)) if valid], default=None)
                 if proven:
                     s["model_optimal"].append(ok and task.objective(problem, mine) == r["objective"])
+                    s["served_optimal"].append(served is not None and served == r["objective"])
+            if hint_limit is not None and k >= hint_limit:
+                continue
             hint = mine if mine is not None and task.verify(problem, mine) == [] else base
             cold = task.solve(problem, time_limit_s=time_limit, cold=True)
             warm = task.solve(problem, time_limit_s=time_limit, hint=hint)
@@ -271,7 +298,7 @@ def evalset(task_name: str, directory: Path, limit: int | None, time_limit: floa
                 s[f"{name}_seconds"].append(ans.info["seconds"])
                 s[f"{name}_proven"].append(bool(ans.optimal))
         mean = lambda v: float(np.mean(v)) if v else None  # noqa: E731
-        both = [i for i in range(len(records)) if s["cold_proven"][i] and s["hinted_proven"][i]]
+        both = [i for i in range(len(s["cold_proven"])) if s["cold_proven"][i] and s["hinted_proven"][i]]
         ratios = [s["cold_seconds"][i] / max(s["hinted_seconds"][i], 1e-4) for i in both]
         table[bucket] = {
             "n": len(records),
@@ -286,6 +313,12 @@ def evalset(task_name: str, directory: Path, limit: int | None, time_limit: floa
             "model_without_repair": mean(s["model_without_repair"]),  # valid as the model predicted it
             "model_optimal": mean(s["model_optimal"]),
             "model_at_best": mean(s["model_at_best"]),
+            "model_worse": mean(s["model_worse"]),  # of instances where both are valid: TRM uses more than the classical answer
+            "model_better": mean(s["model_better"]),  # ... fewer
+            "served_optimal": mean(s["served_optimal"]),
+            "latency_ms_p50": 1000 * float(np.median(latencies)) if latencies else None,
+            "latency_ms_p95": 1000 * float(np.percentile(latencies, 95)) if latencies else None,
+            "hint_n": len(s["cold_proven"]),
             "hint_from_model": mean(s["hint_from_model"]),
             "time_limit_s": time_limit,
             "cold_proven": mean(s["cold_proven"]),
@@ -295,14 +328,18 @@ def evalset(task_name: str, directory: Path, limit: int | None, time_limit: floa
             "median_speedup_both_proven": float(np.median(ratios)) if ratios else None,
         }
     pct = lambda v: "-" if v is None else f"{100 * v:.1f}%"  # noqa: E731
-    print(f"{'bucket':<10} {'n':>5} {'ref opt':>7} {'base ok':>7} {'base=opt':>8} {'model ok':>8} {'mod=opt':>7} "
-          f"{'cold s':>7} {'hint s':>7} {'speedup':>7} {'cold pr':>7} {'hint pr':>7}")
+    ms = lambda v: "-" if v is None else f"{v:.0f}"  # noqa: E731
+    print(
+        f"{'bucket':<10} {'n':>5} {'ref opt':>7} {'base ok':>7} {'base=opt':>8} {'model ok':>8} {'mod=opt':>7} {'worse':>6} {'better':>6} "
+        f"{'served=opt':>10} {'p50 ms':>6} {'hint n':>6} {'cold s':>7} {'hint s':>7} {'speedup':>7} {'cold pr':>7} {'hint pr':>7}"
+    )
     for bucket, r in table.items():
         speed = "-" if r["median_speedup_both_proven"] is None else f"{r['median_speedup_both_proven']:.1f}x"
         print(
             f"{bucket:<10} {r['n']:>5} {pct(r['reference_proven']):>7} {pct(r['baseline_verified']):>7} {pct(r['baseline_optimal']):>8} "
-            f"{pct(r['model_verified']):>8} {pct(r['model_optimal']):>7} {r['median_cold_s']:>7.3f} {r['median_hinted_s']:>7.3f} {speed:>7} "
-            f"{pct(r['cold_proven']):>7} {pct(r['hinted_proven']):>7}"
+            f"{pct(r['model_verified']):>8} {pct(r['model_optimal']):>7} {pct(r['model_worse']):>6} {pct(r['model_better']):>6} "
+            f"{pct(r['served_optimal']):>10} {ms(r['latency_ms_p50']):>6} {r['hint_n']:>6} {r['median_cold_s']:>7.3f} {r['median_hinted_s']:>7.3f} "
+            f"{speed:>7} {pct(r['cold_proven']):>7} {pct(r['hinted_proven']):>7}"
         )
     return table
 
@@ -317,6 +354,10 @@ def main() -> None:
     parser.add_argument("--limit", type=int, help="instances per data directory, evaluation-set file or bucket, spread evenly")
     parser.add_argument("--out-dir", type=Path, default=Path("runs/bench"), help="where homelab-<task>.json goes (bench/results publishes)")
     parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--hint-limit", type=int, help="--evalset: instances per bucket in the hint benchmark (default: all)")
+    parser.add_argument(
+        "--latency-n", type=int, default=50, help="--evalset with --model: problems per bucket timed one at a time, as served"
+    )
     parser.add_argument("--threads", type=int, default=0)
     args = parser.parse_args()
     if args.threads:
@@ -338,7 +379,14 @@ def main() -> None:
         task_name = json.loads((args.evalset / "meta.json").read_text())["task"]
         print(f"{task_name} on {args.evalset} (limit {args.limit} per bucket, CP-SAT {args.time_limit:g} s per solve)")
         started = time.perf_counter()
-        report = {"model": args.model, "evalset": str(args.evalset), "limit": args.limit, "results": evalset(task_name, args.evalset, args.limit, args.time_limit, args.model, args.batch)}
+        report = {
+            "model": args.model,
+            "evalset": str(args.evalset),
+            "limit": args.limit,
+            "results": evalset(
+                task_name, args.evalset, args.limit, args.time_limit, args.model, args.batch, args.hint_limit, args.latency_n
+            ),
+        }
         report["seconds"] = time.perf_counter() - started
         out = args.out_dir / f"homelab-{task_name}.json"
         out.parent.mkdir(parents=True, exist_ok=True)
