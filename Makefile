@@ -149,6 +149,7 @@ DATA_maze-curriculum := maze --task-opt size=15 --n 20000 --test-n 300 --bucket 
 DATA_maze30 := maze --task-opt size=30 --test-n 1000 --bucket small,full --split test --seed 30
 DATA_maze30-train := maze --task-opt size=30 --n 3000,5000 --bucket small,full --split train --seed 31 --exclude data/maze30/test
 DATA_rootcause := rootcause --n 30000 --test-n 500 --bucket layered,fanout,shared_db --split train,test --workers 2 --seed 1 --exclude evalsets/rootcause
+DATA_rootcause-hints := rootcause --task-opt hints=true --n 30000 --test-n 500 --bucket layered,fanout,shared_db --split train,test --workers 2 --seed 1 --exclude evalsets/rootcause
 DATA_rootcause-unseen := rootcause --test-n 1000 --bucket chain,mixed --split test --seed 2
 DATA_upgrade := upgrade --n 8000,16000 --test-n 1000 --bucket small,large --split train,test --seed 1 --workers 2 --exclude evalsets/upgrade
 DATA_placement := placement --n 12000,6000 --test-n 1000 --bucket small,large --split train,test --seed 1 --workers 2 --exclude evalsets/placement
@@ -184,9 +185,12 @@ data/maze30/test/meta.json: | install
 data/maze30/train/meta.json: data/maze30/test/meta.json
 	$(BIN)/trm data build $(DATA_maze30-train) --out data/maze30
 
+# The root-cause graphs of data/rootcause (same seed), encoded with the classical ranks (task option hints).
+data-rootcause-hints: data/rootcause-hints/train/meta.json
+
 # Root-cause test graphs of shapes the model never trained on (chains and mixes), for its model card.
 data-rootcause-unseen: data/rootcause-unseen/test/meta.json
 data/rootcause-unseen/test/meta.json: | install
 	$(BIN)/trm data build $(DATA_rootcause-unseen) --out data/rootcause-unseen
 
-.PHONY: build build-cuda push push-cuda deploy-studio deploy-air render data-rootcause-unseen data-maze-curriculum data-maze30 $(addprefix train-,$(TASKS)) $(addprefix data-,$(TASKS))
+.PHONY: build build-cuda push push-cuda deploy-studio deploy-air render data-rootcause-hints data-rootcause-unseen data-maze-curriculum data-maze30 $(addprefix train-,$(TASKS)) $(addprefix data-,$(TASKS))

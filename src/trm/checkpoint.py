@@ -75,7 +75,11 @@ def check_state_dict(model: TRM, state: dict[str, torch.Tensor], source: str) ->
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
-    wrong = [f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(expected[k].shape)}" for k in expected if k in state and state[k].shape != expected[k].shape]
+    wrong = [
+        f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(expected[k].shape)}"
+        for k in expected
+        if k in state and state[k].shape != expected[k].shape
+    ]
     problems = []
     if missing:
         problems.append(f"missing tensors {missing}")
@@ -87,7 +91,33 @@ def check_state_dict(model: TRM, state: dict[str, torch.Tensor], source: str) ->
         raise CheckpointError(f"{source} does not fit the model config: " + " | ".join(problems))
 
 
-def load_checkpoint(directory: str | os.PathLike, task: str | None = None, device: str | torch.device = "cpu") -> tuple[TRM, dict[str, Any]]:
+def grow_vocabulary(model: TRM, state: dict[str, torch.Tensor], old_vocab: int) -> dict[str, torch.Tensor]:
+    """`state` (a checkpoint of `old_vocab` tokens) for `model`, whose task has more tokens (a task
+    option that adds input tokens, e.g. rootcause `hints`): the token embedding's and the answer
+    head's old rows kept, the new rows as `model` initialised them. Other tensors pass unchanged, so
+    `check_state_dict` still catches anything else that differs. Raises CheckpointError for a smaller vocabulary."""
+    new_vocab = model.config.vocab_size
+    if new_vocab < old_vocab:
+        raise CheckpointError(f"the model has {new_vocab} tokens, the checkpoint {old_vocab}: a vocabulary can only grow")
+    grown = dict(state)
+    for name, fresh in model.state_dict().items():
+        old = state.get(name)
+        if (
+            old is not None
+            and old.shape[0] == old_vocab
+            and fresh.shape[0] == new_vocab
+            and old.shape[1:] == fresh.shape[1:]
+            and new_vocab != old_vocab
+        ):
+            merged = fresh.detach().clone()
+            merged[:old_vocab] = old
+            grown[name] = merged
+    return grown
+
+
+def load_checkpoint(
+    directory: str | os.PathLike, task: str | None = None, device: str | torch.device = "cpu"
+) -> tuple[TRM, dict[str, Any]]:
     """Load a model (in eval mode) and its config.json. `task`, if given, must match."""
     d = Path(directory)
     config = read_config(d)
@@ -140,5 +170,10 @@ def resize_checkpoint(
     except CheckpointError as e:
         raise CheckpointError(f"{e} (mixer {old.mixer!r}, positions {old.positions!r}: its weights depend on the canvas)") from None
     model.load_state_dict(state)
-    training = {**config.get("training", {}), "resized_from": {"model": str(src), "task_options": old.task_options, "halt_max_steps": old.halt_max_steps}}
-    return save_checkpoint(out, model, task_version=config["task"].get("version", "1"), training=training, inference=config.get("inference"))
+    training = {
+        **config.get("training", {}),
+        "resized_from": {"model": str(src), "task_options": old.task_options, "halt_max_steps": old.halt_max_steps},
+    }
+    return save_checkpoint(
+        out, model, task_version=config["task"].get("version", "1"), training=training, inference=config.get("inference")
+    )

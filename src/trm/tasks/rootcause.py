@@ -23,6 +23,13 @@ Encoding: 32 rows x 10 columns = 320 tokens, row-major; service i in row i (the 
                   (at most 4 per row; `graphs.orient`); NO_LINK 103 fills the rest; sorted per row
     PAD 0         the signal and link cells of unused rows
 
+With the task option `hints` (a model trained on it records `{"hints": true}`), two more columns give
+each service's rank in the two classical rankings, 32 x 12 = 384 tokens: column 10 its rank by
+personalised PageRank (`pagerank_baseline`), column 11 by robust deviation (`deviation_baseline`),
+each as HINT_PAGERANK / HINT_DEVIATION + 0..4 for rank 1, 2, 3, 4-5, 6+ (PAD in unused rows). The
+model then starts from what the classical methods conclude and learns where they are wrong (the leaf
+rule it can read from the flags and links itself); a model without the option never sees them.
+
 The answer cell's ID token lets attention find a callee's row by content (CALLEE_j matches ID_j),
 so the mixer needs no adjacency grid: 32 x 10 tokens instead of 32 x 36. The ranking is P(ROOT)
 in each service's answer cell. There is no exact check: the answer is a ranking.
@@ -86,6 +93,12 @@ ERR_DEV = LAT_LEVEL + 9  # 122
 LAT_DEV = ERR_DEV + 17  # 139
 FLAG = LAT_DEV + 17  # 156
 VOCAB = FLAG + 3  # 159
+HINT_COLS = 2  # with `hints`: columns 10 (PageRank rank) and 11 (robust-deviation rank)
+HINT_RANKS = (1, 2, 3, 5)  # rank buckets: 1, 2, 3, 4-5, 6+
+HINT_PAGERANK = VOCAB  # 159..163
+HINT_DEVIATION = HINT_PAGERANK + len(HINT_RANKS) + 1  # 164..168
+HINT_VOCAB = HINT_DEVIATION + len(HINT_RANKS) + 1  # 169
+LINK0 = 1 + SIGNAL_COLS  # the first link column
 
 # Buckets: the training shapes, the unseen shapes, training shapes at 17-32 services, and the demo
 # topologies that fit the canvas. Beyond the canvas (no tokens; answered by the baseline):
@@ -197,8 +210,23 @@ class RootCauseTask(Task[RootCauseProblem, RootCauseSolution]):
         "services; larger problems get the classical ranking."
     )
 
-    seq_len = MAX_SERVICES * COLS  # type: ignore[assignment]
-    vocab_size = VOCAB  # type: ignore[assignment]
+    def __init__(self, hints: bool = False) -> None:
+        self.hints = bool(hints)
+        self.cols = COLS + (HINT_COLS if self.hints else 0)
+
+    @property
+    def seq_len(self) -> int:
+        """MAX_SERVICES rows of `cols` tokens: 320, or 384 with hints."""
+        return MAX_SERVICES * self.cols
+
+    @property
+    def vocab_size(self) -> int:
+        """159 tokens, or 169 with hints."""
+        return HINT_VOCAB if self.hints else VOCAB
+
+    def options(self) -> dict[str, Any]:
+        """{"hints": true} for a model that reads the classical ranks; {} otherwise."""
+        return {"hints": True} if self.hints else {}
 
     # --- problems ---
 
@@ -211,33 +239,37 @@ class RootCauseTask(Task[RootCauseProblem, RootCauseSolution]):
             raise OutsideCanvas("problem.dependencies", f"too dense to list with at most {LINKS} links per service")
 
     def encode(self, problem: RootCauseProblem) -> np.ndarray:
-        """Tokens [320]; raises OutsideCanvas for a problem beyond the canvas."""
+        """Tokens [320] ([384] with hints); raises OutsideCanvas for a problem beyond the canvas."""
         self.check_canvas(problem)
         n = len(problem.services)
-        grid = np.zeros((MAX_SERVICES, COLS), dtype=np.int64)
+        grid = np.zeros((MAX_SERVICES, self.cols), dtype=np.int64)
         grid[:, 0] = EMPTY
         grid[:n, 0] = ID + np.arange(n)
         grid[:n, 1 : 1 + SIGNAL_COLS] = signal_tokens(problem)
-        grid[:n, 1 + SIGNAL_COLS :] = NO_LINK
+        grid[:n, LINK0 : LINK0 + LINKS] = NO_LINK
         edges = _edges(problem)
         fill = [0] * n
         for (a, b), owner in zip(edges, orient(n, edges, LINKS) or [], strict=True):
             row, token = (a, CALLEE + b) if owner == a else (b, CALLER + a)
-            grid[row, 1 + SIGNAL_COLS + fill[row]] = token
+            grid[row, LINK0 + fill[row]] = token
             fill[row] += 1
-        grid[:n, 1 + SIGNAL_COLS :] = np.sort(grid[:n, 1 + SIGNAL_COLS :], axis=1)
+        grid[:n, LINK0 : LINK0 + LINKS] = np.sort(grid[:n, LINK0 : LINK0 + LINKS], axis=1)
+        if self.hints:
+            for col, (base, ranking) in enumerate(((HINT_PAGERANK, pagerank_baseline), (HINT_DEVIATION, deviation_baseline)), COLS):
+                where = {name: rank for rank, name in enumerate(ranking(problem).ranking, 1)}
+                grid[:n, col] = [base + bisect.bisect_left(HINT_RANKS, where[s.name]) for s in problem.services]
         return grid.reshape(-1)
 
     def labels_for(self, problem: RootCauseProblem, root: int, affected: set[int]) -> np.ndarray:
         """Target tokens [320]: the class of each service in its answer cell, 0 elsewhere."""
-        labels = np.zeros((MAX_SERVICES, COLS), dtype=np.int64)
+        labels = np.zeros((MAX_SERVICES, self.cols), dtype=np.int64)
         labels[: len(problem.services), 0] = classes(problem, root, affected)
         return labels.reshape(-1)
 
     def decode(self, tokens: np.ndarray, problem: RootCauseProblem, probs: np.ndarray | None = None) -> RootCauseSolution:
         """Scores from P(ROOT) in each service's answer cell (without probabilities: 1 where ROOT is
         predicted); evidence from the signals and the graph."""
-        rows = np.arange(len(problem.services)) * COLS
+        rows = np.arange(len(problem.services)) * self.cols
         if probs is not None:
             scores = probs[rows, ROOT].astype(float).tolist()
         else:
@@ -340,15 +372,15 @@ class RootCauseTask(Task[RootCauseProblem, RootCauseSolution]):
         """Per sample: the services moved to random rows among all 32, unused rows in between (ID,
         CALLEE and CALLER tokens renumbered to match; each row's links sorted again), so every ID
         token is trained, not only the low ones of small graphs."""
-        B = len(inputs)
-        x, y = inputs.reshape(B, MAX_SERVICES, COLS), labels.reshape(B, MAX_SERVICES, COLS)
+        B, cols = len(inputs), self.cols
+        x, y = inputs.reshape(B, MAX_SERVICES, cols), labels.reshape(B, MAX_SERVICES, cols)
         perm = np.argsort(rng.random((B, MAX_SERVICES)), axis=1)  # [B, S] source row of each row
         inverse = np.argsort(perm, axis=1)  # [B, S] new row of each old row
-        relabel = np.broadcast_to(np.arange(VOCAB), (B, VOCAB)).copy()
+        relabel = np.broadcast_to(np.arange(self.vocab_size), (B, self.vocab_size)).copy()
         for base in (ID, CALLEE, CALLER):
             relabel[:, base : base + MAX_SERVICES] = base + inverse
         x = np.take_along_axis(x, perm[:, :, None], axis=1)
         y = np.take_along_axis(y, perm[:, :, None], axis=1)
-        x = np.take_along_axis(relabel, x.reshape(B, -1), axis=1).reshape(B, MAX_SERVICES, COLS)
-        x[:, :, 1 + SIGNAL_COLS :] = np.sort(x[:, :, 1 + SIGNAL_COLS :], axis=2)  # PAD rows stay PAD (all 0)
+        x = np.take_along_axis(relabel, x.reshape(B, -1), axis=1).reshape(B, MAX_SERVICES, cols)
+        x[:, :, LINK0 : LINK0 + LINKS] = np.sort(x[:, :, LINK0 : LINK0 + LINKS], axis=2)  # PAD rows stay PAD (all 0)
         return x.reshape(B, -1), y.reshape(B, -1)

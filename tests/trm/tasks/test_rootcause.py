@@ -358,3 +358,79 @@ def test_the_frozen_evaluation_sets_are_what_the_generator_makes():
             assert json.loads(json.dumps(facts)) == line["info"]
             if line["inputs"] is not None:
                 assert task.encode(problem).tolist() == line["inputs"]
+
+
+def test_hints_add_each_services_classical_ranks_and_survive_augmentation(examples):
+    """Task option hints: columns 10 and 11 hold the PageRank and robust-deviation rank buckets; the
+    first ten columns are those of the plain encoding, so a plain model's weights carry over."""
+    from trm.tasks.rootcause import HINT_COLS, HINT_DEVIATION, HINT_PAGERANK, HINT_VOCAB
+
+    hinted = get_task("rootcause", hints=True)
+    assert hinted.options() == {"hints": True} and task.options() == {}
+    assert hinted.seq_len == MAX_SERVICES * (COLS + HINT_COLS) == 384 and hinted.vocab_size == HINT_VOCAB
+    exs = examples["layered"] + examples["boutique"]
+    for ex in exs:
+        x = hinted.encode(ex.problem).reshape(MAX_SERVICES, COLS + HINT_COLS)
+        assert (x[:, :COLS] == grid(ex.inputs)).all()
+        n = len(ex.problem.services)
+        assert (x[n:, COLS:] == PAD).all()
+        for col, (base, ranking) in enumerate(((HINT_PAGERANK, pagerank_baseline), (HINT_DEVIATION, deviation_baseline)), COLS):
+            first = ranking(ex.problem).ranking[0]
+            names = [s.name for s in ex.problem.services]
+            assert x[names.index(first), col] == base  # rank 1
+            assert ((x[:n, col] >= base) & (x[:n, col] < base + 5)).all()
+        label = hinted.labels_for(ex.problem, names.index(root_of(ex)), set())
+        assert hinted.decode(label, ex.problem).root_cause == root_of(ex)
+    inputs = np.stack([hinted.encode(ex.problem) for ex in exs])
+    labels = np.stack([hinted.labels_for(ex.problem, 0, set()) for ex in exs])
+    new_inputs, new_labels = hinted.augment(np.random.default_rng(3), inputs, labels)
+    for a, c in zip(inputs, new_inputs, strict=True):
+        a, c = a.reshape(MAX_SERVICES, -1), c.reshape(MAX_SERVICES, -1)
+        used = lambda g: sorted(map(tuple, g[g[:, 0] != EMPTY][:, COLS:].tolist()))  # noqa: E731
+        assert used(a) == used(c)  # each service's ranks moved with its row
+        assert (np.diff(c[:, LINK0 : LINK0 + 4], axis=1) >= 0).all()
+
+
+def test_init_from_a_plain_model_grows_the_vocabulary_for_hints():
+    import torch
+
+    from trm.checkpoint import CheckpointError, check_state_dict, grow_vocabulary
+    from trm.config import TRMConfig
+    from trm.model import TRM
+
+    fields = dict(
+        hidden_size=16,
+        num_heads=2,
+        num_layers=1,
+        mixer="attention",
+        positions="rope2d",
+        prefix_len=2,
+        T=1,
+        n=1,
+        halt_max_steps=2,
+        task="rootcause",
+    )
+    torch.manual_seed(0)
+    plain = TRM(TRMConfig.from_dict({**fields, "grid_width": 10, "seq_len": task.seq_len, "vocab_size": task.vocab_size}))
+    hinted_task = get_task("rootcause", hints=True)
+    hinted = TRM(
+        TRMConfig.from_dict(
+            {
+                **fields,
+                "grid_width": 12,
+                "seq_len": hinted_task.seq_len,
+                "vocab_size": hinted_task.vocab_size,
+                "task_options": {"hints": True},
+            }
+        )
+    )
+    fresh = {k: v.clone() for k, v in hinted.state_dict().items()}
+    state = grow_vocabulary(hinted, plain.state_dict(), task.vocab_size)
+    check_state_dict(hinted, state, "plain")
+    hinted.load_state_dict(state)
+    old, new = task.vocab_size, hinted_task.vocab_size
+    for name in ("embed_tokens.weight", "lm_head.weight"):
+        assert torch.equal(hinted.state_dict()[name][:old], plain.state_dict()[name])
+        assert torch.equal(hinted.state_dict()[name][old:new], fresh[name][old:new])
+    with pytest.raises(CheckpointError):
+        grow_vocabulary(plain, hinted.state_dict(), new)
