@@ -9,6 +9,7 @@ from enum import Enum
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 SolutionT = TypeVar("SolutionT", bound=BaseModel)
 
@@ -70,7 +71,9 @@ class ReasoningRequest(BaseModel):
     budget_ms: int | None = Field(None, ge=1, le=600_000, description="Time budget of the exact solver in ms (mode 'exact')")
     question: str | None = Field(None, max_length=4000, description="Free text, echoed back")
     max_steps: int | None = Field(None, ge=1, le=64, description="Cap on supervision steps (default: the model's)")
-    min_steps: int | None = Field(None, ge=1, le=64, description="Steps before halting (or an answer that passes the exact check) may stop a sample")
+    min_steps: int | None = Field(
+        None, ge=1, le=64, description="Steps before halting (or an answer that passes the exact check) may stop a sample"
+    )
     halt_threshold: float | None = Field(None, ge=-20, le=20, description="Halt when q_halt exceeds this")
     trace: bool = Field(False, description="Return the answer after every supervision step")
     fallback: bool | None = Field(
@@ -91,14 +94,20 @@ class ReasoningRequest(BaseModel):
         "Adaptive by default: one attempt first, more only when it fails the exact check or its confidence is low",
     )
     strategy: Literal["views", "noise", "views+noise"] | None = Field(
-        None, description="How attempts after the first differ: symmetric views, Gaussian noise on the latent state, or both (default: the model's)"
+        None,
+        description="How attempts after the first differ: symmetric views, Gaussian noise on the latent state, or both (default: the model's)",
     )
     noise: float | None = Field(None, ge=0, le=4, description="Std of the latent noise of noisy attempts (default: the model's)")
     select: Literal["checker", "vote", "halt"] | None = Field(
-        None, description="How the answer is chosen among attempts: the first to pass the exact check, the vote, or the most confident halting head"
+        None,
+        description="How the answer is chosen among attempts: the first to pass the exact check, the vote, or the most confident halting head",
     )
-    adaptive: bool | None = Field(None, description="One attempt first and more only when needed (default: true); false runs them all at once")
-    compute_ms: int | None = Field(None, ge=1, le=600_000, description="Wall time for the attempts after the first, in ms (default: the deadline)")
+    adaptive: bool | None = Field(
+        None, description="One attempt first and more only when needed (default: true); false runs them all at once"
+    )
+    compute_ms: int | None = Field(
+        None, ge=1, le=600_000, description="Wall time for the attempts after the first, in ms (default: the deadline)"
+    )
 
     @model_validator(mode="after")
     def _task_or_type(self) -> ReasoningRequest:
@@ -132,7 +141,10 @@ class ReasoningResponse(BaseModel):
     solution: dict[str, Any] = Field(..., description="The answer in the task's Solution schema")
     verified: bool | None = Field(..., description="Exact check passed; null where the task has no exact check")
     violations: list[str] = Field(default_factory=list)
-    solved_by: str = Field("trm", description="Who produced the answer: 'trm' (the model), 'solver' (the task's exact solver), 'baseline' (a classical heuristic)")
+    solved_by: str = Field(
+        "trm",
+        description="Who produced the answer: 'trm' (the model), 'solver' (the task's exact solver), 'baseline' (a classical heuristic)",
+    )
     steps: int = 0
     halted: bool = True  # false: cut at max_steps or by the deadline
     confidence: float = Field(
@@ -144,8 +156,12 @@ class ReasoningResponse(BaseModel):
     votes: int = 1  # how many of them gave this answer
     attempts: int = Field(1, description="Attempts the model started at this problem (test-time compute)")
     total_steps: int = Field(0, description="Supervision steps of all attempts together: the compute spent")
-    chosen_by: str = Field("halt", description="How the answer was chosen: 'halt' (the halting head), 'vote', 'checker' (the exact check among the attempts)")
-    strategy: str = Field("single", description="What found the answer: 'single' (the first, plain attempt), 'views', 'noise', 'views+noise'")
+    chosen_by: str = Field(
+        "halt", description="How the answer was chosen: 'halt' (the halting head), 'vote', 'checker' (the exact check among the attempts)"
+    )
+    strategy: str = Field(
+        "single", description="What found the answer: 'single' (the first, plain attempt), 'views', 'noise', 'views+noise'"
+    )
     reasoning_trace: list[ReasoningStep] = Field(default_factory=list)
     duration_ms: float = 0.0
     queue_ms: float = 0.0
@@ -208,7 +224,9 @@ def _sudoku_text(text: str) -> str:
     for i, ch in enumerate(cells):
         if ch not in "123456789.0":
             where = f"row {i // 9 + 1}, column {i % 9 + 1}" if len(cells) == 81 else f"character {i + 1} of the cells"
-            raise ValueError(f"cell {i} ({where}) is {ch!r}; use 1-9 and '.' or '0' for a blank (separators: spaces, commas, '|', and lines of '-' and '+')")
+            raise ValueError(
+                f"cell {i} ({where}) is {ch!r}; use 1-9 and '.' or '0' for a blank (separators: spaces, commas, '|', and lines of '-' and '+')"
+            )
     if len(cells) != 81:
         detail = f"need 81, got {len(cells)}"
         if len(rows) > 1:
@@ -314,11 +332,18 @@ class MazeSolution(BaseModel):
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,252}$"
 
 
-def _unique(names: list[str], what: str) -> None:
+def _invalid_at(at: str, message: str) -> PydanticCustomError:
+    """A cross-field error that names the item at fault: `ctx["at"]` is its path inside the model
+    (`pods.3.name`), which the service adds to the 422's `field` (a model validator's own location is the whole model)."""
+    return PydanticCustomError("invalid_reference", "{message}", {"message": message, "at": at})
+
+
+def _unique(names: list[str], what: str, where: str) -> None:
+    """`where`: the path of item i as a format string, e.g. "pods.{}.name"."""
     seen: set[str] = set()
-    for n in names:
+    for i, n in enumerate(names):
         if n in seen:
-            raise ValueError(f"{what} name {n!r} appears twice")
+            raise _invalid_at(where.format(i), f"{what} name {n!r} appears twice")
         seen.add(n)
 
 
@@ -353,8 +378,8 @@ class PlacementProblem(BaseModel):
 
     @model_validator(mode="after")
     def _names(self) -> PlacementProblem:
-        _unique([n.name for n in self.nodes], "node")
-        _unique([p.name for p in self.pods], "pod")
+        _unique([n.name for n in self.nodes], "node", "nodes.{}.name")
+        _unique([p.name for p in self.pods], "pod", "pods.{}.name")
         return self
 
 
@@ -383,8 +408,12 @@ class ServiceSignal(BaseModel):
     # The service's own normal (a window before the incident, e.g. PromQL `offset 1h`): what RCA methods
     # such as BARO and NSigma compare against, since a level that is normal for one service is an alarm
     # for another. All optional: problems without them keep working (raw levels are used then).
-    normal_error_rate: float | None = Field(None, ge=0, le=1, description="Typical (median) error rate in the normal window; null if unknown")
-    normal_latency_p99_ms: float | None = Field(None, ge=0, description="Typical (median) p99 latency in ms in the normal window; null if unknown")
+    normal_error_rate: float | None = Field(
+        None, ge=0, le=1, description="Typical (median) error rate in the normal window; null if unknown"
+    )
+    normal_latency_p99_ms: float | None = Field(
+        None, ge=0, description="Typical (median) p99 latency in ms in the normal window; null if unknown"
+    )
     normal_error_rate_spread: float | None = Field(
         None, ge=0, description="Robust spread of the error rate in the normal window (IQR / 1.349 or 1.4826 x MAD); null if unknown"
     )
@@ -404,12 +433,12 @@ class RootCauseProblem(BaseModel):
     @model_validator(mode="after")
     def _known(self) -> RootCauseProblem:
         names = [s.name for s in self.services]
-        _unique(names, "service")
+        _unique(names, "service", "services.{}.name")
         known = set(names)
         for i, (caller, callee) in enumerate(self.dependencies):
             for end in (caller, callee):
                 if end not in known:
-                    raise ValueError(f"dependencies[{i}] names {end!r}, which is not in services")
+                    raise _invalid_at(f"dependencies.{i}", f"dependencies[{i}] names {end!r}, which is not in services")
         return self
 
 
@@ -434,7 +463,9 @@ class ServiceEvidence(BaseModel):
     latency_ratio: float | None = Field(None, description="p99 over its normal (or over the median of all services without one)")
     latency_z: float | None = Field(None, description="(p99 - normal) / spread; null without a normal window and spread")
     healthy_callees: list[str] = Field(default_factory=list, description="Services it calls that look normal")
-    unhealthy_callees: list[str] = Field(default_factory=list, description="Services it calls that are anomalous (could explain its symptoms)")
+    unhealthy_callees: list[str] = Field(
+        default_factory=list, description="Services it calls that are anomalous (could explain its symptoms)"
+    )
     anomalous_callers: list[str] = Field(default_factory=list, description="Services calling it that are anomalous (its possible victims)")
 
 
@@ -446,7 +477,9 @@ class RootCauseSolution(BaseModel):
     root_cause: str
     ranking: list[str]  # most likely first
     scores: dict[str, float] = Field(default_factory=dict)  # service -> probability of being the root cause
-    evidence: list[ServiceEvidence] = Field(default_factory=list, description="Per service, in ranking order: what moved and how its callees look")
+    evidence: list[ServiceEvidence] = Field(
+        default_factory=list, description="Per service, in ranking order: what moved and how its callees look"
+    )
 
 
 class UpgradeService(BaseModel):
@@ -469,13 +502,15 @@ class UpgradeProblem(BaseModel):
 
     @model_validator(mode="after")
     def _known(self) -> UpgradeProblem:
-        _unique(self.nodes, "node")
-        _unique([s.name for s in self.services], "service")
+        _unique(self.nodes, "node", "nodes.{}")
+        _unique([s.name for s in self.services], "service", "services.{}.name")
         known = set(self.nodes)
         for i, s in enumerate(self.services):
             for n in s.replicas_on:
                 if n not in known:
-                    raise ValueError(f"services[{i}] ({s.name}) has a replica on {n!r}, which is not in nodes")
+                    raise _invalid_at(
+                        f"services.{i}.replicas_on", f"services[{i}] ({s.name}) has a replica on {n!r}, which is not in nodes"
+                    )
         return self
 
 

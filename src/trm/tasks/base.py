@@ -156,7 +156,9 @@ class Task(ABC, Generic[ProblemT, SolutionT]):
                 problem = self.Problem.model_validate(raw)
             except ValidationError as e:
                 err = e.errors()[0]
-                loc = ".".join(str(p) for p in err["loc"]) or "problem"
+                # a cross-field check names the item at fault in ctx["at"] (agent_reasoning.types._invalid_at)
+                at = (err.get("ctx") or {}).get("at")
+                loc = ".".join([*(str(p) for p in err["loc"]), *([at] if at else [])]) or "problem"
                 raise InvalidProblem(f"problem.{loc}" if loc != "problem" else loc, err["msg"]) from None
         self.check(problem)
         if canvas:
