@@ -75,11 +75,7 @@ def check_state_dict(model: TRM, state: dict[str, torch.Tensor], source: str) ->
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
-    wrong = [
-        f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(expected[k].shape)}"
-        for k in expected
-        if k in state and state[k].shape != expected[k].shape
-    ]
+    wrong = [f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(expected[k].shape)}" for k in expected if k in state and state[k].shape != expected[k].shape]
     problems = []
     if missing:
         problems.append(f"missing tensors {missing}")
@@ -99,25 +95,19 @@ def grow_vocabulary(model: TRM, state: dict[str, torch.Tensor], old_vocab: int) 
     new_vocab = model.config.vocab_size
     if new_vocab < old_vocab:
         raise CheckpointError(f"the model has {new_vocab} tokens, the checkpoint {old_vocab}: a vocabulary can only grow")
+    if new_vocab == old_vocab:
+        return state
     grown = dict(state)
     for name, fresh in model.state_dict().items():
         old = state.get(name)
-        if (
-            old is not None
-            and old.shape[0] == old_vocab
-            and fresh.shape[0] == new_vocab
-            and old.shape[1:] == fresh.shape[1:]
-            and new_vocab != old_vocab
-        ):
+        if old is not None and old.shape[0] == old_vocab and fresh.shape[0] == new_vocab and old.shape[1:] == fresh.shape[1:]:
             merged = fresh.detach().clone()
             merged[:old_vocab] = old
             grown[name] = merged
     return grown
 
 
-def load_checkpoint(
-    directory: str | os.PathLike, task: str | None = None, device: str | torch.device = "cpu"
-) -> tuple[TRM, dict[str, Any]]:
+def load_checkpoint(directory: str | os.PathLike, task: str | None = None, device: str | torch.device = "cpu") -> tuple[TRM, dict[str, Any]]:
     """Load a model (in eval mode) and its config.json. `task`, if given, must match."""
     d = Path(directory)
     config = read_config(d)
@@ -170,10 +160,5 @@ def resize_checkpoint(
     except CheckpointError as e:
         raise CheckpointError(f"{e} (mixer {old.mixer!r}, positions {old.positions!r}: its weights depend on the canvas)") from None
     model.load_state_dict(state)
-    training = {
-        **config.get("training", {}),
-        "resized_from": {"model": str(src), "task_options": old.task_options, "halt_max_steps": old.halt_max_steps},
-    }
-    return save_checkpoint(
-        out, model, task_version=config["task"].get("version", "1"), training=training, inference=config.get("inference")
-    )
+    training = {**config.get("training", {}), "resized_from": {"model": str(src), "task_options": old.task_options, "halt_max_steps": old.halt_max_steps}}
+    return save_checkpoint(out, model, task_version=config["task"].get("version", "1"), training=training, inference=config.get("inference"))

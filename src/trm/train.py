@@ -177,9 +177,7 @@ class Trainer:
         meta = self.train_data.meta
         self.task = get_task(meta["task"], **meta.get("task_options", {}))
         model_fields = dict(cfg.model)
-        model_fields.update(
-            vocab_size=self.task.vocab_size, seq_len=self.task.seq_len, task=self.task.name, task_options=self.task.options()
-        )
+        model_fields.update(vocab_size=self.task.vocab_size, seq_len=self.task.seq_len, task=self.task.name, task_options=self.task.options())
         self.model_config = TRMConfig.from_dict(model_fields)
         self.model = TRM(self.model_config).to(self.device)
         if cfg.init_from:
@@ -275,9 +273,7 @@ class Trainer:
                     state[k[len(prefix) :]] = v
             if state:
                 self.optimizer.state[p] = state
-        self.carry = Carry(
-            **{k: tensors[f"carry.{k}"].to(self.device) for k in ("y", "z", "steps", "halted", "inputs", "labels", "puzzle_ids")}
-        )
+        self.carry = Carry(**{k: tensors[f"carry.{k}"].to(self.device) for k in ("y", "z", "steps", "halted", "inputs", "labels", "puzzle_ids")})
         self.generator.set_state(tensors["rng.torch"])
         torch.set_rng_state(tensors["rng.torch_global"])
         self.step, self.samples_done = info["step"], info["samples_done"]
@@ -395,12 +391,7 @@ class Trainer:
             "command": " ".join(sys.argv),
         }
         save_checkpoint(
-            self.out,
-            self.model,
-            task_version=self.task.version,
-            training=training,
-            metrics=metrics or self.last_eval,
-            state_dict=self.ema.state_dict() | _buffers(self.model),
+            self.out, self.model, task_version=self.task.version, training=training, metrics=metrics or self.last_eval, state_dict=self.ema.state_dict() | _buffers(self.model)
         )
 
     def run(self, resume: bool = False) -> dict[str, Any]:
@@ -439,10 +430,7 @@ class Trainer:
                         writer.add_scalar(f"train/{k}", v, self.step)
                 if progress:
                     progress.set_postfix(
-                        loss=f"{agg.get('loss', 0):.3f}",
-                        acc=f"{agg.get('exact_accuracy', 0):.3f}",
-                        steps=f"{agg.get('steps', 0):.1f}",
-                        sps=f"{agg['samples_per_second']:.1f}",
+                        loss=f"{agg.get('loss', 0):.3f}", acc=f"{agg.get('exact_accuracy', 0):.3f}", steps=f"{agg.get('steps', 0):.1f}", sps=f"{agg['samples_per_second']:.1f}"
                     )
             if progress:
                 progress.update(1)
@@ -547,13 +535,7 @@ def _progress(total: int, initial: int) -> Any:
         from tqdm import tqdm
     except ImportError:
         return None
-    return tqdm(
-        total=total,
-        initial=initial,
-        dynamic_ncols=True,
-        mininterval=2.0,
-        disable=not sys.stderr.isatty() and os.environ.get("TRM_PROGRESS") != "1",
-    )
+    return tqdm(total=total, initial=initial, dynamic_ncols=True, mininterval=2.0, disable=not sys.stderr.isatty() and os.environ.get("TRM_PROGRESS") != "1")
 
 
 def train(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:

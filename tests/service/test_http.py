@@ -21,11 +21,7 @@ SLOW_TOY = TOY | {"max_steps": 64, "min_steps": 64, "halt_threshold": 20}
 @needs_sudoku
 @pytest.mark.parametrize("path", ["/v1/reason", "/reason"])
 def test_sudoku_solved_and_verified(server, path):
-    r = httpx.post(
-        server + path,
-        json={"task_type": "logic", "problem": {"puzzle": SUDOKU_EASY}, "question": "solve it", "conversation_id": "c-1"},
-        timeout=60,
-    )
+    r = httpx.post(server + path, json={"task_type": "logic", "problem": {"puzzle": SUDOKU_EASY}, "question": "solve it", "conversation_id": "c-1"}, timeout=60)
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["verified"] is True and body["violations"] == [] and body["solved_by"] == "trm"
@@ -116,19 +112,10 @@ def test_test_time_compute_spends_more_attempts_only_where_the_first_fails(serve
     easy = httpx.post(server + "/v1/reason", json={"task": "sudoku", "problem": {"puzzle": SUDOKU_EASY}, "attempts": 8}, timeout=60).json()
     assert easy["verified"] is True and easy["attempts"] == 1 and easy["total_steps"] == easy["steps"] and easy["strategy"] == "single"
     # bad options name their field
-    for extra, field in (
-        ({"attempts": 0}, "attempts"),
-        ({"attempts": 4, "views": 4}, "views"),
-        ({"strategy": "guess"}, "strategy"),
-        ({"noise": -1}, "noise"),
-    ):
+    for extra, field in (({"attempts": 0}, "attempts"), ({"attempts": 4, "views": 4}, "views"), ({"strategy": "guess"}, "strategy"), ({"noise": -1}, "noise")):
         r = httpx.post(server + "/v1/reason", json=hard | extra, timeout=30)
         assert r.status_code == 422 and r.json()["field"] == field, (extra, r.text)
-    r = httpx.post(
-        server + "/v1/reason",
-        json={"task": "rootcause", "problem": {"services": [{"name": "a", "error_rate": 0.5}]}, "attempts": 2, "select": "checker"},
-        timeout=30,
-    )
+    r = httpx.post(server + "/v1/reason", json={"task": "rootcause", "problem": {"services": [{"name": "a", "error_rate": 0.5}]}, "attempts": 2, "select": "checker"}, timeout=30)
     assert r.status_code == 422 and r.json()["field"] in ("attempts", "select"), r.text
     metrics = httpx.get(server + "/metrics", timeout=10).text
     assert 'agent_reasoning_answers_chosen_total{chosen_by="checker",strategy="views",task="sudoku"}' in metrics
@@ -150,9 +137,7 @@ def test_fallback_returns_a_verified_baseline_answer(server):
     problems = [[1 + (i * 7 + j * 3) % 4 for j in range(8)] for i in range(12)]
     saw_baseline = False
     for seq in problems:
-        body = httpx.post(
-            server + "/v1/reason", json={"task": "toy_reverse", "problem": {"sequence": seq}, "max_steps": 1, "fallback": True}
-        ).json()
+        body = httpx.post(server + "/v1/reason", json={"task": "toy_reverse", "problem": {"sequence": seq}, "max_steps": 1, "fallback": True}).json()
         assert body["verified"] is True
         assert body["solution"]["sequence"] == seq[::-1]
         saw_baseline |= body["solved_by"] == "baseline"
@@ -342,9 +327,7 @@ def test_events_stay_open_to_the_broker_unless_told(models_dir):
     from cloudevents.core.formats.json import JSONFormat
     from cloudevents.core.v1.event import CloudEvent
 
-    event = CloudEvent(
-        attributes={"type": "io.homelab.reasoning.requested", "source": "/t", "datacontenttype": "application/json"}, data=TOY
-    )
+    event = CloudEvent(attributes={"type": "io.homelab.reasoning.requested", "source": "/t", "datacontenttype": "application/json"}, data=TOY)
     message = to_binary(event, JSONFormat())
     with running_server(settings_for(models_dir, api_token="s3cret", warmup=False)) as url:
         assert httpx.post(url + "/events", content=message.body, headers=message.headers).status_code == 200
@@ -356,13 +339,7 @@ def test_caller_chosen_names_never_become_metric_labels(server):
     """Unknown task names and event types are counted under one label: a client can't grow the series."""
     r = httpx.post(server + "/v1/reason", json={"task": "no-such-task-7f3a", "problem": {}})
     assert r.status_code == 404
-    headers = {
-        "ce-specversion": "1.0",
-        "ce-id": "1",
-        "ce-source": "test",
-        "ce-type": "com.example.odd-type-9c2e",
-        "content-type": "application/json",
-    }
+    headers = {"ce-specversion": "1.0", "ce-id": "1", "ce-source": "test", "ce-type": "com.example.odd-type-9c2e", "content-type": "application/json"}
     assert httpx.post(server + "/events", content=b"{}", headers=headers).status_code == 400
     text = httpx.get(server + "/metrics").text
     assert "no-such-task-7f3a" not in text and "odd-type-9c2e" not in text
@@ -408,9 +385,7 @@ def test_a_question_for_an_unknown_task_is_404_and_a_solver_out_of_time_is_504(s
     # finishes from its classical start or answers 504 naming budget_ms, never a 500
     nodes = [{"name": f"n{i}", "cpu_millicores": 8000, "memory_mib": 32768} for i in range(16)]
     pods = [{"name": f"p{i}", "cpu_millicores": 100 + 37 * (i % 23), "memory_mib": 256 + 97 * (i % 31)} for i in range(200)]
-    r = httpx.post(
-        server + "/v1/reason", json={"task": "placement", "problem": {"nodes": nodes, "pods": pods}, "budget_ms": 10}, timeout=60
-    )
+    r = httpx.post(server + "/v1/reason", json={"task": "placement", "problem": {"nodes": nodes, "pods": pods}, "budget_ms": 10}, timeout=60)
     assert r.status_code in (200, 504), r.text
     if r.status_code == 200:
         body = r.json()

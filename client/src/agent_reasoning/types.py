@@ -71,9 +71,7 @@ class ReasoningRequest(BaseModel):
     budget_ms: int | None = Field(None, ge=1, le=600_000, description="Time budget of the exact solver in ms (mode 'exact')")
     question: str | None = Field(None, max_length=4000, description="Free text, echoed back")
     max_steps: int | None = Field(None, ge=1, le=64, description="Cap on supervision steps (default: the model's)")
-    min_steps: int | None = Field(
-        None, ge=1, le=64, description="Steps before halting (or an answer that passes the exact check) may stop a sample"
-    )
+    min_steps: int | None = Field(None, ge=1, le=64, description="Steps before halting (or an answer that passes the exact check) may stop a sample")
     halt_threshold: float | None = Field(None, ge=-20, le=20, description="Halt when q_halt exceeds this")
     trace: bool = Field(False, description="Return the answer after every supervision step")
     fallback: bool | None = Field(
@@ -94,20 +92,14 @@ class ReasoningRequest(BaseModel):
         "Adaptive by default: one attempt first, more only when it fails the exact check or its confidence is low",
     )
     strategy: Literal["views", "noise", "views+noise"] | None = Field(
-        None,
-        description="How attempts after the first differ: symmetric views, Gaussian noise on the latent state, or both (default: the model's)",
+        None, description="How attempts after the first differ: symmetric views, Gaussian noise on the latent state, or both (default: the model's)"
     )
     noise: float | None = Field(None, ge=0, le=4, description="Std of the latent noise of noisy attempts (default: the model's)")
     select: Literal["checker", "vote", "halt"] | None = Field(
-        None,
-        description="How the answer is chosen among attempts: the first to pass the exact check, the vote, or the most confident halting head",
+        None, description="How the answer is chosen among attempts: the first to pass the exact check, the vote, or the most confident halting head"
     )
-    adaptive: bool | None = Field(
-        None, description="One attempt first and more only when needed (default: true); false runs them all at once"
-    )
-    compute_ms: int | None = Field(
-        None, ge=1, le=600_000, description="Wall time for the attempts after the first, in ms (default: the deadline)"
-    )
+    adaptive: bool | None = Field(None, description="One attempt first and more only when needed (default: true); false runs them all at once")
+    compute_ms: int | None = Field(None, ge=1, le=600_000, description="Wall time for the attempts after the first, in ms (default: the deadline)")
 
     @model_validator(mode="after")
     def _task_or_type(self) -> ReasoningRequest:
@@ -141,10 +133,7 @@ class ReasoningResponse(BaseModel):
     solution: dict[str, Any] = Field(..., description="The answer in the task's Solution schema")
     verified: bool | None = Field(..., description="Exact check passed; null where the task has no exact check")
     violations: list[str] = Field(default_factory=list)
-    solved_by: str = Field(
-        "trm",
-        description="Who produced the answer: 'trm' (the model), 'solver' (the task's exact solver), 'baseline' (a classical heuristic)",
-    )
+    solved_by: str = Field("trm", description="Who produced the answer: 'trm' (the model), 'solver' (the task's exact solver), 'baseline' (a classical heuristic)")
     steps: int = 0
     halted: bool = True  # false: cut at max_steps or by the deadline
     confidence: float = Field(
@@ -156,12 +145,8 @@ class ReasoningResponse(BaseModel):
     votes: int = 1  # how many of them gave this answer
     attempts: int = Field(1, description="Attempts the model started at this problem (test-time compute)")
     total_steps: int = Field(0, description="Supervision steps of all attempts together: the compute spent")
-    chosen_by: str = Field(
-        "halt", description="How the answer was chosen: 'halt' (the halting head), 'vote', 'checker' (the exact check among the attempts)"
-    )
-    strategy: str = Field(
-        "single", description="What found the answer: 'single' (the first, plain attempt), 'views', 'noise', 'views+noise'"
-    )
+    chosen_by: str = Field("halt", description="How the answer was chosen: 'halt' (the halting head), 'vote', 'checker' (the exact check among the attempts)")
+    strategy: str = Field("single", description="What found the answer: 'single' (the first, plain attempt), 'views', 'noise', 'views+noise'")
     reasoning_trace: list[ReasoningStep] = Field(default_factory=list)
     duration_ms: float = 0.0
     queue_ms: float = 0.0
@@ -224,9 +209,7 @@ def _sudoku_text(text: str) -> str:
     for i, ch in enumerate(cells):
         if ch not in "123456789.0":
             where = f"row {i // 9 + 1}, column {i % 9 + 1}" if len(cells) == 81 else f"character {i + 1} of the cells"
-            raise ValueError(
-                f"cell {i} ({where}) is {ch!r}; use 1-9 and '.' or '0' for a blank (separators: spaces, commas, '|', and lines of '-' and '+')"
-            )
+            raise ValueError(f"cell {i} ({where}) is {ch!r}; use 1-9 and '.' or '0' for a blank (separators: spaces, commas, '|', and lines of '-' and '+')")
     if len(cells) != 81:
         detail = f"need 81, got {len(cells)}"
         if len(rows) > 1:
@@ -408,12 +391,8 @@ class ServiceSignal(BaseModel):
     # The service's own normal (a window before the incident, e.g. PromQL `offset 1h`): what RCA methods
     # such as BARO and NSigma compare against, since a level that is normal for one service is an alarm
     # for another. All optional: problems without them keep working (raw levels are used then).
-    normal_error_rate: float | None = Field(
-        None, ge=0, le=1, description="Typical (median) error rate in the normal window; null if unknown"
-    )
-    normal_latency_p99_ms: float | None = Field(
-        None, ge=0, description="Typical (median) p99 latency in ms in the normal window; null if unknown"
-    )
+    normal_error_rate: float | None = Field(None, ge=0, le=1, description="Typical (median) error rate in the normal window; null if unknown")
+    normal_latency_p99_ms: float | None = Field(None, ge=0, description="Typical (median) p99 latency in ms in the normal window; null if unknown")
     normal_error_rate_spread: float | None = Field(
         None, ge=0, description="Robust spread of the error rate in the normal window (IQR / 1.349 or 1.4826 x MAD); null if unknown"
     )
@@ -463,9 +442,7 @@ class ServiceEvidence(BaseModel):
     latency_ratio: float | None = Field(None, description="p99 over its normal (or over the median of all services without one)")
     latency_z: float | None = Field(None, description="(p99 - normal) / spread; null without a normal window and spread")
     healthy_callees: list[str] = Field(default_factory=list, description="Services it calls that look normal")
-    unhealthy_callees: list[str] = Field(
-        default_factory=list, description="Services it calls that are anomalous (could explain its symptoms)"
-    )
+    unhealthy_callees: list[str] = Field(default_factory=list, description="Services it calls that are anomalous (could explain its symptoms)")
     anomalous_callers: list[str] = Field(default_factory=list, description="Services calling it that are anomalous (its possible victims)")
 
 
@@ -477,9 +454,7 @@ class RootCauseSolution(BaseModel):
     root_cause: str
     ranking: list[str]  # most likely first
     scores: dict[str, float] = Field(default_factory=dict)  # service -> probability of being the root cause
-    evidence: list[ServiceEvidence] = Field(
-        default_factory=list, description="Per service, in ranking order: what moved and how its callees look"
-    )
+    evidence: list[ServiceEvidence] = Field(default_factory=list, description="Per service, in ranking order: what moved and how its callees look")
 
 
 class UpgradeService(BaseModel):
