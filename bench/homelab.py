@@ -104,10 +104,12 @@ def size_range(n: int) -> str:
     return f"n={lo}-{hi}"
 
 
-def rootcause(solver: trm.Solver | None, items: list, batch: int) -> dict:
+def rootcause(solver: trm.Solver | None, items: list, batch: int, latency_n: int = 0) -> dict:
     """items: (raw problem, bucket, injected root's name). Top-1/top-3 per bucket and per graph size of
     each classical ranking and (with a model) of the model; a problem beyond the model's canvas is
-    answered by the task's solver (the baseline), as the service does, and counted as such."""
+    answered by the task's solver (the baseline), as the service does, and counted as such. Latency:
+    the first `latency_n` problems of each bucket answered one at a time as served (`Solver.solve`:
+    parse, encode with its hints, model, decode with evidence), beside the task's solver alone."""
     from trm.tasks import OutsideCanvas, get_task
     from trm.tasks.rootcause import BASELINES
 
@@ -141,6 +143,8 @@ def rootcause(solver: trm.Solver | None, items: list, batch: int) -> dict:
                     s["steps"] += answer[2]
                     s["by_baseline"] += answer[0] != "trm"
     table = {key: {"n": int(s["n"])} | {k: v / s["n"] for k, v in s.items() if k != "n"} for key, s in out.items()}
+    for bucket, timings in latency(solver, task, items, latency_n).items():
+        table[bucket].update(timings)
     names = [*BASELINES] + (["model"] if solver is not None else [])
     for r in table.values():
         best = max(BASELINES, key=lambda b: r[f"{b}_top1"])
@@ -158,7 +162,42 @@ def rootcause(solver: trm.Solver | None, items: list, batch: int) -> dict:
         cells = " ".join(f"{100 * r[f'{name}_top1']:>13.1f}% {100 * r[f'{name}_top3']:>5.1f}%" for name in names)
         extra = f" {100 * r['model_minus_best_top1']:>+7.1f}p {100 * r['by_baseline']:>7.1f}%" if solver is not None else ""
         print(f"{key:<12} {r['n']:>5} {cells}{extra}")
+    if solver is not None and latency_n:
+        print(f"\nlatency, one incident at a time as served (first {latency_n} of each set)")
+        print(f"{'bucket':<12} {'served p50':>10} {'p95':>8} {'baseline p50':>12}")
+        for key in (k for k in table if "served_ms_p50" in table[k]):
+            r = table[key]
+            print(f"{key:<12} {r['served_ms_p50']:>8.1f}ms {r['served_ms_p95']:>6.1f}ms {r['baseline_ms_p50']:>10.1f}ms")
     return table
+
+
+def latency(solver: trm.Solver | None, task, items: list, n: int) -> dict[str, dict[str, float]]:
+    """Per bucket: p50/p95 milliseconds of `solver.solve(raw)` (what /v1/reason runs for one incident)
+    and p50 of the task's classical answer (`task.solve`, the fallback), on the bucket's first n items."""
+    if solver is None or n <= 0:
+        return {}
+    by_bucket: dict[str, list] = defaultdict(list)
+    for raw, bucket, _ in items:
+        if len(by_bucket[bucket]) < n:
+            by_bucket[bucket].append(raw)
+    out = {}
+    for bucket, raws in by_bucket.items():
+        served, base = [], []
+        for raw in raws:
+            t = time.perf_counter()
+            solver.solve(raw)
+            served.append(time.perf_counter() - t)
+            problem = task.parse(raw, canvas=False)
+            t = time.perf_counter()
+            task.solve(problem)
+            base.append(time.perf_counter() - t)
+        out[bucket] = {
+            "latency_n": len(raws),
+            "served_ms_p50": 1000 * float(np.median(served)),
+            "served_ms_p95": 1000 * float(np.percentile(served, 95)),
+            "baseline_ms_p50": 1000 * float(np.median(base)),
+        }
+    return out
 
 
 def evalset_items(directory: Path, limit: int | None) -> dict[str, list[tuple[dict, str, str]]]:
@@ -356,7 +395,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--hint-limit", type=int, help="--evalset: instances per bucket in the hint benchmark (default: all)")
     parser.add_argument(
-        "--latency-n", type=int, default=50, help="--evalset with --model: problems per bucket timed one at a time, as served"
+        "--latency-n", type=int, default=50, help="with --model (--evalset, --rootcause-evalsets): problems per bucket timed one at a time, as served"
     )
     parser.add_argument("--threads", type=int, default=0)
     args = parser.parse_args()
@@ -371,7 +410,7 @@ def main() -> None:
         items = [item for part in sets.values() for item in part]
         print(f"\nrootcause on {args.rootcause_evalsets} ({len(items)} instances in {len(sets)} sets, never trained on)")
         started = time.perf_counter()
-        report["results"] = rootcause(solver, items, args.batch)
+        report["results"] = rootcause(solver, items, args.batch, args.latency_n)
         report["seconds"] = time.perf_counter() - started
         write(report, "rootcause", args.out_dir)
         return
