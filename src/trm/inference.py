@@ -8,7 +8,7 @@ symmetric views; trm.pipeline turns a prediction into a checked answer.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -20,7 +20,7 @@ from trm.model import TRM
 from trm.scheduler import HaltMode, passes, q_halts
 from trm.tasks.base import View
 
-__all__ = ["HaltMode", "Prediction", "StepRecord", "recurse", "vote"]
+__all__ = ["HaltMode", "Prediction", "StepRecord", "majority", "recurse", "vote"]
 
 
 @dataclass
@@ -104,16 +104,22 @@ def recurse(
 P = TypeVar("P", bound="Prediction")
 
 
+def majority(answers: Sequence[np.ndarray], confidences: Sequence[float]) -> list[int]:
+    """Indices of the answers in the largest group of identical answers (in input order); a tie goes
+    to the group with the larger summed confidence. Raises ValueError for no answers."""
+    groups: dict[bytes, list[int]] = {}
+    for i, tokens in enumerate(answers):
+        groups.setdefault(np.ascontiguousarray(tokens).tobytes(), []).append(i)
+    return max(groups.values(), key=lambda g: (len(g), sum(confidences[i] for i in g)))
+
+
 def vote(views: list[View], predictions: list[P]) -> P:
     """The answer most views agree on, mapped back to the problem (TRM's augmentation voting, as the
     reference evaluates ARC). `predictions[i]` answers `views[i]`. Ties go to the larger summed
     confidence; the result is the winning group's most confident prediction (its steps, confidence and
     trace) with its tokens and trace mapped back and `views` and `votes` set."""
-    groups: dict[bytes, list[int]] = {}
     answers = [view.undo(p.tokens) for view, p in zip(views, predictions)]
-    for i, tokens in enumerate(answers):
-        groups.setdefault(tokens.tobytes(), []).append(i)
-    members = max(groups.values(), key=lambda g: (len(g), sum(predictions[i].confidence for i in g)))
+    members = majority(answers, [p.confidence for p in predictions])
     best = max(members, key=lambda i: predictions[i].confidence)
     view, chosen = views[best], predictions[best]
     return dataclasses.replace(

@@ -37,7 +37,7 @@ import torch
 from pydantic import BaseModel
 
 from trm.act import LatentNoise
-from trm.inference import Prediction
+from trm.inference import Prediction, majority
 from trm.tasks import Task
 from trm.tasks.base import View
 
@@ -195,12 +195,9 @@ def select(policy: Policy, judged: Sequence[Judged]) -> tuple[Judged, ChosenBy, 
     Raises ValueError for no attempts."""
     if not judged:
         raise ValueError("no attempts to choose from")
-    groups: dict[bytes, list[Judged]] = {}
-    for j in judged:
-        groups.setdefault(j.prediction.tokens.tobytes(), []).append(j)
 
     def agreeing(j: Judged) -> int:
-        return len(groups[j.prediction.tokens.tobytes()])
+        return sum(np.array_equal(k.prediction.tokens, j.prediction.tokens) for k in judged)
 
     if len(judged) == 1:
         return judged[0], "halt", 1
@@ -213,7 +210,7 @@ def select(policy: Policy, judged: Sequence[Judged]) -> tuple[Judged, ChosenBy, 
     if policy.select == "halt":
         best = max(judged, key=lambda j: (j.prediction.confidence, -j.index))
         return best, "halt", agreeing(best)
-    members = max(groups.values(), key=lambda g: (len(g), sum(j.prediction.confidence for j in g)))
+    members = [judged[i] for i in majority([j.prediction.tokens for j in judged], [j.prediction.confidence for j in judged])]
     best = max(members, key=lambda j: (j.prediction.confidence, -j.index))
     return best, "vote", len(members)
 

@@ -1,8 +1,9 @@
 """trm.inference.vote: the answer most symmetric views agree on, mapped back to the problem."""
 
 import numpy as np
+import pytest
 
-from trm.inference import Prediction, StepRecord, vote
+from trm.inference import Prediction, StepRecord, majority, vote
 from trm.tasks.base import View
 
 REVERSE = View(np.arange(4)[::-1].copy(), np.array([0, 2, 1]))  # reverse the positions, swap tokens 1 and 2
@@ -44,3 +45,13 @@ def test_the_trace_of_the_chosen_view_is_mapped_back():
     trace = [StepRecord(1, seen, 0.9, 4)]
     result = vote([REVERSE], [prediction(seen, 0.9, trace=trace)])
     assert np.array_equal(result.tokens, answer) and np.array_equal(result.trace[0].tokens, answer)
+
+
+def test_majority_groups_equal_answers_and_breaks_ties_by_summed_confidence():
+    a, b = np.array([1, 2]), np.array([2, 1])
+    # the vote in testtime.select and trm.inference.vote both rest on it
+    assert majority([a, b, a.copy(), b.copy(), b[::-1][::-1]], [0.1, 0.1, 0.1, 0.1, 0.1]) == [1, 3, 4]
+    assert majority([a, b], [0.4, 0.6]) == [1]
+    assert majority([a, b], [0.6, 0.4]) == [0]
+    with pytest.raises(ValueError):
+        majority([], [])
