@@ -52,8 +52,10 @@ from trm.tasks.rootcause_signals import (
     BASELINES,
     callees,
     deviation_baseline,
+    deviation_ranking,
     heuristic_baseline,
     pagerank_baseline,
+    pagerank_ranking,
     readings,
     solution,
 )
@@ -255,9 +257,12 @@ class RootCauseTask(Task[RootCauseProblem, RootCauseSolution]):
             fill[row] += 1
         grid[:n, LINK0 : LINK0 + LINKS] = np.sort(grid[:n, LINK0 : LINK0 + LINKS], axis=1)
         if self.hints:
-            for col, (base, ranking) in enumerate(((HINT_PAGERANK, pagerank_baseline), (HINT_DEVIATION, deviation_baseline)), COLS):
-                where = {name: rank for rank, name in enumerate(ranking(problem).ranking, 1)}
-                grid[:n, col] = [base + bisect.bisect_left(HINT_RANKS, where[s.name]) for s in problem.services]
+            # the rankings alone (no evidence: decode builds that once, for the answer)
+            for col, (base, ranking) in enumerate(((HINT_PAGERANK, pagerank_ranking), (HINT_DEVIATION, deviation_ranking)), COLS):
+                rank = [0] * n
+                for r, i in enumerate(ranking(problem)[0], 1):
+                    rank[i] = r
+                grid[:n, col] = [base + bisect.bisect_left(HINT_RANKS, r) for r in rank]
         return grid.reshape(-1)
 
     def labels_for(self, problem: RootCauseProblem, root: int, affected: set[int]) -> np.ndarray:

@@ -270,7 +270,14 @@ def heuristic_baseline(problem: RootCauseProblem) -> RootCauseSolution:
 
 
 def pagerank_baseline(problem: RootCauseProblem, damping: float = 0.85, iterations: int = 100) -> RootCauseSolution:
-    """Personalised PageRank on the anomalous services, walking caller -> callee.
+    """Personalised PageRank on the anomalous services (`pagerank_ranking`) as a solution with evidence."""
+    order, scores = pagerank_ranking(problem, damping, iterations)
+    return solution(problem, scores, order)
+
+
+def pagerank_ranking(problem: RootCauseProblem, damping: float = 0.85, iterations: int = 100) -> tuple[list[int], list[float]]:
+    """Service indices in ranking order and a score per service (>= 0): personalised PageRank on the
+    anomalous services, walking caller -> callee.
 
     Walks start at services in proportion to their anomaly score and follow calls towards more
     anomalous callees, so they flow from symptoms to causes; a service with no anomalous callee
@@ -298,20 +305,27 @@ def pagerank_baseline(problem: RootCauseProblem, damping: float = 0.85, iteratio
         x = damping * (x @ step) + (1 - damping) * start
     order = sorted(nodes, key=lambda i: (-x[where[i]], i)) + sorted((i for i in range(n) if i not in where), key=lambda i: (-score[i], i))
     if not any(anomalous):
-        return solution(problem, [1.0] * n, order)
+        return order, [1.0] * n
     scores = [0.0] * n
     for i in nodes:
         scores[i] = float(x[where[i]])
-    return solution(problem, scores, order)
+    return order, scores
 
 
 def deviation_baseline(problem: RootCauseProblem) -> RootCauseSolution:
-    """Robust deviation (BARO / NSigma style): services by their largest deviation from normal, in
-    spreads (`deviations`); ties by anomaly score. Graph-free."""
+    """Robust deviation (`deviation_ranking`) as a solution with evidence."""
+    order, scores = deviation_ranking(problem)
+    return solution(problem, scores, order)
+
+
+def deviation_ranking(problem: RootCauseProblem) -> tuple[list[int], list[float]]:
+    """Service indices in ranking order and a score per service (>= 0), robust deviation (BARO /
+    NSigma style): services by their largest deviation from normal, in spreads (`deviations`); ties
+    by anomaly score. Graph-free."""
     z = deviations(problem)
     strength = anomaly_scores(problem)
     order = sorted(range(len(z)), key=lambda i: (-z[i], -strength[i], i))
-    return solution(problem, [max(v, 0.0) for v in z], order)
+    return order, [max(v, 0.0) for v in z]
 
 
 BASELINES = {"heuristic": heuristic_baseline, "pagerank": pagerank_baseline, "deviation": deviation_baseline}
