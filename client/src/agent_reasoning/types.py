@@ -105,7 +105,10 @@ class ReasoningRequest(BaseModel):
     def _task_or_type(self) -> ReasoningRequest:
         # a question alone (no problem) is fine: the service's LLM, where configured, picks the task
         if self.task is None and self.task_type is None and not (self.problem is None and self.question):
-            raise ValueError("give 'task' or 'task_type' (or a question alone, which the service's LLM turns into a problem)")
+            raise ValueError(
+                "give 'task' or 'task_type' to say which task 'problem' is "
+                "(a 'question' with no problem goes to the service's LLM, where REASONING_LLM_URL is set)"
+            )
         return self
 
 
