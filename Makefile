@@ -153,6 +153,7 @@ DATA_rootcause-hints := rootcause --task-opt hints=true --n 30000 --test-n 500 -
 DATA_rootcause-unseen := rootcause --test-n 1000 --bucket chain,mixed --split test --seed 2
 DATA_upgrade := upgrade --n 8000,16000 --test-n 1000 --bucket small,large --split train,test --seed 1 --workers 2 --exclude evalsets/upgrade
 DATA_placement := placement --n 12000,6000 --test-n 1000 --bucket small,large --split train,test --seed 1 --workers 2 --exclude evalsets/placement
+DATA_placement-hints := placement --task-opt hints=true --n 12000,6000 --test-n 1000 --bucket small,large --split train,test --seed 1 --workers 2 --exclude evalsets/placement
 TASKS := sudoku maze rootcause upgrade placement
 
 data/%/train/meta.json: | install
@@ -187,10 +188,12 @@ data/maze30/train/meta.json: data/maze30/test/meta.json
 
 # The root-cause graphs of data/rootcause (same seed), encoded with the classical ranks (task option hints).
 data-rootcause-hints: data/rootcause-hints/train/meta.json
+# The placement problems of data/placement (same seed), with FFD's placement as a fifth column (hints).
+data-placement-hints: data/placement-hints/train/meta.json
 
 # Root-cause test graphs of shapes the model never trained on (chains and mixes), for its model card.
 data-rootcause-unseen: data/rootcause-unseen/test/meta.json
 data/rootcause-unseen/test/meta.json: | install
 	$(BIN)/trm data build $(DATA_rootcause-unseen) --out data/rootcause-unseen
 
-.PHONY: build build-cuda push push-cuda deploy-studio deploy-air render data-rootcause-hints data-rootcause-unseen data-maze-curriculum data-maze30 $(addprefix train-,$(TASKS)) $(addprefix data-,$(TASKS))
+.PHONY: build build-cuda push push-cuda deploy-studio deploy-air render data-rootcause-hints data-placement-hints data-rootcause-unseen data-maze-curriculum data-maze30 $(addprefix train-,$(TASKS)) $(addprefix data-,$(TASKS))

@@ -15,6 +15,13 @@ it to map rows back to pods).
     pod row:  [POD, cpu level, mem level, group]        label: column 3 = node-index token
     unused:   [EMPTY_SLOT, PAD, PAD, PAD]                every other label position is 0
 
+With the task option `hints` (64 x 5 = 320 tokens, same vocabulary) a fifth column carries what
+first-fit decreasing (`ffd`, the classical answer) does on the exact numbers: on a pod row the node
+it puts the pod on (node-index token; PAD where it leaves the pod over), on a node row the level of
+free capacity FFD leaves there on the scarcer resource (PAD for a node FFD does not use). The model
+starts from a valid packing it sees in full and learns where the optimum differs; the first four
+columns are the plain encoding.
+
 Labels are optimal (fewest nodes, by CP-SAT) and canonical: among optimal placements whose node set
 leaves no larger node unused (see `_dominators`), the lexicographically first node-per-pod vector,
 pods in size order (see `canonical`). The model covers this canvas; any larger problem is answered
@@ -40,6 +47,7 @@ from trm.tasks.common import STATUS_NAMES, Budget, CpResult, LimitReached, short
 MAX_NODES, MAX_PODS, MAX_GROUPS = 16, 48, 16
 LEVELS = 16
 COLS = 4
+HINT_COL = COLS  # the fifth column of a hints model (see the module docstring)
 PAD, NODE, POD, EMPTY_SLOT = 0, 1, 2, 3
 LEVEL0 = 4  # resource level l -> LEVEL0 + l
 NO_GROUP = LEVEL0 + LEVELS + 1  # 21
@@ -467,8 +475,20 @@ class PlacementTask(Task[PlacementProblem, PlacementSolution]):
         f"group never share a node. Up to {MAX_NODES} nodes, {MAX_PODS} pods, {MAX_GROUPS} groups."
     )
 
-    seq_len = (MAX_NODES + MAX_PODS) * COLS  # type: ignore[assignment]
     vocab_size = VOCAB  # type: ignore[assignment]
+
+    def __init__(self, hints: bool = False) -> None:
+        self.hints = bool(hints)
+        self.cols = COLS + (1 if self.hints else 0)
+
+    @property
+    def seq_len(self) -> int:
+        """64 rows of `cols` tokens: 256, or 320 with hints."""
+        return (MAX_NODES + MAX_PODS) * self.cols
+
+    def options(self) -> dict[str, Any]:
+        """{"hints": true} for a model that reads first-fit decreasing's placement; {} otherwise."""
+        return {"hints": True} if self.hints else {}
 
     # --- problems ---
 
@@ -554,8 +574,9 @@ class PlacementTask(Task[PlacementProblem, PlacementSolution]):
         return SolverAnswer(solution, "solver", float(result.objective), float(result.bound), result.optimal, info=info)
 
     def encode(self, problem: PlacementProblem) -> np.ndarray:
-        """Problem -> tokens [256]: node rows (levels of free CPU and memory), pod rows in size order (levels, group)."""
-        grid = np.zeros((MAX_NODES + MAX_PODS, COLS), dtype=np.int64)
+        """Problem -> tokens [256] ([320] with hints): node rows (levels of free CPU and memory), pod
+        rows in size order (levels, group), with hints FFD's placement (module docstring)."""
+        grid = np.zeros((MAX_NODES + MAX_PODS, self.cols), dtype=np.int64)
         grid[:, 0] = EMPTY_SLOT
         node_lv, pod_lv = levels(problem)
         for j, (c, m) in enumerate(node_lv):
@@ -564,8 +585,26 @@ class PlacementTask(Task[PlacementProblem, PlacementSolution]):
         groups = group_ids(problem, order)
         for r, i in enumerate(order):
             c, m = pod_lv[i]
-            grid[MAX_NODES + r] = (POD, LEVEL0 + c, LEVEL0 + m, GROUP0 + groups[i] if i in groups else NO_GROUP)
+            grid[MAX_NODES + r, :COLS] = (POD, LEVEL0 + c, LEVEL0 + m, GROUP0 + groups[i] if i in groups else NO_GROUP)
+        if self.hints:
+            self._hint(problem, grid)
         return grid.reshape(-1)
+
+    @staticmethod
+    def _hint(problem: PlacementProblem, grid: np.ndarray) -> None:
+        """Fill the hints column of `grid` [64, 5] with first-fit decreasing's placement."""
+        caps, pods, _ = _numbers(problem)
+        assign = ffd(caps, pods)
+        rem = [list(cap) for cap in caps]
+        for r, ((c, m, _), j) in enumerate(zip(pods, assign, strict=True)):
+            if j >= 0:
+                grid[MAX_NODES + r, HINT_COL] = NODE_INDEX0 + j
+                rem[j][0] -= c
+                rem[j][1] -= m
+        max_c = max(c for c, _ in caps) or 1
+        max_m = max(m for _, m in caps) or 1
+        for j in set(assign) - {-1}:
+            grid[j, HINT_COL] = LEVEL0 + min(LEVELS * rem[j][0] // max_c, LEVELS * rem[j][1] // max_m)
 
     def label(self, problem: PlacementProblem, work: float = LABEL_WORK) -> np.ndarray:
         """The canonical optimal placement as target tokens. Raises LimitReached past `work` (see `canonical`)."""
@@ -573,9 +612,8 @@ class PlacementTask(Task[PlacementProblem, PlacementSolution]):
         assign, _ = canonical(caps, pods, work)
         return self._label(assign)
 
-    @staticmethod
-    def _label(assign: list[int]) -> np.ndarray:
-        grid = np.zeros((MAX_NODES + MAX_PODS, COLS), dtype=np.int64)
+    def _label(self, assign: list[int]) -> np.ndarray:
+        grid = np.zeros((MAX_NODES + MAX_PODS, self.cols), dtype=np.int64)
         for r, j in enumerate(assign):
             grid[MAX_NODES + r, 3] = NODE_INDEX0 + j
         return grid.reshape(-1)
@@ -585,7 +623,7 @@ class PlacementTask(Task[PlacementProblem, PlacementSolution]):
         it fits, nodes already in use first. `repaired` counts the pods not left where predicted."""
         caps, pods, order = _numbers(problem)
         n = len(caps)
-        choice = tokens.reshape(MAX_NODES + MAX_PODS, COLS)[MAX_NODES : MAX_NODES + len(pods), 3] - NODE_INDEX0
+        choice = tokens.reshape(MAX_NODES + MAX_PODS, self.cols)[MAX_NODES : MAX_NODES + len(pods), 3] - NODE_INDEX0
         rem_c, rem_m = [c for c, _ in caps], [m for _, m in caps]
         held: list[set[int]] = [set() for _ in caps]
         used: list[bool] = [False] * n

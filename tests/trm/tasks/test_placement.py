@@ -372,3 +372,33 @@ def test_data_build_leaves_out_an_evaluation_set_and_reports_drops(tmp_path, cap
     evaluated = {ex.inputs.astype(np.int64).tobytes() for ex in drawn}
     trained = {row.tobytes() for row in np.load(tmp_path / "d" / "train" / "inputs.000.npy").astype(np.int64)}
     assert len(trained) == 30 and not trained & evaluated
+
+
+def test_hints_add_first_fit_decreasings_placement_as_a_fifth_column(examples):
+    """Task option hints: the plain four columns, then FFD's node per pod row and the free level it
+    leaves per used node row; labels keep their column; the hint survives augmentation."""
+    hinted = get_task("placement", hints=True)
+    assert hinted.options() == {"hints": True} and task.options() == {}
+    assert (hinted.seq_len, hinted.vocab_size) == (320, task.vocab_size)
+    for ex in examples[:12]:
+        p = ex.problem
+        plain, grid = task.encode(p).reshape(-1, 4), hinted.encode(p).reshape(-1, 5)
+        assert np.array_equal(grid[:, :4], plain)
+        caps, pods, _ = _numbers(p)
+        hint = grid[MAX_NODES : MAX_NODES + len(pods), 4]
+        assert list(hint - NODE_INDEX0) == placement.ffd(caps, pods)
+        used = set(placement.ffd(caps, pods))
+        assert all((grid[j, 4] >= LEVEL0) == (j in used) for j in range(len(caps)))
+        assert not grid[len(caps) : MAX_NODES, 4].any() and not grid[MAX_NODES + len(pods) :, 4].any()
+        # the hint column read as an answer is FFD's placement; labels round-trip in the wider layout
+        as_answer = np.zeros_like(grid)
+        as_answer[:, 3] = grid[:, 4]
+        assert hinted.decode(as_answer.reshape(-1), p).assignments == task.baseline(p).assignments
+        assign, _ = canonical(caps, pods)
+        label = hinted._label(assign)
+        assert np.array_equal(label.reshape(-1, 5)[:, :4], task._label(assign).reshape(-1, 4))
+        assert hinted.verify(p, hinted.decode(label, p)) == []
+    rng = np.random.default_rng(1)
+    inputs = np.stack([hinted.encode(ex.problem) for ex in examples[:4]])
+    augmented, _ = hinted.augment(rng, inputs, inputs)
+    assert np.array_equal(augmented.reshape(4, -1, 5)[:, :, 4], inputs.reshape(4, -1, 5)[:, :, 4])
