@@ -152,6 +152,7 @@ DATA_rootcause := rootcause --n 30000 --test-n 500 --bucket layered,fanout,share
 DATA_rootcause-hints := rootcause --task-opt hints=true --n 30000 --test-n 500 --bucket layered,fanout,shared_db --split train,test --workers 2 --seed 1 --exclude evalsets/rootcause
 DATA_rootcause-unseen := rootcause --test-n 1000 --bucket chain,mixed --split test --seed 2
 DATA_upgrade := upgrade --n 8000,16000 --test-n 1000 --bucket small,large --split train,test --seed 1 --workers 2 --exclude evalsets/upgrade
+DATA_upgrade-hints := upgrade --task-opt hints=true --n 8000,16000 --test-n 1000 --bucket small,large --split train,test --seed 1 --workers 2 --exclude evalsets/upgrade
 DATA_placement := placement --n 12000,6000 --test-n 1000 --bucket small,large --split train,test --seed 1 --workers 2 --exclude evalsets/placement
 DATA_placement-hints := placement --task-opt hints=true --n 12000,6000 --test-n 1000 --bucket small,large --split train,test --seed 1 --workers 2 --exclude evalsets/placement
 TASKS := sudoku maze rootcause upgrade placement
@@ -190,10 +191,12 @@ data/maze30/train/meta.json: data/maze30/test/meta.json
 data-rootcause-hints: data/rootcause-hints/train/meta.json
 # The placement problems of data/placement (same seed), with FFD's placement as a fifth column (hints).
 data-placement-hints: data/placement-hints/train/meta.json
+# The upgrade clusters of data/upgrade (same seed), with the greedy's plan as an 18th row (hints).
+data-upgrade-hints: data/upgrade-hints/train/meta.json
 
 # Root-cause test graphs of shapes the model never trained on (chains and mixes), for its model card.
 data-rootcause-unseen: data/rootcause-unseen/test/meta.json
 data/rootcause-unseen/test/meta.json: | install
 	$(BIN)/trm data build $(DATA_rootcause-unseen) --out data/rootcause-unseen
 
-.PHONY: build build-cuda push push-cuda deploy-studio deploy-air render data-rootcause-hints data-placement-hints data-rootcause-unseen data-maze-curriculum data-maze30 $(addprefix train-,$(TASKS)) $(addprefix data-,$(TASKS))
+.PHONY: build build-cuda push push-cuda deploy-studio deploy-air render data-rootcause-hints data-placement-hints data-upgrade-hints data-rootcause-unseen data-maze-curriculum data-maze30 $(addprefix train-,$(TASKS)) $(addprefix data-,$(TASKS))

@@ -260,3 +260,31 @@ def test_generator_counts_what_it_leaves_out(monkeypatch):
     monkeypatch.setattr(upgrade, "canonical", stubborn)
     examples = task.generate(np.random.default_rng(3), 3, "small")
     assert [ex.info["dropped"] for ex in examples] == [{"limit_hits": 1, "too_many_waves": 1}] * 3
+
+
+def test_hints_add_the_greedys_plan_as_an_18th_row(examples):
+    """Task option hints: the plain 17 rows, then the greedy's waves (canonically numbered) per node;
+    labels keep their place; augmentation reorders services and leaves the hint row alone."""
+    hinted = get_task("upgrade", hints=True)
+    assert hinted.options() == {"hints": True} and task.options() == {}
+    assert (hinted.seq_len, hinted.vocab_size) == (306, task.vocab_size)
+    for ex in examples[:15]:
+        p = ex.problem
+        grid = hinted.encode(p).reshape(SIZE + 1, SIZE)
+        assert np.array_equal(grid[:SIZE], task.encode(p).reshape(SIZE, SIZE))
+        n = len(p.nodes)
+        plan = canonical_waves(upgrade.greedy(upgrade.replica_counts(p), tuple(s.max_unavailable for s in p.services)))
+        assert grid[SIZE, 0] == HEADER and (grid[SIZE, 1 + n :] == EMPTY).all()
+        assert list(grid[SIZE, 1 : 1 + n]) == [WAVE0 + w if w < 8 else EMPTY for w in plan]
+        # the hint row read as an answer is the greedy's plan (when it fits in 8 waves)
+        if max(plan) < 8:
+            as_answer = np.zeros_like(grid)
+            as_answer[0] = grid[SIZE]
+            assert len(hinted.decode(as_answer.reshape(-1), p).waves) == len(task.baseline(p).waves)
+        assert np.array_equal(hinted._label([0] * n).reshape(SIZE + 1, SIZE)[:SIZE], task._label([0] * n).reshape(SIZE, SIZE))
+    rng = np.random.default_rng(1)
+    inputs = np.stack([hinted.encode(ex.problem) for ex in examples[:6]])
+    augmented, _ = hinted.augment(rng, inputs, inputs)
+    x, y = augmented.reshape(6, SIZE + 1, SIZE), inputs.reshape(6, SIZE + 1, SIZE)
+    assert np.array_equal(x[:, SIZE], y[:, SIZE]) and np.array_equal(x[:, 0], y[:, 0])
+    assert not np.array_equal(x, y)
