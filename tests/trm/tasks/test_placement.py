@@ -374,9 +374,10 @@ def test_data_build_leaves_out_an_evaluation_set_and_reports_drops(tmp_path, cap
     assert len(trained) == 30 and not trained & evaluated
 
 
-def test_hints_add_first_fit_decreasings_placement_as_a_fifth_column(examples):
-    """Task option hints: the plain four columns, then FFD's node per pod row and the free level it
-    leaves per used node row; labels keep their column; the hint survives augmentation."""
+def test_hints_add_a_packing_on_ffds_nodes_as_a_fifth_column(examples):
+    """Task option hints: the plain four columns, then hint_placement's node per pod row (FFD's node
+    set, filled in node order) and the free level it leaves per used node row; labels keep their
+    column; the hint survives augmentation."""
     hinted = get_task("placement", hints=True)
     assert hinted.options() == {"hints": True} and task.options() == {}
     assert (hinted.seq_len, hinted.vocab_size) == (320, task.vocab_size)
@@ -386,14 +387,18 @@ def test_hints_add_first_fit_decreasings_placement_as_a_fifth_column(examples):
         assert np.array_equal(grid[:, :4], plain)
         caps, pods, _ = _numbers(p)
         hint = grid[MAX_NODES : MAX_NODES + len(pods), 4]
-        assert list(hint - NODE_INDEX0) == placement.ffd(caps, pods)
-        used = set(placement.ffd(caps, pods))
+        placed = placement.hint_placement(caps, pods)
+        assert list(hint - NODE_INDEX0) == placed
+        used = set(placed)
+        assert used <= set(placement.ffd(caps, pods))  # never more nodes than FFD
         assert all((grid[j, 4] >= LEVEL0) == (j in used) for j in range(len(caps)))
         assert not grid[len(caps) : MAX_NODES, 4].any() and not grid[MAX_NODES + len(pods) :, 4].any()
-        # the hint column read as an answer is FFD's placement; labels round-trip in the wider layout
+        # the hint column read as an answer is a valid placement, no worse than FFD's; labels
+        # round-trip in the wider layout
         as_answer = np.zeros_like(grid)
         as_answer[:, 3] = grid[:, 4]
-        assert hinted.decode(as_answer.reshape(-1), p).assignments == task.baseline(p).assignments
+        read = hinted.decode(as_answer.reshape(-1), p)
+        assert read.repaired == 0 and hinted.verify(p, read) == [] and read.nodes_used <= task.baseline(p).nodes_used
         assign, _ = canonical(caps, pods)
         label = hinted._label(assign)
         assert np.array_equal(label.reshape(-1, 5)[:, :4], task._label(assign).reshape(-1, 4))
