@@ -141,6 +141,10 @@ def resize_checkpoint(
     src = Path(directory)
     source, config = load_checkpoint(src)
     old = source.config
+    if "hints" in task_options and task_options["hints"] != old.task_options.get("hints", False):
+        # same vocabulary for placement and upgrade, so nothing below would notice: the network
+        # would read (or miss) a column it was never trained on
+        raise CheckpointError("resize changes the canvas, not what the model reads: train with init_from to add or drop hints")
     try:
         task = get_task(old.task, **{**old.task_options, **task_options})
     except TypeError as e:  # an option the task does not take

@@ -116,6 +116,14 @@ def excluded_inputs(directory: Path, task: Task | None = None) -> set[bytes]:
     (a problem outside the task's canvas has no token row to collide with and is skipped)."""
     files = sorted(Path(directory).glob("inputs.*.npy")) or sorted(Path(directory).glob("*/inputs.*.npy"))
     if files:
+        for meta_path in {f.parent / "meta.json" for f in files}:
+            meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+            if task is not None and meta.get("seq_len", task.seq_len) != task.seq_len:
+                # e.g. a plain split left out of a hints build: no row could ever match
+                raise ValueError(
+                    f"{meta_path.parent}: {meta['seq_len']}-token rows (task options {meta.get('task_options', {})}), "
+                    f"this build's {task.name} has {task.seq_len} (options {task.options()}); nothing would be left out"
+                )
         return {_tokens_key(row) for f in files for row in np.load(f)}
     frozen = sorted(Path(directory).glob("*.jsonl.gz"))
     if not frozen:

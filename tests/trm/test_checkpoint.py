@@ -45,3 +45,23 @@ def test_resize_refuses_a_network_whose_weights_depend_on_the_canvas(tmp_path):
     with pytest.raises(CheckpointError, match="depend on the canvas"):
         resize_checkpoint(src, tmp_path / "m11", {"size": 11})
     assert not (tmp_path / "m11").exists()
+
+
+def test_resize_refuses_to_add_hints(tmp_path):
+    """Placement hints keep the vocabulary and (with no positions) no weight depends on the length,
+    so only this check stops a model from silently reading a column it never trained on."""
+    task = get_task("placement")
+    cfg = TRMConfig(
+        vocab_size=task.vocab_size, seq_len=task.seq_len, hidden_size=32, num_heads=2, T=1, n=1, halt_max_steps=2,
+        ffn_multiple=32, mixer="attention", positions="none", task="placement", task_options={},
+    )
+    src = save_checkpoint(tmp_path / "plain", TRM(cfg))
+    with pytest.raises(CheckpointError, match="init_from"):
+        resize_checkpoint(src, tmp_path / "hinted", {"hints": True})
+
+
+@pytest.mark.parametrize("name", ["placement", "upgrade", "rootcause"])
+def test_hints_takes_a_boolean_only(name):
+    assert get_task(name, hints=True).options() == {"hints": True}
+    with pytest.raises(TypeError, match="hints"):
+        get_task(name, hints="False")  # a command line's unparsed word would otherwise switch it on

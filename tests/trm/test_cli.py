@@ -147,3 +147,13 @@ def test_long_commands_show_a_progress_bar_on_a_terminal_only(toy_model_dir, toy
     # not a terminal (a log, a pipe, CI): no bar at all
     r = run("eval", "--model", out, "--data", Path(toy_data) / "test", "--limit", "64", "--batch-size", "16")
     assert "%|" not in r.stderr and "ex/s" not in r.stderr and "act" in r.stdout
+
+
+def test_data_build_refuses_to_exclude_a_split_of_another_encoding(tmp_path):
+    """A plain placement split (256 tokens a row) left out of a hints build (320) could match no row:
+    an error naming both, not a build that silently leaves nothing out."""
+    run("data", "build", "placement", "--test-n", "5", "--bucket", "small", "--split", "test", "--out", tmp_path / "plain", "--seed", "1")
+    r = run("data", "build", "placement", "--task-opt", "hints=true", "--n", "5", "--bucket", "small", "--split", "train",
+            "--out", tmp_path / "hinted", "--seed", "2", "--exclude", tmp_path / "plain" / "test", check=False)
+    assert r.returncode != 0 and "256-token rows" in r.stderr and "320" in r.stderr, r.stderr
+    assert not (tmp_path / "hinted" / "train" / "meta.json").exists()

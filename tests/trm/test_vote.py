@@ -53,5 +53,6 @@ def test_majority_groups_equal_answers_and_breaks_ties_by_summed_confidence():
     assert majority([a, b, a.copy(), b.copy(), b[::-1][::-1]], [0.1, 0.1, 0.1, 0.1, 0.1]) == [1, 3, 4]
     assert majority([a, b], [0.4, 0.6]) == [1]
     assert majority([a, b], [0.6, 0.4]) == [0]
+    assert majority([a, b], [0.5, 0.5]) == [0]  # a full tie: the first group seen
     with pytest.raises(ValueError):
         majority([], [])

@@ -107,7 +107,7 @@ class ReasoningRequest(BaseModel):
         if self.task is None and self.task_type is None and not (self.problem is None and self.question):
             raise ValueError(
                 "give 'task' or 'task_type' to say which task 'problem' is "
-                "(a 'question' with no problem goes to the service's LLM, where REASONING_LLM_URL is set)"
+                "(a 'question' alone goes to the service's LLM, where REASONING_LLM_URL and REASONING_LLM_MODEL are set)"
             )
         return self
 

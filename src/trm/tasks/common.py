@@ -28,6 +28,14 @@ class LimitReached(RuntimeError):
         self.best = best
 
 
+def bool_option(name: str, value: object) -> bool:
+    """A boolean task option (e.g. `hints`); TypeError naming it for anything else (the string
+    "False" from a command line would otherwise read as true)."""
+    if not isinstance(value, bool):
+        raise TypeError(f"task option {name!r} takes true or false, not {value!r}")
+    return value
+
+
 def short_hash(value: object) -> str:
     """16 hex digits of the SHA-256 of `repr(value)`: a stable key for canonical forms (not for security)."""
     return hashlib.sha256(repr(value).encode()).hexdigest()[:16]

@@ -15,13 +15,17 @@ it to map rows back to pods).
     pod row:  [POD, cpu level, mem level, group]        label: column 3 = node-index token
     unused:   [EMPTY_SLOT, PAD, PAD, PAD]                every other label position is 0
 
-With the task option `hints` (64 x 5 = 320 tokens, same vocabulary) a fifth column carries a valid
-packing on the exact numbers, `hint_placement`: first-fit decreasing's node set (the classical
-answer's), filled in node order as the labels are (FFD's own nodes where that leaves a pod over). On
-a pod row the node it puts the pod on (node-index token; PAD where none), on a node row the level of
-free capacity left there on the scarcer resource (PAD for a node it does not use). The model starts
-from a valid packing with at most FFD's nodes, numbered the labels' way, and learns where the
-optimum differs; the first four columns are the plain encoding.
+With the task option `hints` (64 x 5 = 320 tokens, same vocabulary) the rows carry a valid packing
+on the exact numbers, `hint_placement`: first-fit decreasing's node set (the classical answer's),
+filled in node order as the labels are (FFD's own nodes where that leaves a pod over). It sits in
+column 3, where the answer goes, so the model's starting point is the hint itself (a draft it
+edits, not a column it must learn to copy from; a first run with the hint in column 4 of an mlp_t
+network stayed below the hint's own agreement with the labels after 37 minutes):
+
+    node row: [NODE, cpu level, mem level, free level, PAD]   free level: what the hint leaves free
+                                                               on the scarcer resource (PAD: unused)
+    pod row:  [POD, cpu level, mem level, hint node, group]    hint node: node-index token (PAD: none)
+    unused:   [EMPTY_SLOT, PAD, PAD, PAD, PAD]                 label: column 3 = node-index token
 
 Labels are optimal (fewest nodes, by CP-SAT) and canonical: among optimal placements whose node set
 leaves no larger node unused (see `_dominators`), the lexicographically first node-per-pod vector,
@@ -43,12 +47,12 @@ from ortools.sat.python import cp_model
 
 from agent_reasoning.types import PlacementNode, PlacementPod, PlacementProblem, PlacementSolution, TaskType
 from trm.tasks.base import Example, InvalidProblem, OutsideCanvas, SolverAnswer, Task
-from trm.tasks.common import STATUS_NAMES, Budget, CpResult, LimitReached, short_hash
+from trm.tasks.common import STATUS_NAMES, Budget, CpResult, LimitReached, bool_option, short_hash
 
 MAX_NODES, MAX_PODS, MAX_GROUPS = 16, 48, 16
 LEVELS = 16
 COLS = 4
-HINT_COL = COLS  # the fifth column of a hints model (see the module docstring)
+HINT_COL = 3  # where a hints model reads the draft: the answer's own column (see the module docstring)
 PAD, NODE, POD, EMPTY_SLOT = 0, 1, 2, 3
 LEVEL0 = 4  # resource level l -> LEVEL0 + l
 NO_GROUP = LEVEL0 + LEVELS + 1  # 21
@@ -473,7 +477,7 @@ def _ffd_count(caps: Caps, pods: Pods) -> int:
 
 
 class PlacementTask(Task[PlacementProblem, PlacementSolution]):
-    """Pod placement on the fewest nodes: the 64x4 token table of the module docstring, CP-SAT labels and exact solve."""
+    """Pod placement on the fewest nodes: the 64x4 token table of the module docstring (64x5 with hints), CP-SAT labels and exact solve."""
 
     exact_solver = True
     name = "placement"
@@ -491,7 +495,7 @@ class PlacementTask(Task[PlacementProblem, PlacementSolution]):
     vocab_size = VOCAB  # type: ignore[assignment]
 
     def __init__(self, hints: bool = False) -> None:
-        self.hints = bool(hints)
+        self.hints = bool_option("hints", hints)
         self.cols = COLS + (1 if self.hints else 0)
 
     @property
@@ -588,7 +592,8 @@ class PlacementTask(Task[PlacementProblem, PlacementSolution]):
 
     def encode(self, problem: PlacementProblem) -> np.ndarray:
         """Problem -> tokens [256] ([320] with hints): node rows (levels of free CPU and memory), pod
-        rows in size order (levels, group), with hints FFD's placement (module docstring)."""
+        rows in size order (levels, group), with hints a draft placement in column 3 and the group
+        in column 4 (module docstring)."""
         grid = np.zeros((MAX_NODES + MAX_PODS, self.cols), dtype=np.int64)
         grid[:, 0] = EMPTY_SLOT
         node_lv, pod_lv = levels(problem)
@@ -600,12 +605,14 @@ class PlacementTask(Task[PlacementProblem, PlacementSolution]):
             c, m = pod_lv[i]
             grid[MAX_NODES + r, :COLS] = (POD, LEVEL0 + c, LEVEL0 + m, GROUP0 + groups[i] if i in groups else NO_GROUP)
         if self.hints:
+            grid[:, 4] = grid[:, 3]  # the group moves right; column 3 takes the draft
+            grid[:, 3] = PAD
             self._hint(problem, grid)
         return grid.reshape(-1)
 
     @staticmethod
     def _hint(problem: PlacementProblem, grid: np.ndarray) -> None:
-        """Fill the hints column of `grid` [64, 5] with `hint_placement`."""
+        """Fill column 3 of `grid` [64, 5] with `hint_placement` (node per pod row, free level per used node row)."""
         caps, pods, _ = _numbers(problem)
         assign = hint_placement(caps, pods)
         rem = [list(cap) for cap in caps]

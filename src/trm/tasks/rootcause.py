@@ -47,6 +47,7 @@ import numpy as np
 
 from agent_reasoning.types import RootCauseProblem, RootCauseSolution, TaskType
 from trm.tasks.base import Example, OutsideCanvas, Task
+from trm.tasks.common import bool_option
 from trm.tasks.graphs import descendants, orient, wl_key
 from trm.tasks.rootcause_signals import (
     BASELINES,
@@ -213,7 +214,7 @@ class RootCauseTask(Task[RootCauseProblem, RootCauseSolution]):
     )
 
     def __init__(self, hints: bool = False) -> None:
-        self.hints = bool(hints)
+        self.hints = bool_option("hints", hints)
         self.cols = COLS + (HINT_COLS if self.hints else 0)
 
     @property

@@ -35,7 +35,7 @@ from ortools.sat.python import cp_model
 
 from agent_reasoning.types import TaskType, UpgradeProblem, UpgradeService, UpgradeSolution
 from trm.tasks.base import Example, InvalidProblem, OutsideCanvas, SolverAnswer, Task
-from trm.tasks.common import STATUS_NAMES, Budget, CpResult, LimitReached, permutations, wl_hash
+from trm.tasks.common import STATUS_NAMES, Budget, CpResult, LimitReached, bool_option, permutations, wl_hash
 
 MAX_NODES, MAX_SERVICES, MAX_WAVES = 16, 16, 8
 SIZE = 1 + MAX_NODES  # rows and columns
@@ -277,7 +277,7 @@ def canonical_waves(wave: list[int]) -> list[int]:
 
 
 class UpgradeTask(Task[UpgradeProblem, UpgradeSolution]):
-    """Rolling node upgrades in the fewest waves within every PodDisruptionBudget: the 17x17 table of the module docstring."""
+    """Rolling node upgrades in the fewest waves within every PodDisruptionBudget: the 17x17 table of the module docstring (18x17 with hints)."""
 
     exact_solver = True
     name = "upgrade"
@@ -295,7 +295,7 @@ class UpgradeTask(Task[UpgradeProblem, UpgradeSolution]):
     vocab_size = VOCAB  # type: ignore[assignment]
 
     def __init__(self, hints: bool = False) -> None:
-        self.hints = bool(hints)
+        self.hints = bool_option("hints", hints)
         self.rows = SIZE + (1 if self.hints else 0)
 
     @property

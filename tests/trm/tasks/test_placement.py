@@ -374,36 +374,41 @@ def test_data_build_leaves_out_an_evaluation_set_and_reports_drops(tmp_path, cap
     assert len(trained) == 30 and not trained & evaluated
 
 
-def test_hints_add_a_packing_on_ffds_nodes_as_a_fifth_column(examples):
-    """Task option hints: the plain four columns, then hint_placement's node per pod row (FFD's node
-    set, filled in node order) and the free level it leaves per used node row; labels keep their
-    column; the hint survives augmentation."""
+def test_hints_put_a_packing_on_ffds_nodes_where_the_answer_goes(examples):
+    """Task option hints: hint_placement's node per pod row (FFD's node set, filled in node order)
+    and the free level it leaves per used node row in column 3 (the answer's column), the group in
+    column 4, the rest as the plain encoding; labels keep their column; augmentation renames groups."""
     hinted = get_task("placement", hints=True)
     assert hinted.options() == {"hints": True} and task.options() == {}
     assert (hinted.seq_len, hinted.vocab_size) == (320, task.vocab_size)
     for ex in examples[:12]:
         p = ex.problem
         plain, grid = task.encode(p).reshape(-1, 4), hinted.encode(p).reshape(-1, 5)
-        assert np.array_equal(grid[:, :4], plain)
+        assert np.array_equal(grid[:, :3], plain[:, :3]) and np.array_equal(grid[:, 4], plain[:, 3])
         caps, pods, _ = _numbers(p)
-        hint = grid[MAX_NODES : MAX_NODES + len(pods), 4]
+        hint = grid[MAX_NODES : MAX_NODES + len(pods), 3]
         placed = placement.hint_placement(caps, pods)
         assert list(hint - NODE_INDEX0) == placed
         used = set(placed)
         assert used <= set(placement.ffd(caps, pods))  # never more nodes than FFD
-        assert all((grid[j, 4] >= LEVEL0) == (j in used) for j in range(len(caps)))
-        assert not grid[len(caps) : MAX_NODES, 4].any() and not grid[MAX_NODES + len(pods) :, 4].any()
-        # the hint column read as an answer is a valid placement, no worse than FFD's; labels
-        # round-trip in the wider layout
-        as_answer = np.zeros_like(grid)
-        as_answer[:, 3] = grid[:, 4]
-        read = hinted.decode(as_answer.reshape(-1), p)
+        for j in range(len(caps)):  # a used node row: the free level left on its scarcer resource
+            free_c = caps[j][0] - sum(c for (c, _, _), k in zip(pods, placed) if k == j)
+            free_m = caps[j][1] - sum(m for (_, m, _), k in zip(pods, placed) if k == j)
+            top_c, top_m = max(c for c, _ in caps), max(m for _, m in caps)
+            want = LEVEL0 + min(16 * free_c // top_c, 16 * free_m // top_m) if j in used else 0
+            assert grid[j, 3] == want
+        assert not grid[len(caps) : MAX_NODES, 3:].any() and not grid[MAX_NODES + len(pods) :, 1:].any()
+        # the input read as an answer is the draft: valid, no worse than FFD's
+        read = hinted.decode(grid.reshape(-1), p)
         assert read.repaired == 0 and hinted.verify(p, read) == [] and read.nodes_used <= task.baseline(p).nodes_used
+        # labels round-trip in the wider layout
         assign, _ = canonical(caps, pods)
         label = hinted._label(assign)
         assert np.array_equal(label.reshape(-1, 5)[:, :4], task._label(assign).reshape(-1, 4))
         assert hinted.verify(p, hinted.decode(label, p)) == []
     rng = np.random.default_rng(1)
-    inputs = np.stack([hinted.encode(ex.problem) for ex in examples[:4]])
+    inputs = np.stack([hinted.encode(ex.problem) for ex in examples[:8]])
     augmented, _ = hinted.augment(rng, inputs, inputs)
-    assert np.array_equal(augmented.reshape(4, -1, 5)[:, :, 4], inputs.reshape(4, -1, 5)[:, :, 4])
+    x, y = augmented.reshape(8, -1, 5), inputs.reshape(8, -1, 5)
+    assert np.array_equal(x[:, :, :4], y[:, :, :4])  # the draft and the levels stay
+    assert not np.array_equal(x[:, :, 4], y[:, :, 4])  # the group tokens are renamed
