@@ -191,7 +191,7 @@ data/maze30/train/meta.json: data/maze30/test/meta.json
 data-rootcause-hints: data/rootcause-hints/train/meta.json
 # The placement problems of data/placement (same seed), with FFD's placement as a fifth column (hints).
 data-placement-hints: data/placement-hints/train/meta.json
-# The upgrade clusters of data/upgrade (same seed), with the greedy's plan as an 18th row (hints).
+# The upgrade clusters of data/upgrade (same seed), with the greedy's plan as a draft in row 0 (hints).
 data-upgrade-hints: data/upgrade-hints/train/meta.json
 
 # Root-cause test graphs of shapes the model never trained on (chains and mixes), for its model card.

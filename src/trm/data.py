@@ -118,11 +118,11 @@ def excluded_inputs(directory: Path, task: Task | None = None) -> set[bytes]:
     if files:
         for meta_path in {f.parent / "meta.json" for f in files}:
             meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
-            if task is not None and meta.get("seq_len", task.seq_len) != task.seq_len:
+            if task is not None and (meta.get("seq_len", task.seq_len), meta.get("task_options", task.options())) != (task.seq_len, task.options()):
                 # e.g. a plain split left out of a hints build: no row could ever match
                 raise ValueError(
-                    f"{meta_path.parent}: {meta['seq_len']}-token rows (task options {meta.get('task_options', {})}), "
-                    f"this build's {task.name} has {task.seq_len} (options {task.options()}); nothing would be left out"
+                    f"{meta_path.parent}: {meta['seq_len']}-token rows with task options {meta.get('task_options', {})}, "
+                    f"this build's {task.name} {task.seq_len} with {task.options()}; nothing would be left out"
                 )
         return {_tokens_key(row) for f in files for row in np.load(f)}
     frozen = sorted(Path(directory).glob("*.jsonl.gz"))

@@ -155,5 +155,5 @@ def test_data_build_refuses_to_exclude_a_split_of_another_encoding(tmp_path):
     run("data", "build", "placement", "--test-n", "5", "--bucket", "small", "--split", "test", "--out", tmp_path / "plain", "--seed", "1")
     r = run("data", "build", "placement", "--task-opt", "hints=true", "--n", "5", "--bucket", "small", "--split", "train",
             "--out", tmp_path / "hinted", "--seed", "2", "--exclude", tmp_path / "plain" / "test", check=False)
-    assert r.returncode != 0 and "256-token rows" in r.stderr and "320" in r.stderr, r.stderr
+    assert r.returncode != 0 and "256-token rows" in r.stderr and "320 with {'hints': True}" in r.stderr, r.stderr
     assert not (tmp_path / "hinted" / "train" / "meta.json").exists()

@@ -10,10 +10,11 @@ Encoding: 17 rows x 17 columns = 289 tokens, row-major.
                     replicas r on a node -> 9 + min(r, 3) (3 means "3 or more"); PAD 0 for unused node slots
     unused rows     [EMPTY 3, PAD ...]
 
-With the task option `hints` (18 x 17 = 306 tokens, same vocabulary) an 18th row carries the greedy's
-plan (`greedy`, the classical answer): [HEADER, then node j's greedy wave as WAVE_k, waves numbered
-by their first node as the labels are; EMPTY past wave 8 or for an unused slot]. The model starts
-from a valid plan it sees in full and learns where the optimum differs.
+With the task option `hints` (same 289 tokens and vocabulary) row 0 carries the greedy's plan
+(`greedy`, the classical answer) where the answer goes: node j's cell holds its greedy wave as WAVE_k,
+waves numbered by their first node as the labels are (NODE_SLOT past wave 8). The model's starting
+point is that valid plan, a draft it edits rather than a row it must learn to copy (the placement
+model's lesson), and it learns where the optimum differs.
 
 Only row 0's node cells have targets. Labels are optimal (fewest waves, by CP-SAT) and canonical:
 waves numbered by their first node, and of all optimal plans the lexicographically first wave
@@ -39,7 +40,6 @@ from trm.tasks.common import STATUS_NAMES, Budget, CpResult, LimitReached, bool_
 
 MAX_NODES, MAX_SERVICES, MAX_WAVES = 16, 16, 8
 SIZE = 1 + MAX_NODES  # rows and columns
-HINT_ROW = SIZE  # the 18th row of a hints model (see the module docstring)
 PAD, HEADER, NODE_SLOT, EMPTY = 0, 1, 2, 3
 MU0, MU_CAP = 4, 4  # max_unavailable m -> MU0 + min(m, MU_CAP)
 REPLICA0, REPLICA_CAP = MU0 + MU_CAP + 1, 3  # 9; replica count r -> REPLICA0 + min(r, REPLICA_CAP)
@@ -277,7 +277,7 @@ def canonical_waves(wave: list[int]) -> list[int]:
 
 
 class UpgradeTask(Task[UpgradeProblem, UpgradeSolution]):
-    """Rolling node upgrades in the fewest waves within every PodDisruptionBudget: the 17x17 table of the module docstring (18x17 with hints)."""
+    """Rolling node upgrades in the fewest waves within every PodDisruptionBudget: the 17x17 table of the module docstring."""
 
     exact_solver = True
     name = "upgrade"
@@ -292,16 +292,11 @@ class UpgradeTask(Task[UpgradeProblem, UpgradeSolution]):
         f"its max_unavailable. Up to {MAX_NODES} nodes and {MAX_SERVICES} services; the model plans up to {MAX_WAVES} waves."
     )
 
+    seq_len = SIZE * SIZE  # type: ignore[assignment]
     vocab_size = VOCAB  # type: ignore[assignment]
 
     def __init__(self, hints: bool = False) -> None:
         self.hints = bool_option("hints", hints)
-        self.rows = SIZE + (1 if self.hints else 0)
-
-    @property
-    def seq_len(self) -> int:
-        """`rows` rows of 17 tokens: 289, or 306 with hints."""
-        return self.rows * SIZE
 
     def options(self) -> dict[str, Any]:
         """{"hints": true} for a model that reads the greedy's plan; {} otherwise."""
@@ -364,10 +359,10 @@ class UpgradeTask(Task[UpgradeProblem, UpgradeSolution]):
         return SolverAnswer(solution, "solver", float(result.objective), float(result.bound), result.optimal, info=info)
 
     def encode(self, problem: UpgradeProblem) -> np.ndarray:
-        """Problem -> tokens [289] ([306] with hints): a header row of node slots, then per service its
-        budget and replicas per node, with hints the greedy's plan (module docstring)."""
+        """Problem -> tokens [289]: a header row of node slots (with hints: the greedy's wave per node),
+        then per service its budget and replicas per node (module docstring)."""
         n, m = len(problem.nodes), len(problem.services)
-        grid = np.zeros((self.rows, SIZE), dtype=np.int64)
+        grid = np.zeros((SIZE, SIZE), dtype=np.int64)
         grid[0, 0] = HEADER
         grid[0, 1:] = EMPTY
         grid[0, 1 : 1 + n] = NODE_SLOT
@@ -377,16 +372,14 @@ class UpgradeTask(Task[UpgradeProblem, UpgradeSolution]):
         if m:
             counts = np.array(replica_counts(problem), dtype=np.int64).T  # [services, nodes]
             grid[1 : 1 + m, 1 : 1 + n] = REPLICA0 + np.minimum(counts, REPLICA_CAP)
-        if self.hints:
-            grid[HINT_ROW, 0] = HEADER
-            grid[HINT_ROW, 1:] = EMPTY
-            if n:
-                plan = canonical_waves(greedy(replica_counts(problem), tuple(s.max_unavailable for s in problem.services)))
-                grid[HINT_ROW, 1 : 1 + n] = [WAVE0 + w if w < MAX_WAVES else EMPTY for w in plan]
+        if self.hints and n:
+            plan = canonical_waves(greedy(replica_counts(problem), tuple(s.max_unavailable for s in problem.services)))
+            grid[0, 1 : 1 + n] = [WAVE0 + w if w < MAX_WAVES else NODE_SLOT for w in plan]
         return grid.reshape(-1)
 
-    def _label(self, wave: list[int]) -> np.ndarray:
-        labels = np.zeros((self.rows, SIZE), dtype=np.int64)
+    @staticmethod
+    def _label(wave: list[int]) -> np.ndarray:
+        labels = np.zeros((SIZE, SIZE), dtype=np.int64)
         labels[0, 1 : 1 + len(wave)] = WAVE0 + np.array(canonical_waves(wave))
         return labels.reshape(-1)
 
@@ -403,7 +396,7 @@ class UpgradeTask(Task[UpgradeProblem, UpgradeSolution]):
         """Each node (in order) stays in its predicted wave if the budgets hold there; else it moves to the
         first wave where they do, or a new one. `repaired` counts the nodes moved."""
         counts, budget = replica_counts(problem), tuple(s.max_unavailable for s in problem.services)
-        predicted = tokens.reshape(self.rows, SIZE)[0, 1 : 1 + len(problem.nodes)] - WAVE0
+        predicted = tokens.reshape(SIZE, SIZE)[0, 1 : 1 + len(problem.nodes)] - WAVE0
         usage: dict[int, list[int]] = {}
         wave = []
         repaired = 0
@@ -507,17 +500,15 @@ class UpgradeTask(Task[UpgradeProblem, UpgradeSolution]):
         return out
 
     def augment(self, rng: np.random.Generator, inputs: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Per sample: a random order of the services (rows 1..16); the label (and a hints row) stays as it is.
+        """Per sample: a random order of the services (rows 1..16); the label (and a draft in row 0) stays as it is.
 
         Node order is not permuted: the canonical plan depends on it (lexicographically first in
         node order), and for most generated problems several optimal plans exist, so a permuted
         copy would mostly teach a second answer for the same problem.
         """
         B = len(inputs)
-        x = inputs.reshape(B, self.rows, SIZE)
-        rows = np.concatenate([np.zeros((B, 1), dtype=np.int64), 1 + permutations(rng, x[:, 1:SIZE, 0] != EMPTY)], axis=1)
-        if self.hints:
-            rows = np.concatenate([rows, np.full((B, 1), HINT_ROW, dtype=np.int64)], axis=1)
+        x = inputs.reshape(B, SIZE, SIZE)
+        rows = np.concatenate([np.zeros((B, 1), dtype=np.int64), 1 + permutations(rng, x[:, 1:, 0] != EMPTY)], axis=1)
         return np.take_along_axis(x, rows[:, :, None], axis=1).reshape(B, -1), labels
 
 

@@ -262,30 +262,25 @@ def test_generator_counts_what_it_leaves_out(monkeypatch):
     assert [ex.info["dropped"] for ex in examples] == [{"limit_hits": 1, "too_many_waves": 1}] * 3
 
 
-def test_hints_add_the_greedys_plan_as_an_18th_row(examples):
-    """Task option hints: the plain 17 rows, then the greedy's waves (canonically numbered) per node;
-    labels keep their place; augmentation reorders services and leaves the hint row alone."""
+def test_hints_put_the_greedys_plan_where_the_answer_goes(examples):
+    """Task option hints: row 0's node cells hold the greedy's waves (canonically numbered), the
+    rest is the plain encoding; read as an answer it is the greedy's plan; augmentation reorders
+    services and leaves row 0 alone."""
     hinted = get_task("upgrade", hints=True)
     assert hinted.options() == {"hints": True} and task.options() == {}
-    assert (hinted.seq_len, hinted.vocab_size) == (306, task.vocab_size)
+    assert (hinted.seq_len, hinted.vocab_size) == (task.seq_len, task.vocab_size)
     for ex in examples[:15]:
         p = ex.problem
-        grid = hinted.encode(p).reshape(SIZE + 1, SIZE)
-        assert np.array_equal(grid[:SIZE], task.encode(p).reshape(SIZE, SIZE))
+        grid, plain = hinted.encode(p).reshape(SIZE, SIZE), task.encode(p).reshape(SIZE, SIZE)
         n = len(p.nodes)
+        assert np.array_equal(grid[1:], plain[1:]) and grid[0, 0] == HEADER and (grid[0, 1 + n :] == EMPTY).all()
         plan = canonical_waves(upgrade.greedy(upgrade.replica_counts(p), tuple(s.max_unavailable for s in p.services)))
-        assert grid[SIZE, 0] == HEADER and (grid[SIZE, 1 + n :] == EMPTY).all()
-        assert list(grid[SIZE, 1 : 1 + n]) == [WAVE0 + w if w < 8 else EMPTY for w in plan]
-        # the hint row read as an answer is the greedy's plan (when it fits in 8 waves)
-        if max(plan) < 8:
-            as_answer = np.zeros_like(grid)
-            as_answer[0] = grid[SIZE]
-            read = hinted.decode(as_answer.reshape(-1), p)
+        assert list(grid[0, 1 : 1 + n]) == [WAVE0 + w if w < 8 else NODE_SLOT for w in plan]
+        if max(plan) < 8:  # the input read as an answer is the greedy's plan
+            read = hinted.decode(grid.reshape(-1), p)
             assert read.repaired == 0 and sorted(map(sorted, read.waves)) == sorted(map(sorted, task.baseline(p).waves))
-        assert np.array_equal(hinted._label([0] * n).reshape(SIZE + 1, SIZE)[:SIZE], task._label([0] * n).reshape(SIZE, SIZE))
     rng = np.random.default_rng(1)
     inputs = np.stack([hinted.encode(ex.problem) for ex in examples[:6]])
     augmented, _ = hinted.augment(rng, inputs, inputs)
-    x, y = augmented.reshape(6, SIZE + 1, SIZE), inputs.reshape(6, SIZE + 1, SIZE)
-    assert np.array_equal(x[:, SIZE], y[:, SIZE]) and np.array_equal(x[:, 0], y[:, 0])
-    assert not np.array_equal(x, y)
+    x, y = augmented.reshape(6, SIZE, SIZE), inputs.reshape(6, SIZE, SIZE)
+    assert np.array_equal(x[:, 0], y[:, 0]) and not np.array_equal(x, y)
