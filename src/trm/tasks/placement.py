@@ -599,21 +599,19 @@ class PlacementTask(Task[PlacementProblem, PlacementSolution]):
         node_lv, pod_lv = levels(problem)
         for j, (c, m) in enumerate(node_lv):
             grid[j, :3] = (NODE, LEVEL0 + c, LEVEL0 + m)
-        order = pod_order(problem)
-        groups = group_ids(problem, order)
-        for r, i in enumerate(order):
+        caps, pods, order = _numbers(problem)  # pods in size order, with their group numbers
+        group_col = self.cols - 1  # 3; 4 with hints, whose draft takes column 3
+        for r, (i, (_, _, g)) in enumerate(zip(order, pods, strict=True)):
             c, m = pod_lv[i]
-            grid[MAX_NODES + r, :COLS] = (POD, LEVEL0 + c, LEVEL0 + m, GROUP0 + groups[i] if i in groups else NO_GROUP)
+            grid[MAX_NODES + r, :3] = (POD, LEVEL0 + c, LEVEL0 + m)
+            grid[MAX_NODES + r, group_col] = GROUP0 + g if g >= 0 else NO_GROUP
         if self.hints:
-            grid[:, 4] = grid[:, 3]  # the group moves right; column 3 takes the draft
-            grid[:, 3] = PAD
-            self._hint(problem, grid)
+            self._hint(caps, pods, grid)
         return grid.reshape(-1)
 
     @staticmethod
-    def _hint(problem: PlacementProblem, grid: np.ndarray) -> None:
+    def _hint(caps: Caps, pods: Pods, grid: np.ndarray) -> None:
         """Fill column 3 of `grid` [64, 5] with `hint_placement` (node per pod row, free level per used node row)."""
-        caps, pods, _ = _numbers(problem)
         assign = hint_placement(caps, pods)
         rem = [list(cap) for cap in caps]
         for r, ((c, m, _), j) in enumerate(zip(pods, assign, strict=True)):

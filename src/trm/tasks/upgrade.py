@@ -369,11 +369,12 @@ class UpgradeTask(Task[UpgradeProblem, UpgradeSolution]):
         grid[1:, 0] = EMPTY
         for s, service in enumerate(problem.services):
             grid[1 + s, 0] = MU0 + min(service.max_unavailable, MU_CAP)
+        per_node = replica_counts(problem)
         if m:
-            counts = np.array(replica_counts(problem), dtype=np.int64).T  # [services, nodes]
+            counts = np.array(per_node, dtype=np.int64).T  # [services, nodes]
             grid[1 : 1 + m, 1 : 1 + n] = REPLICA0 + np.minimum(counts, REPLICA_CAP)
         if self.hints and n:
-            plan = canonical_waves(greedy(replica_counts(problem), tuple(s.max_unavailable for s in problem.services)))
+            plan = canonical_waves(greedy(per_node, tuple(s.max_unavailable for s in problem.services)))
             grid[0, 1 : 1 + n] = [WAVE0 + w if w < MAX_WAVES else NODE_SLOT for w in plan]
         return grid.reshape(-1)
 
