@@ -189,7 +189,7 @@ data/maze30/train/meta.json: data/maze30/test/meta.json
 
 # The root-cause graphs of data/rootcause (same seed), encoded with the classical ranks (task option hints).
 data-rootcause-hints: data/rootcause-hints/train/meta.json
-# The placement problems of data/placement (same seed), with FFD's placement as a fifth column (hints).
+# The placement problems of data/placement (same seed), with a draft packing on FFD's nodes in the answer's column (hints).
 data-placement-hints: data/placement-hints/train/meta.json
 # The upgrade clusters of data/upgrade (same seed), with the greedy's plan as a draft in row 0 (hints).
 data-upgrade-hints: data/upgrade-hints/train/meta.json

@@ -504,7 +504,7 @@ class PlacementTask(Task[PlacementProblem, PlacementSolution]):
         return (MAX_NODES + MAX_PODS) * self.cols
 
     def options(self) -> dict[str, Any]:
-        """{"hints": true} for a model that reads first-fit decreasing's placement; {} otherwise."""
+        """{"hints": true} for a model that reads a draft packing on FFD's nodes (`hint_placement`); {} otherwise."""
         return {"hints": True} if self.hints else {}
 
     # --- problems ---
