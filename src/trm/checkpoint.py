@@ -27,6 +27,21 @@ class CheckpointError(ValueError):
     """A checkpoint directory or file that cannot be read as this model: missing, unknown format, wrong shapes."""
 
 
+def save_tensors(tensors: dict[str, torch.Tensor], path: str | os.PathLike, metadata: dict[str, str] | None = None) -> None:
+    """Write a safetensors file atomically (a temporary file, then a rename), readable as the umask allows.
+
+    safetensors creates its file 0600; a model directory copied into an image that runs as another
+    user (the Dockerfile's USER 10001) could then not read its weights, so the mode is set as
+    open() would have set it."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(tensors, str(tmp), metadata=metadata)
+    umask = os.umask(0)
+    os.umask(umask)
+    tmp.chmod(0o666 & ~umask)
+    tmp.replace(path)
+
+
 def save_checkpoint(
     directory: str | os.PathLike,
     model: TRM,
@@ -43,9 +58,7 @@ def save_checkpoint(
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in (state_dict or model.state_dict()).items()}
-    tmp = d / (WEIGHTS + ".tmp")
-    save_file(state, str(tmp), metadata={"format": FORMAT})
-    tmp.replace(d / WEIGHTS)
+    save_tensors(state, d / WEIGHTS, metadata={"format": FORMAT})
     c = model.config
     config = {
         "format": FORMAT,

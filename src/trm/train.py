@@ -24,10 +24,10 @@ from typing import Any
 import numpy as np
 import torch
 import torch.distributed as dist
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from trm.act import Carry, empty_carry, halt_decision, refill
-from trm.checkpoint import save_checkpoint
+from trm.checkpoint import save_checkpoint, save_tensors
 from trm.config import TRMConfig
 from trm.data import SampleStream, TokenDataset
 from trm.ema import EMA
@@ -239,8 +239,7 @@ class Trainer:
         tensors["rng.torch_global"] = torch.get_rng_state()
         tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
         tensor_file, json_file = self.state_paths()
-        save_file(tensors, str(tensor_file) + ".tmp")
-        os.replace(str(tensor_file) + ".tmp", tensor_file)
+        save_tensors(tensors, tensor_file)
         info = {
             "step": self.step,
             "samples_done": self.samples_done,

@@ -1,4 +1,6 @@
 import json
+import os
+import stat
 
 import pytest
 import torch
@@ -65,3 +67,14 @@ def test_hints_takes_a_boolean_only(name):
     assert get_task(name, hints=True).options() == {"hints": True}
     with pytest.raises(TypeError, match="hints"):
         get_task(name, hints="False")  # a command line's unparsed word would otherwise switch it on
+
+
+def test_weights_are_readable_as_the_umask_allows(tmp_path):
+    # safetensors writes 0600; an image that copies models/ and runs as another user must still read them
+    old = os.umask(0o022)
+    try:
+        d = save_checkpoint(tmp_path / "m", maze_model("conv"))
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((d / "model.safetensors").stat().st_mode) == 0o644
+    assert not list(d.glob("*.tmp"))
