@@ -163,7 +163,7 @@ data/%/train/meta.json: | install
 
 train-sudoku: ## train the default sudoku model (configs/sudoku.yaml; builds data/sudoku first); TRAIN_ARGS="steps=..."
 train-maze: ## train the default maze model (configs/maze.yaml)
-train-rootcause: ## train the default rootcause model (configs/rootcause.yaml)
+train-rootcause: ## train rootcause stage 1 (configs/rootcause.yaml); the shipped model continues it: models/rootcause/README.md
 train-upgrade: ## train the default upgrade model (configs/upgrade.yaml)
 train-placement: ## train the default placement model (configs/placement.yaml)
 $(addprefix train-,$(filter-out maze,$(TASKS))): train-%: data/%/train/meta.json
