@@ -270,18 +270,24 @@ def evalset(
     batch: int,
     hint_limit: int | None,
     latency_n: int,
+    attempts: int = 1,
+    noise: float = 0.3,
 ) -> dict:
     """The classical answer and the model's against the stored CP-SAT optimum, and the hint speed-up.
 
     The model's columns are the TRM alone with its own decoder (`fallback=False`: no classical
     answer substituted); `served_*` is what the service returns (the better verified of the TRM's and
     the classical answer). `model_worse` / `model_better` compare the TRM's objective with the
-    classical one's where both are valid. Latency: `latency_n` problems one at a time, as served. The
-    hint benchmark (two CP-SAT solves per instance) runs on the first `hint_limit` of each bucket."""
+    classical one's where both are valid. `attempts` > 1: test-time compute, still the TRM alone:
+    that many trajectories at once (the first plain, the others with latent noise of std `noise`),
+    the exact checker keeping the valid one with the best objective (trm.testtime). Latency:
+    `latency_n` problems one at a time, as served, with the same attempts. The hint benchmark (two
+    CP-SAT solves per instance) runs on the first `hint_limit` of each bucket."""
     task = get_task(task_name)
     solver = trm.load(model) if model else None
     if solver is not None and solver.task.name != task_name:
         raise SystemExit(f"the model is for {solver.task.name!r}, the evaluation set for {task_name!r}")
+    compute: dict = {} if attempts == 1 else {"attempts": attempts, "strategy": "noise", "noise": noise, "select": "checker", "adaptive": False}
     table = {}
     for bucket, records in evalset_rows(directory, limit).items():
         problems = [task.parse(r["problem"], canvas=False) for r in records]
@@ -297,11 +303,11 @@ def evalset(
                     pass
             for lo in range(0, len(fits), batch):
                 chunk = fits[lo : lo + batch]
-                for i, ans in zip(chunk, solver.solve_many([records[i]["problem"] for i in chunk], fallback=False)):
+                for i, ans in zip(chunk, solver.solve_many([records[i]["problem"] for i in chunk], fallback=False, **compute)):
                     model_answers[i] = task.Solution.model_validate(ans.solution)
             for i in fits[:latency_n]:
                 t = time.perf_counter()
-                solver.solve(records[i]["problem"])  # as served: TRM, check, better of it and the classical answer
+                solver.solve(records[i]["problem"], **compute)  # as served: TRM, check, better of it and the classical answer
                 latencies.append(time.perf_counter() - t)
         s: dict = defaultdict(list)
         for k, (r, problem, mine) in enumerate(zip(records, problems, model_answers)):
@@ -362,12 +368,13 @@ def evalset(
             "time_limit_s": time_limit,
             "cold_proven": mean(s["cold_proven"]),
             "hinted_proven": mean(s["hinted_proven"]),
-            "median_cold_s": float(np.median(s["cold_seconds"])),
-            "median_hinted_s": float(np.median(s["hinted_seconds"])),
+            "median_cold_s": float(np.median(s["cold_seconds"])) if s["cold_seconds"] else None,
+            "median_hinted_s": float(np.median(s["hinted_seconds"])) if s["hinted_seconds"] else None,
             "median_speedup_both_proven": float(np.median(ratios)) if ratios else None,
         }
     pct = lambda v: "-" if v is None else f"{100 * v:.1f}%"  # noqa: E731
     ms = lambda v: "-" if v is None else f"{v:.0f}"  # noqa: E731
+    secs = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
     print(
         f"{'bucket':<10} {'n':>5} {'ref opt':>7} {'base ok':>7} {'base=opt':>8} {'model ok':>8} {'mod=opt':>7} {'worse':>6} {'better':>6} "
         f"{'served=opt':>10} {'p50 ms':>6} {'hint n':>6} {'cold s':>7} {'hint s':>7} {'speedup':>7} {'cold pr':>7} {'hint pr':>7}"
@@ -377,7 +384,7 @@ def evalset(
         print(
             f"{bucket:<10} {r['n']:>5} {pct(r['reference_proven']):>7} {pct(r['baseline_verified']):>7} {pct(r['baseline_optimal']):>8} "
             f"{pct(r['model_verified']):>8} {pct(r['model_optimal']):>7} {pct(r['model_worse']):>6} {pct(r['model_better']):>6} "
-            f"{pct(r['served_optimal']):>10} {ms(r['latency_ms_p50']):>6} {r['hint_n']:>6} {r['median_cold_s']:>7.3f} {r['median_hinted_s']:>7.3f} "
+            f"{pct(r['served_optimal']):>10} {ms(r['latency_ms_p50']):>6} {r['hint_n']:>6} {secs(r['median_cold_s']):>7} {secs(r['median_hinted_s']):>7} "
             f"{speed:>7} {pct(r['cold_proven']):>7} {pct(r['hinted_proven']):>7}"
         )
     return table
@@ -397,6 +404,10 @@ def main() -> None:
     parser.add_argument(
         "--latency-n", type=int, default=50, help="with --model (--evalset, --rootcause-evalsets): problems per bucket timed one at a time, as served"
     )
+    parser.add_argument(
+        "--attempts", type=int, default=1, help="--evalset with --model: trajectories per problem, the best valid one kept (test-time compute)"
+    )
+    parser.add_argument("--noise", type=float, default=0.3, help="std of the latent noise of attempts after the first")
     parser.add_argument("--threads", type=int, default=0)
     args = parser.parse_args()
     if args.threads:
@@ -422,8 +433,11 @@ def main() -> None:
             "model": args.model,
             "evalset": str(args.evalset),
             "limit": args.limit,
+            "attempts": args.attempts,
+            "noise": args.noise if args.attempts > 1 else None,
             "results": evalset(
-                task_name, args.evalset, args.limit, args.time_limit, args.model, args.batch, args.hint_limit, args.latency_n
+                task_name, args.evalset, args.limit, args.time_limit, args.model, args.batch, args.hint_limit, args.latency_n,
+                args.attempts, args.noise,
             ),
         }
         report["seconds"] = time.perf_counter() - started
