@@ -280,19 +280,23 @@ def evalset(
     the classical answer). `model_worse` / `model_better` compare the TRM's objective with the
     classical one's where both are valid. `attempts` > 1: test-time compute, still the TRM alone:
     that many trajectories at once (the first plain, the others with latent noise of std `noise`),
-    the exact checker keeping the valid one with the best objective (trm.testtime). Latency:
-    `latency_n` problems one at a time, as served, with the same attempts. The hint benchmark (two
-    CP-SAT solves per instance) runs on the first `hint_limit` of each bucket."""
+    the exact checker keeping the valid one with the best objective, a vote when none is valid
+    (trm.testtime; a request's `"adaptive": false`). Latency: `latency_n` problems one at a time
+    through `Solver.solve` with the same options (the TRM, the check, the better of it and the
+    classical answer). The hint benchmark (two CP-SAT solves per instance) runs on the first
+    `hint_limit` of each bucket."""
     task = get_task(task_name)
     solver = trm.load(model) if model else None
     if solver is not None and solver.task.name != task_name:
         raise SystemExit(f"the model is for {solver.task.name!r}, the evaluation set for {task_name!r}")
-    compute: dict = {} if attempts == 1 else {"attempts": attempts, "strategy": "noise", "noise": noise, "select": "checker", "adaptive": False}
+    # attempts=1 given explicitly: a model's stored policy (views, attempts) does not change the column's meaning
+    compute: dict = {"attempts": 1} if attempts == 1 else {"attempts": attempts, "strategy": "noise", "noise": noise, "select": "checker", "adaptive": False}
     table = {}
     for bucket, records in evalset_rows(directory, limit).items():
         problems = [task.parse(r["problem"], canvas=False) for r in records]
         model_answers: list = [None] * len(records)
         latencies: list[float] = []
+        attempts_made: list[int] = []
         if solver is not None:
             fits = []
             for i, p in enumerate(problems):
@@ -305,6 +309,7 @@ def evalset(
                 chunk = fits[lo : lo + batch]
                 for i, ans in zip(chunk, solver.solve_many([records[i]["problem"] for i in chunk], fallback=False, **compute)):
                     model_answers[i] = task.Solution.model_validate(ans.solution)
+                    attempts_made.append(ans.attempts)
             for i in fits[:latency_n]:
                 t = time.perf_counter()
                 solver.solve(records[i]["problem"], **compute)  # as served: TRM, check, better of it and the classical answer
@@ -354,6 +359,7 @@ def evalset(
             "baseline_at_best": mean(s["baseline_at_best"]),  # of all: no worse than the best known
             "mean_baseline": mean(s["baseline_objective"]),
             "model_n": len(s["model_verified"]),
+            "model_attempts": mean(attempts_made),  # trajectories per problem (test-time compute)
             "model_verified": mean(s["model_verified"]),  # valid as decoded (decode repairs)
             "model_without_repair": mean(s["model_without_repair"]),  # valid as the model predicted it
             "model_optimal": mean(s["model_optimal"]),
@@ -410,6 +416,12 @@ def main() -> None:
     parser.add_argument("--noise", type=float, default=0.3, help="std of the latent noise of attempts after the first")
     parser.add_argument("--threads", type=int, default=0)
     args = parser.parse_args()
+    if not 1 <= args.attempts <= 64:
+        parser.error(f"--attempts must be 1-64, got {args.attempts}")
+    if args.attempts > 1 and not (args.evalset and args.model):
+        parser.error("--attempts needs --evalset and --model")
+    if args.attempts > 1 and not 0 < args.noise <= 4:
+        parser.error(f"--noise must be in (0, 4] for attempts after the first, got {args.noise}")
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.rootcause_evalsets:

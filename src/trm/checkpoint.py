@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
 from trm.config import TRMConfig
 from trm.model import TRM
@@ -28,18 +28,22 @@ class CheckpointError(ValueError):
 
 
 def save_tensors(tensors: dict[str, torch.Tensor], path: str | os.PathLike, metadata: dict[str, str] | None = None) -> None:
-    """Write a safetensors file atomically (a temporary file, then a rename), readable as the umask allows.
+    """Write a safetensors file atomically (a synced temporary file, then a rename), its mode from the umask.
 
-    safetensors creates its file 0600; a model directory copied into an image that runs as another
-    user (the Dockerfile's USER 10001) could then not read its weights, so the mode is set as
-    open() would have set it."""
+    The bytes are written with open(), not safetensors' save_file: that creates its file 0600, and a
+    model directory copied into an image that runs as another user (the Dockerfile's USER 10001)
+    could then not read its weights."""
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
-    save_file(tensors, str(tmp), metadata=metadata)
-    umask = os.umask(0)
-    os.umask(umask)
-    tmp.chmod(0o666 & ~umask)
-    tmp.replace(path)
+    data = save(tensors, metadata=metadata)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def save_checkpoint(

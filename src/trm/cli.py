@@ -249,7 +249,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     _refuse_overwrite(out, args.force)
     out.mkdir(parents=True, exist_ok=True)
     for name in ("model.safetensors", "config.json"):  # not train_state.*, metrics.jsonl or tensorboard/
-        shutil.copy2(source / name, out / name)
+        # copyfile, not copy2: a new file's mode from the umask, so a run's 0600 weights (older
+        # safetensors writes) do not become a model an image's other user cannot read
+        (out / name).unlink(missing_ok=True)
+        shutil.copyfile(source / name, out / name)
     print(f"{source} -> {out} (model.safetensors, config.json)")
     return 0
 

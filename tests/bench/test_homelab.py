@@ -1,6 +1,6 @@
 """bench/homelab.py end to end on a few frozen placement instances, with a real (untrained) model:
 the classical columns are exact facts of the evaluation set, the model's columns exist where the
-problem fits its canvas, and test-time compute (--attempts) runs through the real engine."""
+problem fits its canvas, and test-time compute (--attempts) really runs that many trajectories."""
 
 import json
 import subprocess
@@ -15,6 +15,10 @@ from trm.tasks import get_task
 REPO = Path(__file__).resolve().parents[2]
 
 
+def bench(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "bench/homelab.py", *args], cwd=REPO, capture_output=True, text=True, timeout=300)
+
+
 def test_evalset_bench_reports_every_bucket_with_the_model_and_attempts(tmp_path):
     task = get_task("placement", hints=True)
     cfg = TRMConfig(
@@ -23,11 +27,10 @@ def test_evalset_bench_reports_every_bucket_with_the_model_and_attempts(tmp_path
     )
     model = save_checkpoint(tmp_path / "placement", TRM(cfg))
     out = tmp_path / "out"
-    cmd = [
-        sys.executable, "bench/homelab.py", "--evalset", "evalsets/placement", "--model", str(model), "--limit", "2",
-        "--hint-limit", "1", "--latency-n", "1", "--attempts", "2", "--time-limit", "5", "--threads", "1", "--out-dir", str(out),
-    ]
-    run = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
+    run = bench(
+        "--evalset", "evalsets/placement", "--model", str(model), "--limit", "2", "--hint-limit", "1", "--latency-n", "1",
+        "--attempts", "2", "--time-limit", "5", "--threads", "1", "--out-dir", str(out),
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     report = json.loads((out / "homelab-placement.json").read_text())
     assert report["attempts"] == 2 and report["noise"] == 0.3
@@ -38,4 +41,15 @@ def test_evalset_bench_reports_every_bucket_with_the_model_and_attempts(tmp_path
         assert r["hint_n"] == 1 and r["cold_proven"] is not None and r["median_cold_s"] >= 0
         # oversize is beyond the 16-node canvas: no model answer there, as the service would route it
         assert r["model_n"] == (0 if bucket == "oversize" else 2), bucket
+        assert r["model_attempts"] == (None if bucket == "oversize" else 2), bucket
     assert results["small"]["latency_ms_p50"] > 0 and results["oversize"]["latency_ms_p50"] is None
+
+
+def test_evalset_bench_without_a_model_or_hints_reports_nulls_and_refuses_bad_attempts(tmp_path):
+    run = bench("--evalset", "evalsets/placement", "--limit", "1", "--hint-limit", "0", "--out-dir", str(tmp_path))
+    assert run.returncode == 0, run.stderr[-2000:]
+    small = json.loads((tmp_path / "homelab-placement.json").read_text())["results"]["small"]
+    assert small["hint_n"] == 0 and small["median_cold_s"] is None and small["model_n"] == 0 and small["baseline_verified"] == 1.0
+    for args, message in ((["--attempts", "0"], "--attempts must be 1-64"), (["--attempts", "2"], "--attempts needs --evalset and --model")):
+        refused = bench("--evalset", "evalsets/placement", *args)
+        assert refused.returncode == 2 and message in refused.stderr

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from trm.checkpoint import CheckpointError, load_checkpoint, resize_checkpoint, save_checkpoint
+from trm.cli import main
 from trm.config import TRMConfig
 from trm.model import TRM
 from trm.tasks import get_task
@@ -71,10 +72,15 @@ def test_hints_takes_a_boolean_only(name):
 
 def test_weights_are_readable_as_the_umask_allows(tmp_path):
     # safetensors writes 0600; an image that copies models/ and runs as another user must still read them
-    old = os.umask(0o022)
+    old = os.umask(0o027)
     try:
         d = save_checkpoint(tmp_path / "m", maze_model("conv"))
+        assert stat.S_IMODE((d / "model.safetensors").stat().st_mode) == 0o640
+        (d / "model.safetensors").chmod(0o600)  # a run written by an older version
+        assert main(["export", str(d), "-o", str(tmp_path / "exported")]) == 0
+        assert stat.S_IMODE((tmp_path / "exported" / "model.safetensors").stat().st_mode) == 0o640
     finally:
         os.umask(old)
-    assert stat.S_IMODE((d / "model.safetensors").stat().st_mode) == 0o644
     assert not list(d.glob("*.tmp"))
+    d2 = save_checkpoint(tmp_path / "m2", maze_model("conv"))  # under the test's own umask again
+    assert stat.S_IMODE((d2 / "model.safetensors").stat().st_mode) == 0o666 & ~old
