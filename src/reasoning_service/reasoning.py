@@ -117,7 +117,8 @@ async def _reason(state: ServiceState, request: ReasoningRequest, label: str) ->
     task_name, task_type, raw_problem = request.task, request.task_type, request.problem
     if raw_problem is None:
         if request.task is not None and request.task not in task_classes():  # 404 for unknown names, as with a problem
-            raise ServiceError(404, "unknown_task", f"unknown task {request.task!r}; known: {sorted(task_classes())}")
+            e = state.registry.unknown_task(request.task)
+            raise ServiceError(404, e.kind, e.message)
         from reasoning_service.questions import build_problem  # imported beside the model loader (app.DEFERRED_IMPORTS)
 
         # a question about the cluster: the providers build the problem and name the task that answers

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import logging
 import time
@@ -182,7 +183,7 @@ class ModelRegistry:
             return Route(chosen.task, chosen.task.parse(problem), chosen)
         if task is not None:
             if task not in task_classes():
-                raise NotFound("unknown_task", f"unknown task {task!r}; known: {sorted(task_classes())}")
+                raise self.unknown_task(task)
             cls = task_classes()[task]
             if task_type is not None and cls.task_type != task_type:
                 raise Mismatch("task_type", f"task {task!r} is of type {cls.task_type.value!r}, not {task_type.value!r}")
@@ -191,7 +192,7 @@ class ModelRegistry:
         # a test-only task (toy_reverse) only where a model of it is loaded
         names = [n for n, c in task_classes().items() if c.task_type == task_type and (not c.test_only or self.for_task(n))]
         if not names:
-            raise NotFound("unknown_task", f"no task of type {task_type.value!r}; known tasks: {sorted(task_classes())}")
+            raise NotFound("unknown_task", f"no task of type {task_type.value!r}; known tasks: {self.known_tasks()}")
         # tasks with a loaded default model first (the type's usual task), then the others by name
         names.sort(key=lambda n: (not any(m.default for m in self.for_task(n)), n))
         first_error: InvalidProblem | None = None
@@ -207,6 +208,17 @@ class ModelRegistry:
                 f"{first_error.message} (no {task_type.value} task accepts this problem: tried {', '.join(names)}; name one with 'task')",
             )
         raise first_error
+
+    def known_tasks(self) -> list[str]:
+        """The task names a caller may use: every task but the test-only ones without a loaded model."""
+        return sorted(n for n, c in task_classes().items() if not c.test_only or self.for_task(n))
+
+    def unknown_task(self, name: str) -> NotFound:
+        """The 404 for a task name nobody knows, with the closest known name when one is close."""
+        known = self.known_tasks()
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        return NotFound("unknown_task", f"unknown task {name!r}{hint}; known: {known}")
 
     def _route(self, name: str, problem: dict[str, Any]) -> Route:
         """The task's models in order, the first whose canvas takes the problem; else its solver."""

@@ -381,6 +381,8 @@ def test_a_rootcause_where_nothing_moved_says_so(server):
 def test_a_question_for_an_unknown_task_is_404_and_a_solver_out_of_time_is_504(server):
     r = httpx.post(server + "/v1/reason", json={"task": "no_such_task", "question": "how?"}, timeout=60)
     assert r.status_code == 404 and r.json()["error"] == "unknown_task"
+    r = httpx.post(server + "/v1/reason", json={"task": "upgrde", "question": "how?"}, timeout=60)
+    assert r.status_code == 404 and "did you mean 'upgrade'?" in r.json()["detail"]
     # placement has no model here: CP-SAT gets budget_ms; 200 pods on 16 nodes within 10 ms either
     # finishes from its classical start or answers 504 naming budget_ms, never a 500
     nodes = [{"name": f"n{i}", "cpu_millicores": 8000, "memory_mib": 32768} for i in range(16)]

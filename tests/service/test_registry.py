@@ -57,5 +57,10 @@ def test_a_task_without_a_model_goes_to_its_solver_and_a_type_alone_finds_its_ta
         assert "maze" in e.value.message and "upgrade" in e.value.message
         with pytest.raises(NotFound):
             registry.resolve(task="no_such_task", task_type=None, model=None, problem={})
+        # a near miss names the task meant; the test-only task is not offered where no model of it is loaded
+        with pytest.raises(NotFound) as nf:
+            registry.resolve(task="placment", task_type=None, model=None, problem={})
+        assert "did you mean 'placement'?" in nf.value.message and "toy_reverse" not in nf.value.message
+        assert "toy_reverse" not in registry.known_tasks() and {"maze", "placement", "rootcause", "sudoku", "upgrade"} <= set(registry.known_tasks())
     finally:
         registry.compute.stop()
