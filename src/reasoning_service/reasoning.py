@@ -116,9 +116,11 @@ async def _reason(state: ServiceState, request: ReasoningRequest, label: str) ->
     built: BuiltProblem | None = None
     task_name, task_type, raw_problem = request.task, request.task_type, request.problem
     if raw_problem is None:
-        if request.task is not None and request.task not in task_classes():  # 404 for unknown names, as with a problem
-            e = state.registry.unknown_task(request.task)
-            raise ServiceError(404, e.kind, e.message)
+        if request.task is not None:  # 404 for unknown names, as with a problem
+            try:
+                state.registry.task_class(request.task)
+            except NotFound as e:
+                raise ServiceError(404, e.kind, e.message) from None
         from reasoning_service.questions import build_problem  # imported beside the model loader (app.DEFERRED_IMPORTS)
 
         # a question about the cluster: the providers build the problem and name the task that answers

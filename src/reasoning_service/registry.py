@@ -182,15 +182,13 @@ class ModelRegistry:
                 raise Mismatch("task_type", f"model {model!r} serves task type {chosen.task.task_type.value!r}, not {task_type.value!r}")
             return Route(chosen.task, chosen.task.parse(problem), chosen)
         if task is not None:
-            if task not in task_classes():
-                raise self.unknown_task(task)
-            cls = task_classes()[task]
+            cls = self.task_class(task)
             if task_type is not None and cls.task_type != task_type:
                 raise Mismatch("task_type", f"task {task!r} is of type {cls.task_type.value!r}, not {task_type.value!r}")
             return self._route(task, problem)
         assert task_type is not None
         # a test-only task (toy_reverse) only where a model of it is loaded
-        names = [n for n, c in task_classes().items() if c.task_type == task_type and (not c.test_only or self.for_task(n))]
+        names = [n for n in self.known_tasks() if task_classes()[n].task_type == task_type]
         if not names:
             raise NotFound("unknown_task", f"no task of type {task_type.value!r}; known tasks: {self.known_tasks()}")
         # tasks with a loaded default model first (the type's usual task), then the others by name
@@ -213,12 +211,14 @@ class ModelRegistry:
         """The task names a caller may use: every task but the test-only ones without a loaded model."""
         return sorted(n for n, c in task_classes().items() if not c.test_only or self.for_task(n))
 
-    def unknown_task(self, name: str) -> NotFound:
-        """The 404 for a task name nobody knows, with the closest known name when one is close."""
+    def task_class(self, name: str) -> type[Task]:
+        """The task class of `name`. Raises NotFound (404) for a name nobody knows, with the closest known name when one is close."""
+        if name in task_classes():
+            return task_classes()[name]
         known = self.known_tasks()
         close = difflib.get_close_matches(name, known, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
-        return NotFound("unknown_task", f"unknown task {name!r}{hint}; known: {known}")
+        raise NotFound("unknown_task", f"unknown task {name!r}{hint}; known: {known}")
 
     def _route(self, name: str, problem: dict[str, Any]) -> Route:
         """The task's models in order, the first whose canvas takes the problem; else its solver."""
