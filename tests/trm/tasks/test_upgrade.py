@@ -18,6 +18,8 @@ from trm.tasks.upgrade import (
     canonical_key,
     canonical_waves,
     exact,
+    greedy,
+    nearest,
     random_problem,
 )
 
@@ -217,6 +219,41 @@ def test_cpsat_finds_the_canonical_optimum_of_tiny_problems():
         wave, info = canonical(counts, budget)
         assert tuple(wave) == min(a for a in plans if max(a) + 1 == k)
         assert info["lower_bound"] <= k <= info["greedy_waves"]
+
+
+def test_nearest_is_the_optimum_closest_to_the_draft_against_brute_force():
+    """The hints model's labels: of the fewest-wave plans, those with the most nodes in their draft
+    wave, then the lexicographically first; an optimal draft is its own label."""
+    rng = np.random.default_rng(2)
+    moved_some = 0
+    for _ in range(80):
+        counts, budget, plans = _tiny(rng)
+        k = min(max(a) + 1 for a in plans)
+        for draft in (canonical_waves(greedy(counts, budget)), list(max(plans, key=max))):
+            optima = [a for a in plans if max(a) + 1 == k]
+            off = {a: sum(x != y for x, y in zip(a, draft, strict=True)) for a in optima}
+            want = min(optima, key=lambda a: (off[a], a))
+            wave, info = nearest(counts, budget, draft)
+            assert tuple(wave) == want and info["moved"] == off[want]
+            if max(draft) + 1 == k:
+                assert wave == draft
+            moved_some += off[want] > 0
+    assert moved_some > 10  # the search, not only the optimal-draft shortcut, was exercised
+
+
+def test_hints_labels_keep_an_optimal_greedy_plan(examples):
+    hinted = get_task("upgrade", hints=True)
+    kept = 0
+    for ex in examples:
+        draft = hinted.encode(ex.problem).reshape(SIZE, SIZE)[0]
+        label = hinted.label(ex.problem).reshape(SIZE, SIZE)[0]
+        n = len(ex.problem.nodes)
+        optimal = int(label[1 : 1 + n].max()) == int(ex.labels.reshape(SIZE, SIZE)[0, 1 : 1 + n].max())
+        assert optimal  # the same number of waves as the canonical optimum
+        if int(draft[1 : 1 + n].max()) == int(label[1 : 1 + n].max()):
+            assert (draft[1 : 1 + n] == label[1 : 1 + n]).all()
+            kept += 1
+    assert kept >= len(examples) // 2
 
 
 def test_exact_optimum_and_bound_against_brute_force():
