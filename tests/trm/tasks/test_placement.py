@@ -24,7 +24,9 @@ from trm.tasks.placement import (
     canonical,
     canonical_key,
     exact,
+    hint_placement,
     levels,
+    nearest,
     random_problem,
 )
 
@@ -266,6 +268,35 @@ def test_cpsat_finds_the_canonical_optimum_of_tiny_problems():
         assert tuple(assign) == min(a for a in placements if len(set(a)) == k and _closure_size(dominators, a) <= k)
         assert info["lower_bound"] <= k <= info["ffd_nodes"]
     assert 0 < infeasible < 30  # both kinds were checked
+
+
+def test_nearest_is_the_optimum_closest_to_the_draft_against_brute_force():
+    """The hints model's labels: of the optimal placements the model admits (closed node set, equal
+    pods ascending), those with the most pods on their draft node, then the lexicographically
+    first; an optimal draft in that form is its own label."""
+    rng = np.random.default_rng(2)
+    moved_some = 0
+    for _ in range(60):
+        caps, pods = _tiny(rng)
+        placements = [a for a in itertools.product(range(len(caps)), repeat=len(pods)) if _valid(caps, pods, a)]
+        if not placements:
+            continue
+        k = min(len(set(a)) for a in placements)
+        dominators = _dominators(caps)
+        optima = [
+            a
+            for a in placements
+            if len(set(a)) == k
+            and _closure_size(dominators, a) <= k
+            and all(pods[i] != pods[i - 1] or a[i] >= a[i - 1] + (pods[i][2] >= 0) for i in range(1, len(pods)))
+        ]
+        for draft in (hint_placement(caps, pods), list(max(placements, key=lambda a: len(set(a))))):
+            off = {a: sum(x != y for x, y in zip(a, draft, strict=True)) for a in optima}
+            want = min(optima, key=lambda a: (off[a], a))
+            assign, info = nearest(caps, pods, draft)
+            assert tuple(assign) == want and info["moved"] == off[want] and info["nearest_proven"]
+            moved_some += off[want] > 0
+    assert moved_some > 10  # the search, not only the optimal-draft shortcut, was exercised
 
 
 def test_exact_optimum_and_bound_against_brute_force():
