@@ -270,14 +270,19 @@ def nearest(counts: Counts, budget: tuple[int, ...], draft: list[int], work: flo
     from an optimal greedy plan on most large clusters (79% of them in `make data-upgrade-hints`),
     which taught the model to rewrite plans that were already best. Deterministic like `canonical`
     (the draft is a function of the problem). Raises LimitReached past `work` for the optimum
-    (see `canonical`) or for this search (another `work`). info: canonical's, plus `moved` (nodes
-    off their draft wave)."""
+    (see `canonical`) or for this search (another `work`), ValueError for an invalid draft. Past
+    MAX_WAVES waves the canonical plan, unsearched. info: canonical's, plus `moved` (nodes off
+    their draft wave)."""
     started = time.perf_counter()
+    if not _valid(counts, budget, draft):
+        raise ValueError("the draft is not a valid plan")
     wave, info = canonical(counts, budget, work)
     k = max(wave) + 1
     draft = canonical_waves(draft)
     if max(draft) + 1 <= k:  # the draft is optimal: it is its own nearest optimum
         return draft, {**info, "moved": 0}
+    if k > MAX_WAVES:  # beyond the model's output: the example is left out (too_many_waves), no search
+        return wave, {**info, "moved": None}
     limits = Budget(WALL_FACTOR * work, work=work)
     mdl = _build(counts, budget, k)
     keep = [mdl.y[j][w] for j, w in enumerate(draft) if w < k]
@@ -518,7 +523,8 @@ class UpgradeTask(Task[UpgradeProblem, UpgradeSolution]):
         """n clusters with their target plans (`target`: optimal, at most 8 waves, by CP-SAT).
 
         Options: nodes (lo, hi), services (lo, hi), stateless (share of stateless services, default
-        0.15), work (CP-SAT's deterministic time per label, default LABEL_WORK; see `canonical`).
+        0.15), work (CP-SAT's deterministic time per label, default LABEL_WORK; see `canonical`; with
+        hints up to twice that, see `nearest`).
         Nothing is dropped silently: each example's info["dropped"] counts the instances left out
         before it, labels not proven within that work (`limit_hits`, a label that may be wrong would
         teach a wrong answer) and plans of more than 8 waves (`too_many_waves`, beyond the model's
