@@ -53,12 +53,14 @@ class LossOutput:
     token_count: Tensor  # [B] number of valid tokens
 
 
-def act_loss(logits: Tensor, labels: Tensor, q_halt: Tensor, kind: str = "stablemax") -> LossOutput:
+def act_loss(logits: Tensor, labels: Tensor, q_halt: Tensor, kind: str = "stablemax", weights: Tensor | None = None) -> LossOutput:
     """Token loss plus the halting loss of one supervision step, summed over the batch.
 
     logits [B, L, V], labels [B, L] (PAD = 0 is ignored), q_halt [B] (halting logits; target:
     the whole sequence is right). The token loss is averaged over each sample's valid tokens;
-    `kind` is "stablemax" (the paper's) or "softmax" cross-entropy.
+    `kind` is "stablemax" (the paper's) or "softmax" cross-entropy. `weights` [B, L]: per-token
+    factors on that loss (still divided by the count of valid tokens, so a sample with heavier
+    tokens weighs more); None = all 1, the paper's loss.
     """
     valid = labels != PAD
     count = valid.sum(-1)
@@ -67,6 +69,8 @@ def act_loss(logits: Tensor, labels: Tensor, q_halt: Tensor, kind: str = "stable
         token_correct = correct.sum(-1)
         seq_correct = token_correct == count
     per_token = TOKEN_LOSSES[kind](logits, labels)  # [B, L]
+    if weights is not None:
+        per_token = per_token * weights.to(per_token.dtype)
     lm_loss = (per_token.sum(-1) / count.clamp(min=1)).sum().float()
     q_loss = F.binary_cross_entropy_with_logits(q_halt, seq_correct.to(q_halt.dtype), reduction="sum")
     return LossOutput(

@@ -68,6 +68,10 @@ class TrainConfig:
     # uses a flat 0.999: set false to match it exactly.
     ema_warmup: bool = True
     loss: str = "stablemax"  # or "softmax"
+    # Weight of the answer tokens that differ from the input token in the same cell. A hints model
+    # reads a draft where its answer goes, and where the draft is mostly right the loss is won by
+    # copying it; > 1 stresses the edits it must learn. 1 = the paper's plain mean.
+    edit_weight: float = 1.0
     augment: bool = True
     train_min_steps: int = 1  # in training a sample may halt on q_halt only after this many steps
     dtype: str = "auto"  # "auto": bf16 autocast on CUDA, float32 on CPU; "bf16" or "fp32" to force
@@ -198,6 +202,8 @@ class Trainer:
         self.local_batch = cfg.batch_size // self.dist.world_size
         if self.local_batch * self.dist.world_size != cfg.batch_size:
             raise ValueError(f"batch_size {cfg.batch_size} is not divisible by {self.dist.world_size} ranks")
+        if not cfg.edit_weight > 0:
+            raise ValueError(f"edit_weight must be > 0, got {cfg.edit_weight}")
         self.stream = SampleStream(len(self.train_data), cfg.seed, self.dist.rank, self.dist.world_size)
         self.np_rng = np.random.default_rng([cfg.seed, self.dist.rank, 1])
         self.generator = torch.Generator(device=self.device).manual_seed(cfg.seed * 1000 + self.dist.rank)
@@ -304,7 +310,8 @@ class Trainer:
             group["lr"] = lr
         with autocast_context(self.device, cfg.dtype):
             out = self.ddp_model(carry.y, carry.z, carry.inputs, carry.puzzle_ids)
-        losses = act_loss(out.logits, carry.labels, out.q_halt, cfg.loss)
+        weights = None if cfg.edit_weight == 1 else torch.where(carry.labels != carry.inputs, cfg.edit_weight, 1.0)
+        losses = act_loss(out.logits, carry.labels, out.q_halt, cfg.loss, weights)
         (losses.loss / self.local_batch).backward()
         grad_norm = 0.0
         if cfg.grad_clip > 0:

@@ -33,6 +33,18 @@ def test_pad_labels_are_ignored_and_mean_is_per_sequence():
     assert torch.allclose(out.lm_loss, expected)
 
 
+def test_token_weights_scale_each_tokens_loss_within_the_per_sequence_mean():
+    logits = torch.randn(2, 4, 6)
+    labels = torch.tensor([[1, 2, 3, 0], [4, 5, 1, 2]])
+    weights = torch.tensor([[1.0, 4.0, 1.0, 4.0], [1.0, 1.0, 1.0, 4.0]])
+    per_tok = softmax_cross_entropy(logits, labels)
+    out = act_loss(logits, labels, torch.zeros(2), kind="softmax", weights=weights)
+    expected = (per_tok[0, 0] + 4 * per_tok[0, 1] + per_tok[0, 2]) / 3 + (per_tok[1, :3].sum() + 4 * per_tok[1, 3]) / 4
+    assert torch.allclose(out.lm_loss, expected)
+    plain = act_loss(logits, labels, torch.zeros(2), kind="softmax", weights=torch.ones(2, 4))
+    assert torch.allclose(plain.lm_loss, act_loss(logits, labels, torch.zeros(2), kind="softmax").lm_loss)
+
+
 def test_halting_loss_targets_exact_correctness():
     labels = torch.tensor([[1, 2], [1, 2]])
     logits = torch.full((2, 2, 3), -10.0)

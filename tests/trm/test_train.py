@@ -1,6 +1,7 @@
 import json
 import time
 
+import pytest
 import torch
 from safetensors.torch import load_file
 
@@ -182,3 +183,15 @@ def test_sigterm_checkpoints_and_stops_so_resume_loses_nothing(toy_data, tmp_pat
     assert "SIGTERM: checkpointing" in (proc.stderr.read() if proc.stderr else "")
     resumed = train(toy_train_config(toy_data, out, steps=reached + 2, eval_every=0, ckpt_every=0), resume=True)
     assert resumed["step"] == reached + 2
+
+
+def test_edit_weight_stresses_the_answer_tokens_that_differ_from_the_input(toy_data, tmp_path):
+    """toy_reverse's answer differs from its input in most cells: with edit_weight 3 the first step's
+    token loss (same weights, same batch) is close to 3 times the plain one, and never more."""
+    losses = {}
+    for w in (1.0, 3.0):
+        trainer = Trainer(toy_train_config(toy_data, tmp_path / f"w{w}", steps=1, edit_weight=w))
+        losses[w] = trainer.train_step()["lm_loss"]
+    assert 1.5 * losses[1.0] < losses[3.0] <= 3 * losses[1.0] + 1e-6
+    with pytest.raises(ValueError, match="edit_weight"):
+        Trainer(toy_train_config(toy_data, tmp_path / "w0", steps=1, edit_weight=0))
