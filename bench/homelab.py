@@ -14,7 +14,9 @@ rootcause: top-1 / top-3 of the model vs the three baselines (leaf rule, persona
 upgrade:   verified rate, mean waves vs greedy and vs the optimum.
 --evalset (placement, upgrade; the frozen sets under evalsets/): per bucket, the classical answer
            (FFD / greedy) and, with --model, the model's: verified share and share at the CP-SAT
-           optimum (of the instances whose optimum is proven); and the hint speed-up: CP-SAT's time
+           optimum (of the instances whose optimum is proven), for a hints model also the draft it reads
+           (decoded as if predicted: what copying it scores; <draft / >draft: the model better / worse);
+           and the hint speed-up: CP-SAT's time
            to a proven optimum without a start and with one (the model's answer with --model where
            the problem fits its canvas, else the classical one), medians side by side.
 Prints tables and writes runs/bench/homelab-<task>.json (scratch; `--out-dir bench/results` publishes).
@@ -289,6 +291,9 @@ def evalset(
     solver = trm.load(model) if model else None
     if solver is not None and solver.task.name != task_name:
         raise SystemExit(f"the model is for {solver.task.name!r}, the evaluation set for {task_name!r}")
+    # a hints model reads a classical draft where its answer goes: the draft decoded as if predicted
+    # is what copying it would score, the bar the network's own edits must clear
+    hinted = solver.task if solver is not None and solver.task.options().get("hints") else None
     # attempts=1 given explicitly: a model's stored policy (views, attempts) does not change the column's meaning
     compute: dict = {"attempts": 1} if attempts == 1 else {"attempts": attempts, "strategy": "noise", "noise": noise, "select": "checker", "adaptive": False}
     table = {}
@@ -338,6 +343,14 @@ def evalset(
                 if proven:
                     s["model_optimal"].append(ok and task.objective(problem, mine) == r["objective"])
                     s["served_optimal"].append(served is not None and served == r["objective"])
+                if hinted is not None:
+                    draft = hinted.decode(hinted.encode(problem), problem)
+                    draft_ok = task.verify(problem, draft) == []
+                    if proven:
+                        s["draft_optimal"].append(draft_ok and task.objective(problem, draft) == r["objective"])
+                    if ok and draft_ok:
+                        s["model_worse_than_draft"].append(task.objective(problem, mine) > task.objective(problem, draft))
+                        s["model_better_than_draft"].append(task.objective(problem, mine) < task.objective(problem, draft))
             if hint_limit is not None and k >= hint_limit:
                 continue
             hint = mine if mine is not None and task.verify(problem, mine) == [] else base
@@ -367,6 +380,9 @@ def evalset(
             "model_worse": mean(s["model_worse"]),  # of instances where both are valid: TRM uses more than the classical answer
             "model_better": mean(s["model_better"]),  # ... fewer
             "served_optimal": mean(s["served_optimal"]),
+            "draft_optimal": mean(s["draft_optimal"]),  # hints models: the draft they read, decoded as if predicted
+            "model_worse_than_draft": mean(s["model_worse_than_draft"]),
+            "model_better_than_draft": mean(s["model_better_than_draft"]),
             "latency_ms_p50": 1000 * float(np.median(latencies)) if latencies else None,
             "latency_ms_p95": 1000 * float(np.percentile(latencies, 95)) if latencies else None,
             "hint_n": len(s["cold_proven"]),
@@ -383,14 +399,15 @@ def evalset(
     secs = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
     print(
         f"{'bucket':<10} {'n':>5} {'ref opt':>7} {'base ok':>7} {'base=opt':>8} {'model ok':>8} {'mod=opt':>7} {'worse':>6} {'better':>6} "
-        f"{'served=opt':>10} {'p50 ms':>6} {'hint n':>6} {'cold s':>7} {'hint s':>7} {'speedup':>7} {'cold pr':>7} {'hint pr':>7}"
+        f"{'served=opt':>10} {'draft=opt':>9} {'<draft':>6} {'>draft':>6} {'p50 ms':>6} {'hint n':>6} {'cold s':>7} {'hint s':>7} {'speedup':>7} {'cold pr':>7} {'hint pr':>7}"
     )
     for bucket, r in table.items():
         speed = "-" if r["median_speedup_both_proven"] is None else f"{r['median_speedup_both_proven']:.1f}x"
         print(
             f"{bucket:<10} {r['n']:>5} {pct(r['reference_proven']):>7} {pct(r['baseline_verified']):>7} {pct(r['baseline_optimal']):>8} "
             f"{pct(r['model_verified']):>8} {pct(r['model_optimal']):>7} {pct(r['model_worse']):>6} {pct(r['model_better']):>6} "
-            f"{pct(r['served_optimal']):>10} {ms(r['latency_ms_p50']):>6} {r['hint_n']:>6} {secs(r['median_cold_s']):>7} {secs(r['median_hinted_s']):>7} "
+            f"{pct(r['served_optimal']):>10} {pct(r['draft_optimal']):>9} {pct(r['model_better_than_draft']):>6} "
+            f"{pct(r['model_worse_than_draft']):>6} {ms(r['latency_ms_p50']):>6} {r['hint_n']:>6} {secs(r['median_cold_s']):>7} {secs(r['median_hinted_s']):>7} "
             f"{speed:>7} {pct(r['cold_proven']):>7} {pct(r['hinted_proven']):>7}"
         )
     return table

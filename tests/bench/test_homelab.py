@@ -42,6 +42,10 @@ def test_evalset_bench_reports_every_bucket_with_the_model_and_attempts(tmp_path
         # oversize is beyond the 16-node canvas: no model answer there, as the service would route it
         assert r["model_n"] == (0 if bucket == "oversize" else 2), bucket
         assert r["model_attempts"] == (None if bucket == "oversize" else 2), bucket
+        # the draft a hints model reads, scored as if copied (FFD's nodes refilled: never more nodes than FFD)
+        assert (r["draft_optimal"] is None) == (bucket == "oversize"), bucket
+    small = results["small"]
+    assert small["draft_optimal"] >= small["baseline_optimal"]
     assert results["small"]["latency_ms_p50"] > 0 and results["oversize"]["latency_ms_p50"] is None
 
 
@@ -50,6 +54,7 @@ def test_evalset_bench_without_a_model_or_hints_reports_nulls_and_refuses_bad_at
     assert run.returncode == 0, run.stderr[-2000:]
     small = json.loads((tmp_path / "homelab-placement.json").read_text())["results"]["small"]
     assert small["hint_n"] == 0 and small["median_cold_s"] is None and small["model_n"] == 0 and small["baseline_verified"] == 1.0
+    assert small["draft_optimal"] is None  # no hints model, no draft
     for args, message in ((["--attempts", "0"], "--attempts must be 1-64"), (["--attempts", "2"], "--attempts needs --evalset and --model")):
         refused = bench("--evalset", "evalsets/placement", *args)
         assert refused.returncode == 2 and message in refused.stderr
