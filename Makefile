@@ -189,10 +189,11 @@ data/maze30/train/meta.json: data/maze30/test/meta.json
 
 # The root-cause graphs of data/rootcause (same seed), encoded with the classical ranks (task option hints).
 data-rootcause-hints: data/rootcause-hints/train/meta.json
-# The placement problems of data/placement (same seed), with a draft packing on FFD's nodes in the answer's column (hints);
-# labels: the optimum nearest that draft (placement.nearest), so an optimal draft is its own label.
+# The placement problems of data/placement's generator and seed, with a draft packing on FFD's nodes in the answer's column
+# (hints); labels: the optimum nearest that draft (placement.nearest), so an optimal draft is its own label. The problems
+# differ from data/placement's where a nearest label runs past its work limit (left out and counted).
 data-placement-hints: data/placement-hints/train/meta.json
-# The upgrade clusters of data/upgrade (same seed), with the greedy's plan as a draft in row 0 (hints);
+# The upgrade clusters of data/upgrade's generator and seed, with the greedy's plan as a draft in row 0 (hints);
 # labels: the optimum nearest that plan (upgrade.nearest), so an optimal plan is its own label.
 data-upgrade-hints: data/upgrade-hints/train/meta.json
 
