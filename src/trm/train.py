@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import signal
 import sys
@@ -202,8 +203,8 @@ class Trainer:
         self.local_batch = cfg.batch_size // self.dist.world_size
         if self.local_batch * self.dist.world_size != cfg.batch_size:
             raise ValueError(f"batch_size {cfg.batch_size} is not divisible by {self.dist.world_size} ranks")
-        if not cfg.edit_weight > 0:
-            raise ValueError(f"edit_weight must be > 0, got {cfg.edit_weight}")
+        if not (isinstance(cfg.edit_weight, int | float) and math.isfinite(cfg.edit_weight) and cfg.edit_weight > 0):
+            raise ValueError(f"edit_weight must be a finite number > 0, got {cfg.edit_weight!r}")
         self.stream = SampleStream(len(self.train_data), cfg.seed, self.dist.rank, self.dist.world_size)
         self.np_rng = np.random.default_rng([cfg.seed, self.dist.rank, 1])
         self.generator = torch.Generator(device=self.device).manual_seed(cfg.seed * 1000 + self.dist.rank)

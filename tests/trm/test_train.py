@@ -193,5 +193,6 @@ def test_edit_weight_stresses_the_answer_tokens_that_differ_from_the_input(toy_d
         trainer = Trainer(toy_train_config(toy_data, tmp_path / f"w{w}", steps=1, edit_weight=w))
         losses[w] = trainer.train_step()["lm_loss"]
     assert 1.5 * losses[1.0] < losses[3.0] <= 3 * losses[1.0] + 1e-6
-    with pytest.raises(ValueError, match="edit_weight"):
-        Trainer(toy_train_config(toy_data, tmp_path / "w0", steps=1, edit_weight=0))
+    for bad in (0, float("inf"), "abc"):
+        with pytest.raises(ValueError, match="edit_weight"):
+            Trainer(toy_train_config(toy_data, tmp_path / "w0", steps=1, edit_weight=bad))
