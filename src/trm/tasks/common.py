@@ -1,5 +1,6 @@
 """Pieces the homelab tasks (placement, upgrade, rootcause) share: search limits, the random
-permutations their `augment` uses, canonical-form hashing, and CP-SAT set-up.
+permutations their `augment` uses, canonical-form hashing, and CP-SAT set-up (and the nearness
+solve of their hints labels).
 
 Kept in one place so that "hit a limit", "the same problem up to renaming" and "a deterministic
 CP-SAT run" mean the same thing in every task.
@@ -115,6 +116,21 @@ class Budget:
         status = solver.Solve(model)
         self.spent += solver.ResponseProto().deterministic_time
         return solver, status
+
+
+def keep_most(model: cp_model.CpModel, keep: list[cp_model.IntVar], budget: Budget, best: Any) -> tuple[cp_model.CpSolver, int]:
+    """The most of `keep` (literals: a cell as its draft has it) that can hold in `model`, proven by
+    one CP-SAT solve under `budget` (the caller's hint set first), then fixed in `model` so a
+    tie-break that follows stays as near the draft. Returns (solver, that count). Raises
+    LimitReached (`best`: the caller's best answer) when not proven: an unproven nearest answer
+    would be a label that may be wrong. The hints tasks' `nearest` labels use it."""
+    model.maximize(cp_model.LinearExpr.Sum(keep))
+    solver, status = budget.solve(model, 1, cp_model_presolve=False)
+    if status != cp_model.OPTIMAL:
+        raise LimitReached("no proven nearest optimum within the work budget", best)
+    kept = round(solver.ObjectiveValue())
+    model.add(cp_model.LinearExpr.Sum(keep) == kept)
+    return solver, kept
 
 
 STATUS_NAMES = {

@@ -48,7 +48,7 @@ from ortools.sat.python import cp_model
 
 from agent_reasoning.types import PlacementNode, PlacementPod, PlacementProblem, PlacementSolution, TaskType
 from trm.tasks.base import Example, InvalidProblem, OutsideCanvas, SolverAnswer, Task
-from trm.tasks.common import STATUS_NAMES, Budget, CpResult, LimitReached, bool_option, short_hash
+from trm.tasks.common import STATUS_NAMES, Budget, CpResult, LimitReached, bool_option, keep_most, short_hash
 
 MAX_NODES, MAX_PODS, MAX_GROUPS = 16, 48, 16
 LEVELS = 16
@@ -510,15 +510,9 @@ def nearest(caps: Caps, pods: Pods, draft: list[int], work: float = LABEL_WORK) 
     budget = Budget(WALL_FACTOR * work, work=work)
     mdl = _build(caps, pods)
     mdl.model.Add(cp_model.LinearExpr.Sum(mdl.used) <= k)
-    keep = [mdl.x[i, j] for i, j in enumerate(draft) if (i, j) in mdl.x]
-    mdl.model.Maximize(cp_model.LinearExpr.Sum(keep))
     mdl.hint(assign)
-    solver, status = budget.solve(mdl.model, 1, cp_model_presolve=False)
+    solver, kept = keep_most(mdl.model, [mdl.x[i, j] for i, j in enumerate(draft) if (i, j) in mdl.x], budget, assign)
     info["solves"] += 1
-    if status != cp_model.OPTIMAL:  # an unproven nearest would be a label that may be wrong
-        raise LimitReached(f"no proven nearest optimum within {work:g} more work units", assign)
-    kept = round(solver.ObjectiveValue())
-    mdl.model.Add(cp_model.LinearExpr.Sum(keep) == kept)
     assign = _lex_blocks(caps, pods, k, mdl.read(solver), budget, info, mdl)
     info["moved"] = len(pods) - kept
     info["seconds"] = round(time.perf_counter() - started, 4)

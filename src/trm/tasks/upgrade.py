@@ -37,7 +37,7 @@ from ortools.sat.python import cp_model
 
 from agent_reasoning.types import TaskType, UpgradeProblem, UpgradeService, UpgradeSolution
 from trm.tasks.base import Example, InvalidProblem, OutsideCanvas, SolverAnswer, Task
-from trm.tasks.common import STATUS_NAMES, Budget, CpResult, LimitReached, bool_option, permutations, wl_hash
+from trm.tasks.common import STATUS_NAMES, Budget, CpResult, LimitReached, bool_option, keep_most, permutations, wl_hash
 
 MAX_NODES, MAX_SERVICES, MAX_WAVES = 16, 16, 8
 SIZE = 1 + MAX_NODES  # rows and columns
@@ -285,15 +285,9 @@ def nearest(counts: Counts, budget: tuple[int, ...], draft: list[int], work: flo
         return wave, {**info, "moved": None}
     limits = Budget(WALL_FACTOR * work, work=work)
     mdl = _build(counts, budget, k)
-    keep = [mdl.y[j][w] for j, w in enumerate(draft) if w < k]
-    mdl.model.Maximize(cp_model.LinearExpr.Sum(keep))
     mdl.hint(wave)
-    solver, status = limits.solve(mdl.model, 1, cp_model_presolve=False)
+    solver, kept = keep_most(mdl.model, [mdl.y[j][w] for j, w in enumerate(draft) if w < k], limits, wave)
     info["solves"] += 1
-    if status != cp_model.OPTIMAL:
-        raise LimitReached("no proven nearest optimum within the work budget", wave)
-    kept = round(solver.ObjectiveValue())
-    mdl.model.Add(cp_model.LinearExpr.Sum(keep) == kept)
     wave = _lex_min(counts, budget, k, mdl.read(solver), limits, info, mdl)
     info["moved"] = len(draft) - kept
     info["seconds"] = round(time.perf_counter() - started, 4)
