@@ -518,11 +518,16 @@ class UpgradeTask(Task[UpgradeProblem, UpgradeSolution]):
 
         Options: nodes (lo, hi), services (lo, hi), stateless (share of stateless services, default
         0.15), work (CP-SAT's deterministic time per label, default LABEL_WORK; see `canonical`; with
-        hints up to twice that, see `nearest`).
+        hints up to twice that, see `nearest`), keep_optimal_draft (with hints: the share of clusters
+        whose greedy plan is already optimal that are kept, default 1; the rest are drawn again).
+        Why keep_optimal_draft: the greedy is optimal on 86% of large and 99% of small training
+        clusters, so a hints model sees few of the edits it must learn; a lower share gives it more
+        of them per CPU-minute (at the price of a prior shifted towards editing).
         Nothing is dropped silently: each example's info["dropped"] counts the instances left out
         before it, labels not proven within that work (`limit_hits`, a label that may be wrong would
-        teach a wrong answer) and plans of more than 8 waves (`too_many_waves`, beyond the model's
-        output). `trm data build` sums these counts into the dataset's meta.json.
+        teach a wrong answer), plans of more than 8 waves (`too_many_waves`, beyond the model's
+        output) and optimal drafts left out by keep_optimal_draft (`optimal_draft`). `trm data build`
+        sums these counts into the dataset's meta.json.
         """
         if bucket not in BUCKETS:
             raise ValueError(f"unknown upgrade bucket {bucket!r}; use one of {sorted(BUCKETS)}")
@@ -530,8 +535,13 @@ class UpgradeTask(Task[UpgradeProblem, UpgradeSolution]):
         service_range = options.get("services", BUCKETS[bucket][1])
         stateless = float(options.get("stateless", 0.15))
         work = float(options.get("work", LABEL_WORK))
+        keep = float(options.get("keep_optimal_draft", 1.0))
+        if not 0 < keep <= 1:
+            raise ValueError(f"generator option keep_optimal_draft must be in (0, 1], got {keep}")
+        if keep < 1 and not self.hints:
+            raise ValueError("generator option keep_optimal_draft needs the task option hints=true (there is no draft without it)")
         out: list[Example] = []
-        dropped = {"limit_hits": 0, "too_many_waves": 0}
+        dropped = {"limit_hits": 0, "too_many_waves": 0, "optimal_draft": 0}
         while len(out) < n:
             nodes, services = int(rng.integers(node_range[0], node_range[1] + 1)), int(rng.integers(service_range[0], service_range[1] + 1))
             problem = random_problem(rng, nodes, services, stateless)
@@ -543,9 +553,12 @@ class UpgradeTask(Task[UpgradeProblem, UpgradeSolution]):
             if max(wave) >= MAX_WAVES:
                 dropped["too_many_waves"] += 1
                 continue
+            if keep < 1 and facts["moved"] == 0 and rng.random() >= keep:  # rng only drawn when asked: default data unchanged
+                dropped["optimal_draft"] += 1
+                continue
             info = {"nodes": len(problem.nodes), "services": len(problem.services), "optimal_waves": max(wave) + 1, **facts, "dropped": dropped}
             out.append(Example(problem, self.encode(problem), self._label(wave), bucket, canonical_key(problem), info))
-            dropped = {"limit_hits": 0, "too_many_waves": 0}
+            dropped = {"limit_hits": 0, "too_many_waves": 0, "optimal_draft": 0}
         return out
 
     def augment(self, rng: np.random.Generator, inputs: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

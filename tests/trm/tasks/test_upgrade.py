@@ -297,7 +297,25 @@ def test_generator_counts_what_it_leaves_out(monkeypatch):
 
     monkeypatch.setattr(upgrade, "canonical", stubborn)
     examples = task.generate(np.random.default_rng(3), 3, "small")
-    assert [ex.info["dropped"] for ex in examples] == [{"limit_hits": 1, "too_many_waves": 1}] * 3
+    assert [ex.info["dropped"] for ex in examples] == [{"limit_hits": 1, "too_many_waves": 1, "optimal_draft": 0}] * 3
+
+
+def test_keep_optimal_draft_leaves_out_and_counts_optimal_drafts():
+    """Generator option keep_optimal_draft (hints only): clusters whose greedy plan is already
+    optimal are kept at that share, the others counted as dropped; a kept edit is never dropped."""
+    hinted = get_task("upgrade", hints=True)
+    examples = hinted.generate(np.random.default_rng(5), 40, "large", keep_optimal_draft=0.2)
+    optimal_drafts = sum(ex.info["moved"] == 0 for ex in examples)
+    dropped = sum(ex.info["dropped"]["optimal_draft"] for ex in examples)
+    # Each optimal draft is kept with probability 0.2: about 4 dropped per one kept.
+    assert dropped > 0 and 2 * optimal_drafts <= dropped <= 8 * max(optimal_drafts, 1)
+    for ex in examples:  # labels are still the nearest optimum: an optimal draft is its own label
+        x, y = hinted.encode(ex.problem).reshape(SIZE, SIZE)[0], ex.labels.reshape(SIZE, SIZE)[0]
+        assert (ex.info["moved"] == 0) == bool((x[y != 0] == y[y != 0]).all())
+    with pytest.raises(ValueError, match="keep_optimal_draft"):
+        hinted.generate(np.random.default_rng(0), 1, "small", keep_optimal_draft=0)
+    with pytest.raises(ValueError, match="hints"):
+        task.generate(np.random.default_rng(0), 1, "small", keep_optimal_draft=0.5)
 
 
 def test_hints_put_the_greedys_plan_where_the_answer_goes(examples):
