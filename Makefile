@@ -198,7 +198,7 @@ data-placement-hints: data/placement-hints/train/meta.json
 # labels: the optimum nearest that plan (upgrade.nearest), so an optimal plan is its own label.
 data-upgrade-hints: data/upgrade-hints/train/meta.json
 # As data/upgrade-hints (another seed), keeping a quarter of the clusters whose greedy plan is already optimal
-# (keep_optimal_draft): 38% of large examples need an edit instead of 14%, for the upgrade model's later runs.
+# (keep_optimal_draft): 39.5% of large examples need an edit instead of 14.5%, for the upgrade model's later runs.
 data-upgrade-edits: data/upgrade-edits/train/meta.json
 
 # Root-cause test graphs of shapes the model never trained on (chains and mixes), for its model card.
