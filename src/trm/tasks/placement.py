@@ -836,7 +836,8 @@ class PlacementTask(Task[PlacementProblem, PlacementSolution]):
         load = options.get("load", (0.3, 0.85))
         work = float(options.get("work", LABEL_WORK))
         out: list[Example] = []
-        dropped = {"limit_hits": 0, "unplaceable": 0}
+        reasons = ("limit_hits", "unplaceable")
+        dropped = dict.fromkeys(reasons, 0)
         while len(out) < n:
             problem = random_problem(rng, int(rng.integers(node_range[0], node_range[1] + 1)), int(rng.integers(pod_range[0], pod_range[1] + 1)), load)
             if problem is None:
@@ -850,7 +851,7 @@ class PlacementTask(Task[PlacementProblem, PlacementSolution]):
                 continue
             info = {"nodes": len(caps), "pods": len(pods), "optimal_nodes": len(set(assign)), **facts, "dropped": dropped}
             out.append(Example(problem, self.encode(problem), self._label(assign), bucket, canonical_key(problem), info))
-            dropped = {"limit_hits": 0, "unplaceable": 0}
+            dropped = dict.fromkeys(reasons, 0)
         return out
 
     def augment(self, rng: np.random.Generator, inputs: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -541,7 +541,8 @@ class UpgradeTask(Task[UpgradeProblem, UpgradeSolution]):
         if keep < 1 and not self.hints:
             raise ValueError("generator option keep_optimal_draft needs the task option hints=true (there is no draft without it)")
         out: list[Example] = []
-        dropped = {"limit_hits": 0, "too_many_waves": 0, "optimal_draft": 0}
+        reasons = ("limit_hits", "too_many_waves", "optimal_draft")
+        dropped = dict.fromkeys(reasons, 0)
         while len(out) < n:
             nodes, services = int(rng.integers(node_range[0], node_range[1] + 1)), int(rng.integers(service_range[0], service_range[1] + 1))
             problem = random_problem(rng, nodes, services, stateless)
@@ -558,7 +559,7 @@ class UpgradeTask(Task[UpgradeProblem, UpgradeSolution]):
                 continue
             info = {"nodes": len(problem.nodes), "services": len(problem.services), "optimal_waves": max(wave) + 1, **facts, "dropped": dropped}
             out.append(Example(problem, self.encode(problem), self._label(wave), bucket, canonical_key(problem), info))
-            dropped = {"limit_hits": 0, "too_many_waves": 0, "optimal_draft": 0}
+            dropped = dict.fromkeys(reasons, 0)
         return out
 
     def augment(self, rng: np.random.Generator, inputs: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
