@@ -16,6 +16,7 @@ from trm.tasks.placement import (
     GROUP0,
     LEVEL0,
     MAX_NODES,
+    MAX_PODS,
     NO_GROUP,
     NODE_INDEX0,
     POD,
@@ -130,6 +131,26 @@ def test_decode_repairs_what_does_not_fit():
     grid[MAX_NODES : MAX_NODES + 4, 3] = 5  # not a node token at all
     solution = task.decode(tokens, SMALL)
     assert task.verify(SMALL, solution) == [] and solution.repaired == 4
+
+
+def test_decode_with_probabilities_moves_the_pod_the_model_is_least_sure_of():
+    # four equal pods, two to a node; c and d may not share one. The model puts a, b, c on node n0 (sure
+    # of b and c, not of a, whose second choice is n1) and d on n1
+    p = problem(
+        [("n0", 1000, 1000), ("n1", 1000, 1000), ("n2", 1000, 1000)],
+        [("a", 500, 10, None), ("b", 500, 10, None), ("c", 500, 10, "quorum"), ("d", 500, 10, "quorum")],
+    )
+    probs = np.zeros((MAX_NODES + MAX_PODS, 4, task.vocab_size), dtype=np.float32)
+    probs[MAX_NODES, 3, NODE_INDEX0 : NODE_INDEX0 + 2] = [0.5, 0.4]
+    probs[MAX_NODES + 1 : MAX_NODES + 3, 3, NODE_INDEX0] = 0.9
+    probs[MAX_NODES + 3, 3, NODE_INDEX0 + 1] = 0.9
+    tokens = probs.argmax(-1).reshape(-1)
+    in_order = task.decode(tokens, p)  # a and b fill n0, c goes to n1, so d (c's group) opens n2
+    assert task.verify(p, in_order) == [] and in_order.nodes_used == 3 and in_order.repaired == 2
+    surest_first = task.decode(tokens, p, probs.reshape(-1, task.vocab_size))  # b, c on n0; a to its second choice
+    assert task.verify(p, surest_first) == [] and surest_first.nodes_used == 2 and surest_first.repaired == 1
+    assert surest_first.assignments == {"a": "n1", "b": "n0", "c": "n0", "d": "n1"}
+    assert task.needs_probs  # so the service passes them
 
 
 def test_decode_leaves_pods_that_fit_nowhere_unplaced():

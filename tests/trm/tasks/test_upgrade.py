@@ -94,6 +94,27 @@ def test_decode_repairs_budget_breaks():
     assert task.verify(EXAMPLE, solution) == [] and solution.repaired == 5
 
 
+def test_decode_with_probabilities_moves_the_node_the_model_is_least_sure_of():
+    # a and b share "db" (one at a time), b and c share "web": the model puts a and b in wave 1 (sure
+    # of b, not of a, whose second choice is wave 2) and c in wave 2
+    problem = task.parse(
+        {
+            "nodes": ["a", "b", "c"],
+            "services": [{"name": "db", "replicas_on": ["a", "b"], "max_unavailable": 1}, {"name": "web", "replicas_on": ["b", "c"], "max_unavailable": 1}],
+        }
+    )
+    probs = np.zeros((SIZE, SIZE, upgrade.VOCAB), dtype=np.float32)
+    probs[0, 1, WAVE0 : WAVE0 + 2] = [0.5, 0.4]
+    probs[0, 2, WAVE0] = 0.9
+    probs[0, 3, WAVE0 + 1] = 0.9
+    tokens = probs.argmax(-1).reshape(-1)
+    in_order = task.decode(tokens, problem)  # a keeps wave 1, b is moved to a wave of its own
+    assert task.verify(problem, in_order) == [] and in_order.waves == [["a"], ["b"], ["c"]] and in_order.repaired == 1
+    surest_first = task.decode(tokens, problem, probs.reshape(SIZE * SIZE, -1))  # b first; a to its second choice
+    assert task.verify(problem, surest_first) == [] and surest_first.waves == [["a", "c"], ["b"]] and surest_first.repaired == 1
+    assert task.needs_probs  # so the service passes them
+
+
 def test_limits_and_infeasible_budgets():
     def raises(raw, field, words, kind=InvalidProblem):
         with pytest.raises(kind) as e:
