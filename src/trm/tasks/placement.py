@@ -724,7 +724,7 @@ class PlacementTask(Task[PlacementProblem, PlacementSolution]):
         """The model's placement made valid, by the model's own preferences (no classical solver).
 
         Size order: each pod (largest first) on its predicted node if it fits there; else on the first
-        node where it fits, nodes already in use first. With `probs` [seq_len, vocab] (the service
+        node where it fits, nodes already in use first. With `probs` [seq_len, vocab_size] (the service
         passes them: `needs_probs`) also the confidence order: pods by the model's top node
         probability (surest first), each on its most probable node where it fits, the nodes the model
         planned (some pod's top node) before others; of the two the placement leaving fewer pods
@@ -737,17 +737,18 @@ class PlacementTask(Task[PlacementProblem, PlacementSolution]):
         2.8%) and kept all 600 placed."""
         caps, pods, order = _numbers(problem)
         n = len(caps)
-        predicted = [int(j) for j in tokens.reshape(MAX_NODES + MAX_PODS, self.cols)[MAX_NODES : MAX_NODES + len(pods), 3] - NODE_INDEX0]
-        plans = []
+        rows = slice(MAX_NODES, MAX_NODES + len(pods))
+        predicted = [int(j) for j in tokens.reshape(MAX_NODES + MAX_PODS, self.cols)[rows, 3] - NODE_INDEX0]
+        plans: list[list[int]] = []
         if probs is not None:
-            p = probs.reshape(MAX_NODES + MAX_PODS, self.cols, -1)[MAX_NODES : MAX_NODES + len(pods), 3, NODE_INDEX0 : NODE_INDEX0 + n]  # [pods, nodes]
+            p = np.nan_to_num(probs.reshape(MAX_NODES + MAX_PODS, self.cols, -1)[rows, 3, NODE_INDEX0 : NODE_INDEX0 + n])  # [pods, nodes]
             planned = {int(j) for j in p.argmax(1)}
             prefer = [[int(j) for j in np.argsort(-p[r], kind="stable") if int(j) in planned] for r in range(len(pods))]
             plans.append(_place(caps, pods, sorted(range(len(pods)), key=lambda r: -float(p[r].max())), prefer))
         plans.append(_place(caps, pods, list(range(len(pods))), [[j] if 0 <= j < n else [] for j in predicted]))
         assign = min(plans, key=lambda a: (a.count(-1), len({j for j in a if j >= 0})))
         where = {order[r]: j for r, j in enumerate(assign) if j >= 0}
-        return self._solution(problem, where, repaired=sum(j != predicted[r] for r, j in enumerate(assign)))
+        return self._solution(problem, where, repaired=sum(j < 0 or j != predicted[r] for r, j in enumerate(assign)))
 
     @staticmethod
     def _solution(problem: PlacementProblem, where: dict[int, int], **extra: Any) -> PlacementSolution:

@@ -458,23 +458,24 @@ class UpgradeTask(Task[UpgradeProblem, UpgradeSolution]):
         """The model's plan made valid, by the model's own preferences (no classical solver).
 
         Given order: each node (in order) into its predicted wave if the budgets hold there, else the
-        first wave where they do, or a new one. With `probs` [289, 21] (the service passes them:
+        first wave where they do, or a new one. With `probs` [seq_len, vocab_size] (the service passes them:
         `needs_probs`) also the confidence order: nodes by the model's top wave probability (surest
         first), each into its most probable wave where the budgets hold, the waves the model planned
-        (some node's top wave) before others, a new wave only where none holds; of the two plans the
-        one with fewer waves (a tie: the confidence order's). `repaired` counts the nodes not in
-        their predicted wave.
+        (some node's top wave) before the other waves in use, and a wave of its own only where
+        none holds; of the two plans the one with fewer waves (a tie: the confidence order's).
+        `repaired` counts the nodes not in their predicted wave.
 
         Why two orders: a node the model is unsure of is where its plan breaks a budget; placed last
-        it is the one moved, so the plans the draft had right keep their waves (in the given order
-        whichever node came second moved, and 1.0% of large dev clusters came out worse than the
-        greedy's). The given order still finds some of the model's shorter plans the other misses."""
+        it is the one moved, so the plans the draft had right keep their waves. In the given order
+        the later of two clashing nodes moved, sure or not, and 1.0% of large dev clusters came out
+        worse than the greedy's. The given order still finds some of the model's shorter plans the
+        other misses."""
         counts, budget = replica_counts(problem), tuple(s.max_unavailable for s in problem.services)
         n = len(counts)
         predicted = [int(w) for w in tokens.reshape(SIZE, SIZE)[0, 1 : 1 + n] - WAVE0]
-        plans = []
+        plans: list[list[int]] = []
         if probs is not None:
-            p = probs.reshape(SIZE, SIZE, -1)[0, 1 : 1 + n, WAVE0 : WAVE0 + MAX_WAVES]  # [nodes, waves]
+            p = np.nan_to_num(probs.reshape(SIZE, SIZE, -1)[0, 1 : 1 + n, WAVE0 : WAVE0 + MAX_WAVES])  # [nodes, waves]
             planned = {int(w) for w in p.argmax(1)}
             prefer = [[int(w) for w in np.argsort(-p[j], kind="stable") if int(w) in planned] for j in range(n)]
             plans.append(_place(counts, budget, sorted(range(n), key=lambda j: -float(p[j].max())), prefer))

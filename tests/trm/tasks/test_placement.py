@@ -153,6 +153,25 @@ def test_decode_with_probabilities_moves_the_pod_the_model_is_least_sure_of():
     assert task.needs_probs  # so the service passes them
 
 
+def test_decode_with_any_probabilities_is_valid_and_never_worse_than_the_size_order():
+    rng = np.random.default_rng(7)
+    checked = 0
+    while checked < 40:
+        p = random_problem(rng, int(rng.integers(2, 17)), int(rng.integers(4, 49)), (0.5, 0.95))
+        if p is None:
+            continue
+        checked += 1
+        probs = rng.random((task.seq_len, task.vocab_size)).astype(np.float32) ** 4
+        if checked % 3 == 0:
+            probs[rng.random(probs.shape) < 0.3] = np.nan  # a broken model is still decoded, not a crash
+        tokens = np.nan_to_num(probs).argmax(-1)
+        plain, surest = task.decode(tokens, p), task.decode(tokens, p, probs)
+        for answer in (plain, surest):  # placed pods break nothing; the ones left over are listed
+            assert [v for v in task.verify(p, answer) if "not placed" not in v] == []
+            assert answer.repaired >= len(answer.unplaced)
+        assert (len(surest.unplaced), surest.nodes_used) <= (len(plain.unplaced), plain.nodes_used)
+
+
 def test_decode_leaves_pods_that_fit_nowhere_unplaced():
     # passes the cheap checks, yet no placement exists: decode says which pod is left over
     p = problem([("a", 1000, 1000), ("b", 1000, 1000)], [("x-0", 600, 10, None), ("y-0", 600, 10, None), ("z-0", 500, 10, None)])
@@ -160,6 +179,8 @@ def test_decode_leaves_pods_that_fit_nowhere_unplaced():
     tokens.reshape(-1, 4)[MAX_NODES : MAX_NODES + 3, 3] = NODE_INDEX0  # all on node a
     solution = task.decode(tokens, p)
     assert solution.assignments == {"x-0": "a", "y-0": "b"} and solution.unplaced == ["z-0"] and solution.repaired == 2
+    tokens.reshape(-1, 4)[MAX_NODES + 2, 3] = NODE_INDEX0 - 1  # z's token is no node: left over, still counted
+    assert task.decode(tokens, p).repaired == 2
     assert any("not placed" in v for v in task.verify(p, solution))
 
 

@@ -115,6 +115,24 @@ def test_decode_with_probabilities_moves_the_node_the_model_is_least_sure_of():
     assert task.needs_probs  # so the service passes them
 
 
+def test_decode_with_any_probabilities_is_valid_and_never_longer_than_the_given_order():
+    rng = np.random.default_rng(7)
+    for k in range(60):
+        problem = task.parse(random_problem(rng, int(rng.integers(1, 17)), int(rng.integers(0, 17))).model_dump())
+        probs = rng.random((SIZE * SIZE, upgrade.VOCAB)).astype(np.float32) ** 4
+        if k % 3 == 0:
+            probs[rng.random(probs.shape) < 0.3] = np.nan  # a broken model is still decoded, not a crash
+        tokens = np.nan_to_num(probs).argmax(-1)
+        plain, surest = task.decode(tokens, problem), task.decode(tokens, problem, probs)
+        assert task.verify(problem, plain) == [] and task.verify(problem, surest) == []
+        assert len(surest.waves) <= len(plain.waves)
+    nodes = [f"n{i}" for i in range(12)]  # twelve waves: past the model's eight, probabilities or not
+    quorum = task.parse({"nodes": nodes, "services": [{"name": "quorum", "replicas_on": nodes, "max_unavailable": 1}]})
+    probs = rng.random((SIZE * SIZE, upgrade.VOCAB)).astype(np.float32)
+    answer = task.decode(probs.argmax(-1), quorum, probs)
+    assert task.verify(quorum, answer) == [] and len(answer.waves) == 12
+
+
 def test_limits_and_infeasible_budgets():
     def raises(raw, field, words, kind=InvalidProblem):
         with pytest.raises(kind) as e:
