@@ -188,6 +188,8 @@ def finish(task: Task, problem: Any, prediction: Prediction, options: AnswerOpti
     if chosen.solution is not model_solution:
         violations = task.verify(problem, chosen.solution)
         verified = None if violations is None else not violations
+    # the last step is the answer: shown as it was decoded (with the probabilities), not without them
+    last = len(prediction.trace) if prediction.trace and (prediction.trace[-1].tokens == prediction.tokens).all() else 0
     trace = [
         {
             "step": r.step,
@@ -196,8 +198,8 @@ def finish(task: Task, problem: Any, prediction: Prediction, options: AnswerOpti
             "changed": r.changed,
             "solution": step_solution.model_dump(mode="json"),
         }
-        for r in prediction.trace
-        for step_solution in [task.decode(r.tokens, problem)]
+        for k, r in enumerate(prediction.trace, 1)
+        for step_solution in [model_solution if k == last else task.decode(r.tokens, problem)]
     ]
     answer = _answer(task, problem, chosen, verified, violations or [])
     answer.steps, answer.halted, answer.confidence = prediction.steps, prediction.halted, prediction.confidence
