@@ -7,10 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from trm.checkpoint import save_checkpoint
-from trm.config import TRMConfig
-from trm.model import TRM
-from trm.tasks import get_task
+from tests.bench.untrained import hints_model
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -20,12 +17,7 @@ def bench(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_evalset_bench_reports_every_bucket_with_the_model_and_attempts(tmp_path):
-    task = get_task("placement", hints=True)
-    cfg = TRMConfig(
-        vocab_size=task.vocab_size, seq_len=task.seq_len, hidden_size=32, num_heads=2, T=1, n=1, halt_max_steps=2, ffn_multiple=32,
-        mixer="attention", positions="rope2d", grid_width=5, task="placement", task_options=task.options(),
-    )
-    model = save_checkpoint(tmp_path / "placement", TRM(cfg))
+    model = hints_model("placement", 5, tmp_path)
     out = tmp_path / "out"
     run = bench(
         "--evalset", "evalsets/placement", "--model", str(model), "--limit", "2", "--hint-limit", "1", "--latency-n", "1",

@@ -6,21 +6,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from trm.checkpoint import save_checkpoint
-from trm.config import TRMConfig
-from trm.model import TRM
-from trm.tasks import get_task
+from tests.bench.untrained import hints_model
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def test_decoders_side_by_side_on_an_evaluation_set(tmp_path):
-    task = get_task("upgrade", hints=True)
-    cfg = TRMConfig(
-        vocab_size=task.vocab_size, seq_len=task.seq_len, hidden_size=32, num_heads=2, T=1, n=1, halt_max_steps=2, ffn_multiple=32,
-        mixer="attention", positions="rope2d", grid_width=17, task="upgrade", task_options=task.options(),
-    )
-    model = save_checkpoint(tmp_path / "upgrade", TRM(cfg))
+    model = hints_model("upgrade", 17, tmp_path)
     out = tmp_path / "out"
     run = subprocess.run(
         [sys.executable, "bench/upgrade_decode.py", "--model", str(model), "--problems", "evalsets/upgrade/large.jsonl.gz",
