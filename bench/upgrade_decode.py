@@ -87,7 +87,7 @@ def main() -> None:
     for lo in range(0, len(problems), 64):
         chunk = problems[lo : lo + 64]
         predictions = recurse(solver.model, torch.tensor(np.stack([task.encode(p) for p in chunk])), probs=True)
-        for problem, pred in zip(chunk, predictions):
+        for i, (problem, pred) in enumerate(zip(chunk, predictions), lo):
             assert pred.probs is not None
             counts, budget = upgrade.replica_counts(problem), tuple(s.max_unavailable for s in problem.services)
             n = len(counts)
@@ -104,7 +104,7 @@ def main() -> None:
             waves["beam, uniform"].append(min(greedy, len(set(by_search))) if by_search else greedy)
             if len(set(p.argmax(1).tolist())) < greedy:
                 intends += 1
-                possible += int(optimum[len(waves["greedy"]) - 1] < greedy)
+                possible += int(optimum[i] < greedy)
                 realised += int(surest < greedy)
     g = np.array(waves["greedy"])
     rows = {}
