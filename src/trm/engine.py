@@ -307,8 +307,6 @@ class Engine:
         self._y[index] = out.y.to(self._y.dtype)
         self._z[index] = out.z.to(self._z.dtype)
         pred = out.logits.argmax(-1).cpu().numpy()
-        want_probs = any(r.payload.probs for _, r in occupied)
-        probs = out.logits.float().softmax(-1).cpu().numpy() if want_probs else None
         q = out.q_halt.float().cpu().numpy()
         self.iterations += 1
         self.sample_steps += len(occupied)
@@ -316,6 +314,7 @@ class Engine:
         passed = [self._check(r, pred[row]) for row, (_, r) in enumerate(occupied)]
         now = time.monotonic()
         finished: list[tuple[Request, EngineResult]] = []
+        wants_probs: list[tuple[int, EngineResult]] = []  # (row, result) of finished samples that asked for probabilities
         with self._changed:
             for row, (s, request) in enumerate(occupied):
                 q_halt = float(q[row])
@@ -331,7 +330,7 @@ class Engine:
                 if exit_ is None:
                     continue
                 self.completed += 1
-                finished.append((request, EngineResult(
+                result = EngineResult(
                     tokens=tokens.copy(),
                     steps=request.steps,
                     halted=exit_.halted,
@@ -339,11 +338,18 @@ class Engine:
                     q_halt=q_halt,
                     trace=sample.records,
                     cut_reason=exit_.cut_reason,
-                    probs=probs[row] if (probs is not None and sample.probs) else None,
                     queue_seconds=request.started - request.submitted,
                     compute_seconds=now - request.started,
-                )))  # fmt: skip
+                )  # fmt: skip
+                finished.append((request, result))
+                if sample.probs:
+                    wants_probs.append((row, result))
             self._changed.notify_all()  # slots freed (finished or cancelled): stop() may be waiting for that
+        if wants_probs:  # only the rows that finish this step: the others' probabilities would be thrown away
+            rows = torch.tensor([row for row, _ in wants_probs], device=out.logits.device)
+            probs = out.logits[rows].float().softmax(-1).cpu().numpy()  # [finishing, L, V]
+            for i, (_, result) in enumerate(wants_probs):
+                result.probs = probs[i]
         for request, result in finished:  # outside the lock: done-callbacks may call back in
             settle(request.future, result=result)
 

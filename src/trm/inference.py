@@ -79,12 +79,12 @@ def recurse(
     previous = None
     for step, out in unroll(model, inputs, puzzle_ids, max_steps=max_steps, dtype=dtype, noise=noise):
         pred = out.logits.argmax(-1)
-        p_np = out.logits.float().softmax(-1).cpu().numpy() if probs else None
         q = out.q_halt.float()
         conf = torch.sigmoid(q)
         changed = (pred != previous).sum(-1) if previous is not None else torch.full((B,), pred.shape[1], device=pred.device)
         previous = pred
         pred_np, q_np, conf_np, changed_np = pred.cpu().numpy(), q.cpu().numpy(), conf.cpu().numpy(), changed.cpu().numpy()
+        finishing: list[tuple[int, Prediction]] = []  # (row, its prediction) of the samples that end this step
         for i in range(B):
             if results[i] is not None:
                 continue
@@ -93,9 +93,13 @@ def recurse(
             halts = mode == "act" and bool(q_halts(step, q_np[i], threshold=threshold, min_steps=min_steps))
             halts = halts or (step >= min_steps and checks is not None and passes(checks[i], pred_np[i]))
             if halts or step == max_steps:
-                results[i] = Prediction(
-                    pred_np[i].copy(), step, bool(halts or mode == "fixed"), float(conf_np[i]), float(q_np[i]), traces[i], p_np[i] if p_np is not None else None
-                )
+                results[i] = done = Prediction(pred_np[i].copy(), step, bool(halts or mode == "fixed"), float(conf_np[i]), float(q_np[i]), traces[i])
+                finishing.append((i, done))
+        if probs and finishing:  # only the rows that finish this step: the others' probabilities would be thrown away
+            rows = torch.tensor([i for i, _ in finishing], device=out.logits.device)
+            p_np = out.logits[rows].float().softmax(-1).cpu().numpy()  # [finishing, L, V]
+            for k, (_, done) in enumerate(finishing):
+                done.probs = p_np[k]
         if all(r is not None for r in results):
             break
     return [r for r in results if r is not None]

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from trm.act import unroll
 from trm.checkpoint import load_checkpoint
 from trm.compute import ComputeThread
 from trm.engine import (
@@ -51,6 +52,35 @@ def test_results_match_a_plain_per_sample_loop(model):
     for x, r in zip(xs[:8], fixed):
         ref = recurse(model, torch.as_tensor(x)[None], max_steps=5, mode="fixed")[0]
         assert r.steps == 5 and r.halted and np.array_equal(r.tokens, ref.tokens)
+
+
+def final_step_probs(model, x, steps):
+    """Softmax of one sample's logits at supervision step `steps` [L, V], straight from the unrolled model."""
+    for step, out in unroll(model, torch.as_tensor(x)[None], max_steps=steps):
+        if step == steps:
+            return out.logits[0].detach().float().softmax(-1).numpy()
+    raise AssertionError("unroll stopped early")
+
+
+def test_probabilities_are_those_of_each_samples_own_final_step(model):
+    # samples of one batch finish at different steps; only those that ask get probabilities
+    xs = problems(6, seed=5)
+    with Engine(model, slots=4) as engine:
+        futures = [engine.submit(x, max_steps=1 + i % 4, mode="fixed", probs=i % 3 != 2) for i, x in enumerate(xs)]
+        got = [f.result(timeout=30) for f in futures]
+    for i, (x, r) in enumerate(zip(xs, got)):
+        assert r.steps == 1 + i % 4
+        if i % 3 == 2:
+            assert r.probs is None
+        else:
+            assert r.probs is not None and np.allclose(r.probs, final_step_probs(model, x, r.steps), atol=1e-5)
+    # recurse: sample 0 ends at step 1 (its check passes), the others run to step 3
+    batch = torch.as_tensor(xs[:3])
+    preds = recurse(model, batch, max_steps=3, mode="fixed", probs=True, checks=[lambda t: True, None, None])
+    assert [p.steps for p in preds] == [1, 3, 3]
+    for x, p in zip(xs[:3], preds):
+        assert p.probs is not None and np.allclose(p.probs, final_step_probs(model, x, p.steps), atol=1e-5)
+    assert all(p.probs is None for p in recurse(model, batch, max_steps=2, mode="fixed"))
 
 
 def test_bf16_engine_matches_a_plain_loop_over_the_cast_model_and_leaves_the_original_alone(model):
