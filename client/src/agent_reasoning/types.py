@@ -6,7 +6,7 @@ Everything here is plain pydantic: importing it never pulls in torch.
 from __future__ import annotations
 
 from enum import Enum
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
@@ -316,6 +316,7 @@ class MazeSolution(BaseModel):
 # --- homelab tasks ---------------------------------------------------------------------------------
 
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,252}$"
+NodeName = Annotated[str, Field(pattern=_NAME)]  # a Kubernetes node name (no spaces: plans print them into shell commands)
 
 
 def _invalid_at(at: str, message: str) -> PydanticCustomError:
@@ -475,7 +476,7 @@ class UpgradeProblem(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    nodes: list[str] = Field(..., min_length=1)
+    nodes: list[NodeName] = Field(..., min_length=1)
     services: list[UpgradeService] = Field(default_factory=list)
 
     @model_validator(mode="after")
