@@ -22,7 +22,7 @@ from reasoning_service import __version__
 from reasoning_service.errors import ServiceError
 from reasoning_service.events import ReplyCache
 from reasoning_service.metrics import Metrics
-from reasoning_service.middleware import BodyLimit, DecodeJSONBody, HeaderLimit, RequestContext
+from reasoning_service.middleware import BodyLimit, DecodeJSONBody, HeaderLimit, RequestContext, is_json
 from reasoning_service.reasoning import ServiceState
 from reasoning_service.registry import ModelRegistry
 from reasoning_service.routes import events, health, metrics, reason, stats, tasks, ui
@@ -148,8 +148,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         status, kind = (400, "bad_request") if err.get("type") == "json_invalid" else (422, "invalid_request")
         if status == 400:
             field = None
-        state.metrics.requests.labels("unknown", "invalid").inc()
         detail = f"{field}: {err.get('msg')}" if field else str(err.get("msg"))
+        if field is None and status == 422:  # the body as a whole: say why it was not read as a JSON object
+            content_type = request.headers.get("content-type", "")
+            if not is_json(content_type):
+                # not parsed on purpose: a form or text body is a "simple" cross-site request that a browser
+                # sends without a CORS preflight (curl -d sends a form content type)
+                status, kind = 415, "unsupported_media_type"
+                detail = f"send the body as JSON with Content-Type: application/json (got {content_type or 'no Content-Type'!r})"
+            elif err.get("type") == "missing":
+                status, kind, detail = 400, "bad_request", "the request body is empty: send a JSON object"
+            else:
+                detail = f"the request body must be a JSON object ({err.get('msg')})"
+        state.metrics.requests.labels("unknown", "invalid").inc()
         return JSONResponse({"error": kind, "detail": detail, "field": field}, status_code=status)
 
     @app.exception_handler(StarletteHTTPException)

@@ -176,7 +176,8 @@ class HeaderLimit:
         await self.app(scope, receive, send)
 
 
-def _is_json(content_type: str) -> bool:
+def is_json(content_type: str) -> bool:
+    """Whether a Content-Type header names JSON (application/json or application/*+json, any parameters)."""
     media = content_type.split(";", 1)[0].strip().lower()
     return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
 
@@ -198,7 +199,7 @@ class DecodeJSONBody:
             return await self.app(scope, receive, send)
         headers = dict(scope.get("headers") or [])
         content_type = headers.get(b"content-type", b"").decode("latin-1")
-        if content_type and not _is_json(content_type):
+        if content_type and not is_json(content_type):
             return await self.app(scope, receive, send)
         chunks = []
         while True:

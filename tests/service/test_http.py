@@ -204,6 +204,12 @@ def test_tasks_lists_schemas_models_and_examples(server):
             "invalid_problem",
             "problem.services.0.replicas_on",
         ),
+        (  # node names go into shell commands (kubectl drain): the same pattern as every other name
+            {"task": "upgrade", "problem": {"nodes": ["n1", "a b; rm -rf /"], "services": []}},
+            422,
+            "invalid_problem",
+            "problem.nodes.1",
+        ),
         ({"task": "placement", "model": "toy", "problem": {}}, 422, "invalid_request", "task"),
     ],
 )
@@ -221,6 +227,20 @@ def test_client_errors_name_the_field(server, body, status, kind, field):
         assert err["error"] == kind
     if field:
         assert err["field"] == field
+
+
+def test_a_body_that_is_not_a_json_object_says_why(server):
+    body = b'{"task": "upgrade", "problem": {"nodes": ["n1"]}}'
+    for headers in ({"content-type": "application/x-www-form-urlencoded"}, {"content-type": "text/plain"}, {}):  # curl -d, text, none
+        r = httpx.post(server + "/v1/reason", content=body, headers=headers)
+        assert r.status_code == 415 and r.json()["error"] == "unsupported_media_type", (headers, r.text)
+        assert "Content-Type: application/json" in r.json()["detail"]
+    r = httpx.post(server + "/v1/reason", content=b"", headers={"content-type": "application/json"})
+    assert r.status_code == 400 and r.json()["error"] == "bad_request" and "empty" in r.json()["detail"], r.text
+    r = httpx.post(server + "/v1/reason", json=[1, 2])
+    assert r.status_code == 422 and r.json()["field"] is None and "JSON object" in r.json()["detail"], r.text
+    r = httpx.post(server + "/v1/reason", content=body, headers={"content-type": "application/json; charset=utf-8"})
+    assert r.status_code == 200, r.text
 
 
 def test_malformed_json_is_400_and_too_large_is_413(server):
