@@ -187,12 +187,9 @@ class ModelRegistry:
                 raise Mismatch("task_type", f"task {task!r} is of type {cls.task_type.value!r}, not {task_type.value!r}")
             return self._route(task, problem)
         assert task_type is not None
-        # a test-only task (toy_reverse) only where a model of it is loaded
-        names = [n for n in self.known_tasks() if task_classes()[n].task_type == task_type]
+        names = self.tasks_of_type(task_type)
         if not names:
             raise NotFound("unknown_task", f"no task of type {task_type.value!r}; known tasks: {self.known_tasks()}")
-        # tasks with a loaded default model first (the type's usual task), then the others by name
-        names.sort(key=lambda n: (not any(m.default for m in self.for_task(n)), n))
         first_error: InvalidProblem | None = None
         for name in names:
             try:
@@ -206,6 +203,12 @@ class ModelRegistry:
                 f"{first_error.message} (no {task_type.value} task accepts this problem: tried {', '.join(names)}; name one with 'task')",
             )
         raise first_error
+
+    def tasks_of_type(self, task_type: TaskType) -> list[str]:
+        """The known tasks of a type in the order a bare `task_type` tries them: those with a loaded
+        default model first (the type's usual task), then the others by name. The first is the type's default."""
+        names = [n for n in self.known_tasks() if task_classes()[n].task_type == task_type]
+        return sorted(names, key=lambda n: (not any(m.default for m in self.for_task(n)), n))
 
     def known_tasks(self) -> list[str]:
         """The task names a caller may use: every task but the test-only ones without a loaded model."""

@@ -157,6 +157,9 @@ def test_tasks_lists_schemas_models_and_examples(server):
     assert toy["models"][0]["name"] == "toy" and "metrics" in toy["models"][0] and toy["models"][0]["options"] == {}
     assert toy["problem_schema"]["properties"]["sequence"] and toy["example"]
     assert tasks["sudoku"]["task_type"] == "logic" and "puzzle" in tasks["sudoku"]["problem_schema"]["properties"]
+    # `default`: the task a bare task_type picks, with or without a model (each type has exactly one)
+    defaults = {t["task_type"]: t["name"] for t in body["tasks"] if t["default"]}
+    assert defaults == {"logic": "sudoku", "optimization": "placement", "troubleshooting": "rootcause", "planning": "maze", "general": "toy_reverse"}, defaults
 
 
 @pytest.mark.parametrize(

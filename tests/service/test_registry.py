@@ -49,6 +49,10 @@ def test_a_task_without_a_model_goes_to_its_solver_and_a_type_alone_finds_its_ta
         assert route.model is None and route.task.name == "placement" and "no model is loaded" in (route.why_no_model or "")
         route = registry.resolve(task=None, task_type=TaskType.OPTIMIZATION, model=None, problem=placement)
         assert route.task.name == "placement"
+        # the order a bare type tries its tasks (what /v1/tasks reports as `default`): a loaded default model first
+        assert registry.tasks_of_type(TaskType.OPTIMIZATION) == ["placement"]
+        assert registry.tasks_of_type(TaskType.PLANNING) == ["maze", "upgrade"]
+        assert registry.tasks_of_type(TaskType.GENERAL) == []  # toy_reverse is test-only and has no model here
         # planning: the maze (which has a model) is tried first, then upgrade, whose schema takes this
         route = registry.resolve(task=None, task_type=TaskType.PLANNING, model=None, problem={"nodes": ["n1"], "services": []})
         assert route.task.name == "upgrade" and route.model is None

@@ -19,7 +19,8 @@ async def list_tasks(state: State) -> dict[str, Any]:
     for name, cls in sorted(task_classes().items()):
         models = state.registry.for_task(name)
         task = models[0].task if models else get_task(name)
-        default_for_type = any(m.default for m in models) and name == _first_of_type(state, task.task_type.value)
+        of_type = state.registry.tasks_of_type(task.task_type)
+        default_for_type = bool(of_type) and of_type[0] == name  # a bare task_type tries it first
         tasks.append(
             task.describe()
             | {
@@ -40,10 +41,3 @@ async def list_tasks(state: State) -> dict[str, Any]:
 def _solver_kind(task: Any) -> str:
     """'solver' where the task has an exact solver of its own, else 'baseline' (a classical heuristic)."""
     return "solver" if task.exact_solver else "baseline"
-
-
-def _first_of_type(state: Any, task_type: str) -> str | None:
-    for m in state.registry.models.values():
-        if m.default and m.task.task_type.value == task_type:
-            return m.task.name
-    return None
