@@ -161,6 +161,32 @@ def ffd(caps: Caps, pods: Pods) -> list[int]:
     return [nodes[j] if j >= 0 else -1 for j in first_fit([caps[j] for j in nodes], pods)]
 
 
+def groups_first(caps: Caps, pods: Pods) -> list[int]:
+    """First-fit decreasing with the pods of anti-affinity groups first, the largest groups first
+    (each pod of a group needs a node of its own; plain FFD may have filled those nodes before a
+    large group's last pods come). Node per pod (given indices); -1 where none."""
+    size: dict[int, int] = {}
+    for _, _, g in pods:
+        if g >= 0:
+            size[g] = size.get(g, 0) + 1
+    order = sorted(range(len(pods)), key=lambda r: -size.get(pods[r][2], 0))  # stable: largest first within
+    placed = ffd(caps, [pods[r] for r in order])
+    out = [-1] * len(pods)
+    for k, r in enumerate(order):
+        out[r] = placed[k]
+    return out
+
+
+def start_placement(caps: Caps, pods: Pods) -> list[int]:
+    """The exact solver's start: FFD's placement, else (FFD leaves pods over) the groups-first one
+    where that places every pod. Node per pod; FFD's placement with -1 where neither places all."""
+    placed = ffd(caps, pods)
+    if -1 not in placed or not any(g >= 0 for _, _, g in pods):
+        return placed
+    alternative = groups_first(caps, pods)
+    return alternative if -1 not in alternative else placed
+
+
 def hint_placement(caps: Caps, pods: Pods) -> list[int]:
     """A valid placement on as many nodes as FFD, numbered as the labels are: the pods (in order)
     first-fit on FFD's node set taken in index order (FFD's own placement where that leaves a pod
@@ -365,9 +391,10 @@ def _solve_nodes(mdl: _Model, bound: int, hint: list[int] | None, budget: Budget
 def exact(caps: Caps, pods: Pods, *, time_limit_s: float, hint: list[int] | None = None, workers: int = 1, cold: bool = False) -> CpResult:
     """The fewest nodes by CP-SAT within `time_limit_s` seconds (wall clock).
 
-    `hint`: a valid placement (node per pod, search order) to start from; else first-fit
-    decreasing's, unless `cold` (no start at all: the benchmark's "without a hint"). Returns
-    the best placement found (the hint's or FFD's if CP-SAT found none in time), its node count, the proven lower bound (the cheap `_min_nodes`, raised by CP-SAT's
+    `hint`: a valid placement (node per pod, search order) to start from; else `start_placement`'s
+    (first-fit decreasing's, or groups first where FFD leaves pods over), unless `cold` (no start at
+    all: the benchmark's "without a hint"). Returns the best placement found (the hint's or the
+    start's if CP-SAT found none in time), its node count, the proven lower bound (the cheap `_min_nodes`, raised by CP-SAT's
     bound) and whether they meet. Raises ValueError when CP-SAT proves that no placement exists."""
     return _exact(caps, pods, budget=Budget(time_limit_s), hint=hint, workers=workers, cold=cold)[0]
 
@@ -377,7 +404,7 @@ def _exact(
 ) -> tuple[CpResult, _Model | None]:
     started = time.perf_counter()
     bound = _min_nodes(caps, pods) if bound is None else bound
-    start = ffd(caps, pods)
+    start = start_placement(caps, pods)
     if hint is not None and (len(hint) != len(pods) or not _valid(caps, pods, hint)):
         hint = None
     if hint is None and -1 not in start and not cold:
@@ -397,7 +424,7 @@ def _exact(
         bound = min(objective, max(bound, math.ceil(solver.BestObjectiveBound() - 1e-6)))
         return CpResult(assign, objective, bound, status == cp_model.OPTIMAL or objective <= bound, STATUS_NAMES[status], seconds, info), mdl
     if -1 not in start and (hint is None or len(set(start)) < len(set(hint))):
-        hint = start  # CP-SAT found nothing in time: first-fit decreasing's placement is still an answer
+        hint = start  # CP-SAT found nothing in time: the heuristic start is still an answer
     objective = len(set(hint)) if hint is not None else None
     info["fallback"] = "hint" if hint is not None else None
     return CpResult(hint, objective, bound, objective is not None and objective <= bound, STATUS_NAMES[status], seconds, info), mdl
@@ -619,7 +646,7 @@ class PlacementTask(Task[PlacementProblem, PlacementSolution]):
         """InvalidProblem when CP-SAT proves within `time_limit_s` that no placement exists (the
         cheap checks in `check` passed, yet the pods do not pack); silent when undecided."""
         caps, pods, _ = _numbers(problem)
-        if -1 not in ffd(caps, pods):
+        if -1 not in start_placement(caps, pods):
             return
         try:
             exact(caps, pods, time_limit_s=time_limit_s)
@@ -648,8 +675,8 @@ class PlacementTask(Task[PlacementProblem, PlacementSolution]):
         `info`: status (CP-SAT's), seconds, hint_used. `workers`: CP-SAT threads (1 is
         deterministic); `cold`: give CP-SAT no start at all (the hint benchmark's baseline).
         Raises InvalidProblem when no placement exists, LimitReached when CP-SAT neither found
-        one nor proved there is none in time and first-fit decreasing leaves pods over (rare: the
-        problem is nearly infeasible)."""
+        one nor proved there is none in time and neither first-fit decreasing nor its groups-first
+        variant places every pod (rare: the problem is nearly infeasible)."""
         caps, pods, order = _numbers(problem)
         start = None
         if hint is not None and not hint.unplaced:

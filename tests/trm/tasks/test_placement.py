@@ -1,12 +1,14 @@
 import gzip
 import itertools
 import json
+import random
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from agent_reasoning.types import PlacementNode, PlacementPod, PlacementProblem
 from trm.data import generate_splits
 from trm.tasks import InvalidProblem, get_task, placement
 from trm.tasks.base import OutsideCanvas
@@ -25,10 +27,12 @@ from trm.tasks.placement import (
     canonical,
     canonical_key,
     exact,
+    ffd,
     hint_placement,
     levels,
     nearest,
     random_problem,
+    start_placement,
 )
 
 task = get_task("placement")
@@ -495,3 +499,26 @@ def test_hints_put_a_packing_on_ffds_nodes_where_the_answer_goes(examples):
     x, y = augmented.reshape(8, -1, 5), inputs.reshape(8, -1, 5)
     assert np.array_equal(x[:, :, :4], y[:, :, :4])  # the draft and the levels stay
     assert not np.array_equal(x[:, :, 4], y[:, :, 4])  # the group tokens are renamed
+
+
+def test_the_solver_starts_from_groups_first_where_ffd_leaves_pods_over():
+    # FFD (largest first): x, y fill node 0, g1 takes node 1, g2 (same group) fits nowhere;
+    # the group's pods first leave room for x and y beside them
+    caps = [(1000, 1000), (1000, 1000)]
+    pods = [(500, 10, -1), (500, 10, -1), (400, 10, 0), (400, 10, 0)]
+    assert ffd(caps, pods).count(-1) == 1
+    start = start_placement(caps, pods)
+    assert -1 not in start and placement._valid(caps, pods, start)
+    # a homelab-sized problem where FFD leaves 25 of 700 pods over: an answer even when CP-SAT has no time
+    rng = random.Random(4)
+    nodes = [PlacementNode(name=f"n{i}", cpu_millicores=rng.choice([4000, 8000, 16000]), memory_mib=rng.choice([8192, 16384, 65536])) for i in range(64)]
+    pods_700 = [
+        PlacementPod(name=f"p{i}", cpu_millicores=rng.randint(50, 1200), memory_mib=rng.randint(64, 2000), group=f"g{i % 40}" if i % 4 == 0 else None)
+        for i in range(700)
+    ]
+    big = PlacementProblem(nodes=nodes, pods=pods_700)
+    caps, numbers, _ = placement._numbers(big)
+    assert -1 in ffd(caps, numbers)
+    answer = task.solve(big, time_limit_s=0.01)
+    assert not answer.solution.unplaced and task.verify(big, answer.solution) == []
+    assert answer.objective is not None and answer.lower_bound is not None and answer.objective >= answer.lower_bound
