@@ -57,6 +57,7 @@ def test_a_maze_too_large_for_the_default_model_goes_to_the_30x30_one(server):
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["solved_by"] == "solver" and body["model"] is None and body["verified"] is True and body["steps"] == 0
+    assert body["warnings"] == [body["warnings"][0]] and "beyond every maze model's canvas" in body["warnings"][0], body["warnings"]
     assert body["solution"]["path"][0] == [1, 1] and body["solution"]["path"][-1] == [1, 29] and len(body["solution"]["path"]) == 29
     r = httpx.post(server + "/v1/reason", json={"task": "maze", "problem": {"grid": too_big}, "views": 8}, timeout=60)
     assert r.status_code == 422 and r.json()["field"] == "views"
