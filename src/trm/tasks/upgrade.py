@@ -515,7 +515,8 @@ class UpgradeTask(Task[UpgradeProblem, UpgradeSolution]):
     def render(self, problem: UpgradeProblem, solution: UpgradeSolution) -> str:
         """One line per wave with its nodes, then the wave count."""
         lines = [f"wave {k}: {', '.join(wave)}" for k, wave in enumerate(solution.waves, 1)]
-        lines.append(f"{len(solution.waves)} waves for {len(problem.nodes)} nodes")
+        waves, nodes = len(solution.waves), len(problem.nodes)
+        lines.append(f"{waves} wave{'s' * (waves != 1)} for {nodes} node{'s' * (nodes != 1)}")
         return "\n".join(lines)
 
     def baseline(self, problem: UpgradeProblem) -> UpgradeSolution:

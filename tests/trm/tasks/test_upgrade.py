@@ -381,3 +381,10 @@ def test_hints_put_the_greedys_plan_where_the_answer_goes(examples):
     augmented, _ = hinted.augment(rng, inputs, inputs)
     x, y = augmented.reshape(6, SIZE, SIZE), inputs.reshape(6, SIZE, SIZE)
     assert np.array_equal(x[:, 0], y[:, 0]) and not np.array_equal(x, y)
+
+
+def test_render_counts_waves_and_nodes_in_words():
+    one = task.parse({"nodes": ["k3s-01"], "services": []})
+    assert task.render(one, task.baseline(one)) == "wave 1: k3s-01\n1 wave for 1 node"
+    two = task.parse({"nodes": ["a", "b"], "services": [{"name": "db", "replicas_on": ["a", "b"], "max_unavailable": 1}]})
+    assert task.render(two, task.baseline(two)).endswith("\n2 waves for 2 nodes")
