@@ -216,9 +216,9 @@ class ModelRegistry:
 
     def task_class(self, name: str) -> type[Task]:
         """The task class of `name`. Raises NotFound (404) for a name nobody knows, with the closest known name when one is close."""
-        if name in task_classes():
-            return task_classes()[name]
         known = self.known_tasks()
+        if name in known:
+            return task_classes()[name]
         close = difflib.get_close_matches(name, known, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise NotFound("unknown_task", f"unknown task {name!r}{hint}; known: {known}")

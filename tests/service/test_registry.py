@@ -66,5 +66,7 @@ def test_a_task_without_a_model_goes_to_its_solver_and_a_type_alone_finds_its_ta
             registry.resolve(task="placment", task_type=None, model=None, problem={})
         assert "did you mean 'placement'?" in nf.value.message and "toy_reverse" not in nf.value.message
         assert "toy_reverse" not in registry.known_tasks() and {"maze", "placement", "rootcause", "sudoku", "upgrade"} <= set(registry.known_tasks())
+        with pytest.raises(NotFound):  # nor answered by name (/v1/tasks and /readyz list known_tasks too)
+            registry.resolve(task="toy_reverse", task_type=None, model=None, problem={"sequence": [1, 2, 3, 4, 4, 3, 2, 1]})
     finally:
         registry.compute.stop()

@@ -6,7 +6,6 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from reasoning_service.deps import State
-from trm.tasks import task_classes
 
 router = APIRouter(tags=["probes"])
 
@@ -28,5 +27,5 @@ async def readyz(state: State) -> JSONResponse:
     if not state.ready:
         return JSONResponse({"status": "loading", "models": models}, status_code=503, headers={"Retry-After": "1"})
     # every known task answers: with its model where one is loaded, else with its own solver
-    tasks = {name: (state.registry.for_task(name)[0].name if state.registry.for_task(name) else None) for name in sorted(task_classes())}
+    tasks = {name: (state.registry.for_task(name)[0].name if state.registry.for_task(name) else None) for name in state.registry.known_tasks()}
     return JSONResponse({"status": "ready", "models": models, "tasks": tasks, "failed": state.registry.failures})

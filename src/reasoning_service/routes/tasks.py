@@ -14,9 +14,11 @@ router = APIRouter(dependencies=[Authorized])
 
 @router.get("/v1/tasks", tags=["reasoning"], summary="Tasks, schemas, examples and loaded models")
 async def list_tasks(state: State) -> dict[str, Any]:
-    """Every task: its description, shape, problem and solution JSON schemas, an example problem, the models serving it."""
+    """Every task a caller may name (a test-only task only where a model of it is loaded): its
+    description, shape, problem and solution JSON schemas, an example problem, the models serving it."""
     tasks = []
-    for name, cls in sorted(task_classes().items()):
+    for name in state.registry.known_tasks():
+        cls = task_classes()[name]
         models = state.registry.for_task(name)
         task = models[0].task if models else get_task(name)
         of_type = state.registry.tasks_of_type(task.task_type)
