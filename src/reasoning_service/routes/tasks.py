@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from agent_reasoning.types import TaskType
 from reasoning_service.deps import Authorized, State
 from trm.tasks import get_task, task_classes
 
@@ -17,12 +18,12 @@ async def list_tasks(state: State) -> dict[str, Any]:
     """Every task a caller may name (a test-only task only where a model of it is loaded): its
     description, shape, problem and solution JSON schemas, an example problem, the models serving it."""
     tasks = []
+    # `default`: the task a bare task_type tries first
+    defaults = {names[0] for t in TaskType if (names := state.registry.tasks_of_type(t))}
     for name in state.registry.known_tasks():
         cls = task_classes()[name]
         models = state.registry.for_task(name)
         task = models[0].task if models else get_task(name)
-        of_type = state.registry.tasks_of_type(task.task_type)
-        default_for_type = bool(of_type) and of_type[0] == name  # a bare task_type tries it first
         tasks.append(
             task.describe()
             | {
@@ -34,7 +35,7 @@ async def list_tasks(state: State) -> dict[str, Any]:
                 # who answers a problem within a model's canvas; the task's solver answers the rest
                 "answered_by": "trm" if models else _solver_kind(task),
                 "test_only": cls.test_only,
-                "default": default_for_type,
+                "default": name in defaults,
             }
         )
     return {"tasks": tasks, "ready": state.ready, "failed_models": state.registry.failures}

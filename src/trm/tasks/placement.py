@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -165,11 +166,8 @@ def groups_first(caps: Caps, pods: Pods) -> list[int]:
     """First-fit decreasing with the pods of anti-affinity groups first, the largest groups first
     (each pod of a group needs a node of its own; plain FFD may have filled those nodes before a
     large group's last pods come). Node per pod (given indices); -1 where none."""
-    size: dict[int, int] = {}
-    for _, _, g in pods:
-        if g >= 0:
-            size[g] = size.get(g, 0) + 1
-    order = sorted(range(len(pods)), key=lambda r: -size.get(pods[r][2], 0))  # stable: largest first within
+    size = Counter(g for _, _, g in pods if g >= 0)
+    order = sorted(range(len(pods)), key=lambda r: -size[pods[r][2]])  # stable: largest first within
     placed = ffd(caps, [pods[r] for r in order])
     out = [-1] * len(pods)
     for k, r in enumerate(order):
