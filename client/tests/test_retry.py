@@ -103,11 +103,27 @@ def test_the_services_deadline_504_is_final_only_for_a_deadline_the_caller_chose
     assert policy.should_retry(0, httpx.Response(504, text="<html>gateway timeout</html>"), caller_deadline=True)
 
 
+def test_the_solvers_budget_504_is_final_whatever_the_deadline() -> None:
+    # the exact solver ran out of budget_ms: the same request gets the same budget and fails again
+    policy = RetryPolicy(max_retries=2)
+    solver = error(504, "deadline_exceeded", "the placement solver found no answer within 0.01 s; give a larger budget_ms", field="budget_ms")
+    assert not policy.should_retry(0, solver)
+    assert not policy.should_retry(0, solver, caller_deadline=True)
+
+
 async def test_a_call_with_deadline_ms_is_not_resent_after_the_services_504(harness: Harness) -> None:
     # the case: deadline_ms=200 was sent 3 times, each with 5 s of grace
     client = harness.client(lambda r: error(504, "deadline_exceeded", "deadline of 200 ms passed"))
     with pytest.raises(DeadlineExceededError):
         await harness.call(client, "reason", TaskType.LOGIC, {}, deadline_ms=200)
+    assert len(harness.requests) == 1 and harness.sleeps == []
+
+
+async def test_a_call_is_not_resent_after_the_solvers_budget_504(harness: Harness) -> None:
+    client = harness.client(lambda r: error(504, "deadline_exceeded", "the upgrade solver found no answer within 0.05 s", field="budget_ms"))
+    with pytest.raises(DeadlineExceededError) as raised:
+        await harness.call(client, "reason", TaskType.PLANNING, {}, budget_ms=50)
+    assert raised.value.field == "budget_ms"
     assert len(harness.requests) == 1 and harness.sleeps == []
 
 

@@ -30,13 +30,16 @@ class RetryPolicy:
         """Whether the failed `attempt` (0 = the first try) deserves another one.
 
         With `caller_deadline` (the call set deadline_ms), the service's own 504 deadline_exceeded is
-        final: the deadline the caller chose has passed, and another try would only pass it again.
+        final: the deadline the caller chose has passed, and another try would only pass it again. So
+        is one naming `budget_ms`, whatever the deadline: the exact solver found no answer within the
+        request's budget, and the same request gets the same budget (the caller must raise it).
         A gateway's 504 (no such body: a proxy lost the upstream) is still retried."""
         if attempt >= self.max_retries:
             return False
         if isinstance(outcome, httpx.Response):
-            if caller_deadline and outcome.status_code == 504 and error_kind(outcome) == "deadline_exceeded":
-                return False
+            if outcome.status_code == 504 and error_kind(outcome) == "deadline_exceeded":
+                if caller_deadline or error_field(outcome) == "budget_ms":
+                    return False
             return outcome.status_code in RETRY_STATUSES
         return isinstance(outcome, RETRY_ERRORS)
 
@@ -52,12 +55,21 @@ class RetryPolicy:
 
 def error_kind(response: httpx.Response) -> str | None:
     """The `error` of the service's ErrorBody in `response`, or None (not JSON, a proxy's page)."""
+    return _body_str(response, "error")
+
+
+def error_field(response: httpx.Response) -> str | None:
+    """The `field` of the service's ErrorBody in `response` (the request field at fault), or None."""
+    return _body_str(response, "field")
+
+
+def _body_str(response: httpx.Response, key: str) -> str | None:
     try:
         body = response.json()
     except ValueError:
         return None
-    kind = body.get("error") if isinstance(body, dict) else None
-    return kind if isinstance(kind, str) else None
+    value = body.get(key) if isinstance(body, dict) else None
+    return value if isinstance(value, str) else None
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
