@@ -4,7 +4,8 @@ JSON exchanged between systems is UTF-8 (RFC 8259 section 8.1). A UTF-8 byte-ord
 tolerated (the RFC lets a parser ignore it, and editors on Windows write one); everything else that
 is not plain UTF-8 JSON gets a `DecodeError` that says what the bytes are and what to send instead:
 another charset, a UTF-16/32 body, compressed bytes, invalid UTF-8, a truncated or malformed
-document, NaN/Infinity (Python extensions, not JSON) or nesting too deep to parse.
+document, NaN/Infinity (Python extensions, not JSON), a number of thousands of digits or nesting too
+deep to parse.
 """
 
 from __future__ import annotations
@@ -85,3 +86,5 @@ def loads(data: bytes | str, what: str = "the body") -> Any:
         raise DecodeError(f"{what} is not valid JSON: {e.msg} (line {e.lineno}, column {e.colno})") from None
     except RecursionError:
         raise DecodeError(f"{what} is nested too deeply to parse") from None
+    except ValueError as e:  # int() refuses a literal of more digits than sys.get_int_max_str_digits() (4300)
+        raise DecodeError(f"{what} holds a number too long to read ({e}); no field takes such a number") from None

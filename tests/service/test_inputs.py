@@ -26,6 +26,7 @@ ENCODINGS = {
     "gzip": (lambda t: gzip.compress(t.encode()), "gzip-compressed"),
     "truncated": (lambda t: t.encode()[:-3], "truncated?"),
     "NaN": (lambda t: t.replace('"café"', "NaN").encode(), "holds NaN, which is not JSON"),
+    "5001-digit integer": (lambda t: t.replace('"café"', "1" + "0" * 5000).encode(), "a number too long to read"),
 }
 
 

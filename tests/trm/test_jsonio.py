@@ -37,6 +37,7 @@ def test_utf8_with_or_without_a_byte_order_mark_is_read(data):
         (b'{"a": -Infinity}', "holds -Infinity, which is not JSON", False),
         (b'{"a": 1} trailing', "not valid JSON: Extra data (line 1, column 10)", False),
         (b"[" * 100_000, "nested too deeply", False),
+        (b'{"a": 1' + b"0" * 5000 + b"}", "a number too long to read", False),  # past int()'s 4300 digits
     ],
 )
 def test_everything_else_is_a_decode_error_that_says_what_the_bytes_are(data, fragment, unsupported):
