@@ -215,6 +215,24 @@ def test_tasks_lists_schemas_models_and_examples(server):
             "problem.nodes.1",
         ),
         ({"task": "placement", "model": "toy", "problem": {}}, 422, "invalid_request", "task"),
+        (  # past 64-bit sums: was a 504 "give a larger budget_ms" after 5 ms (CP-SAT refused the model)
+            {
+                "task": "placement",
+                "problem": {
+                    "nodes": [{"name": f"n{i}", "cpu_millicores": 2**63 - 1, "memory_mib": 1} for i in range(2)],
+                    "pods": [{"name": f"p{i}", "cpu_millicores": 2**62 + 1, "memory_mib": 1} for i in range(3)],
+                },
+            },
+            422,
+            "invalid_problem",
+            "problem.nodes.0.cpu_millicores",
+        ),
+        (
+            {"task": "upgrade", "problem": {"nodes": ["n1"], "services": [{"name": "s", "replicas_on": ["n1"], "max_unavailable": 10**20}]}},
+            422,
+            "invalid_problem",
+            "problem.services.0.max_unavailable",
+        ),
     ],
 )
 def test_client_errors_name_the_field(server, body, status, kind, field):
@@ -418,3 +436,15 @@ def test_a_question_for_an_unknown_task_is_404_and_a_solver_out_of_time_is_504(s
         assert body["verified"] is True and body["solved_by"] == "solver" and body["lower_bound"] <= body["objective"]
     else:
         assert r.json()["field"] == "budget_ms"
+
+
+def test_a_short_deadline_stops_the_exact_solver_in_time_with_its_best_plan(server):
+    # as docs/quick-start.md says: the solver answers by the deadline (at least 50 ms in) with the best
+    # plan it found and whether it is proven, rather than a 504 for an answer it had
+    nodes = [{"name": f"n{i}", "cpu_millicores": 8000, "memory_mib": 32768} for i in range(16)]
+    pods = [{"name": f"p{i}", "cpu_millicores": 100 + 37 * (i % 23), "memory_mib": 256 + 97 * (i % 31)} for i in range(150)]
+    r = httpx.post(server + "/v1/reason", json={"task": "placement", "problem": {"nodes": nodes, "pods": pods}, "deadline_ms": 1}, timeout=60)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["verified"] is True and body["solved_by"] == "solver" and body["lower_bound"] <= body["objective"]
+    assert body["duration_ms"] < 2000, body["duration_ms"]

@@ -316,6 +316,10 @@ class MazeSolution(BaseModel):
 # --- homelab tasks ---------------------------------------------------------------------------------
 
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,252}$"
+# The largest capacity, request or budget a problem may give: a million cores in millicores, about an
+# EiB in MiB; far past any cluster, and small enough that sums over many pods stay within the 64-bit
+# integers the exact solver (CP-SAT) works in.
+MAX_QUANTITY = 10**12
 NodeName = Annotated[str, Field(pattern=_NAME)]  # a Kubernetes node name (no spaces: plans print them into shell commands)
 
 
@@ -340,8 +344,8 @@ class PlacementNode(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     name: str = Field(..., pattern=_NAME)
-    cpu_millicores: int = Field(..., ge=0, description="Free CPU (allocatable minus requests of running pods)")
-    memory_mib: int = Field(..., ge=0, description="Free memory in MiB")
+    cpu_millicores: int = Field(..., ge=0, le=MAX_QUANTITY, description="Free CPU (allocatable minus requests of running pods)")
+    memory_mib: int = Field(..., ge=0, le=MAX_QUANTITY, description="Free memory in MiB")
 
 
 class PlacementPod(BaseModel):
@@ -350,8 +354,8 @@ class PlacementPod(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     name: str = Field(..., pattern=_NAME)
-    cpu_millicores: int = Field(..., ge=0)
-    memory_mib: int = Field(..., ge=0)
+    cpu_millicores: int = Field(..., ge=0, le=MAX_QUANTITY)
+    memory_mib: int = Field(..., ge=0, le=MAX_QUANTITY)
     group: str | None = Field(None, description="Pods of one group must not share a node (anti-affinity)")
 
 
@@ -468,7 +472,7 @@ class UpgradeService(BaseModel):
 
     name: str = Field(..., pattern=_NAME)
     replicas_on: list[str] = Field(..., description="Node of each replica (a node may appear more than once)")
-    max_unavailable: int = Field(..., ge=0, description="Replicas that may be down at once (PodDisruptionBudget)")
+    max_unavailable: int = Field(..., ge=0, le=MAX_QUANTITY, description="Replicas that may be down at once (PodDisruptionBudget)")
 
 
 class UpgradeProblem(BaseModel):
