@@ -143,6 +143,16 @@ async def test_helpers_check_their_problems_before_sending(harness: Harness) -> 
         await harness.call(client, "diagnose", [{"name": "a"}], [["a"]])
     with pytest.raises(ValidationError):
         await harness.call(client, "place", [node], [{"name": "p", "cpu_millicores": 1, "memory_mib": 1}], max_steps=0)
+    # a string or a mapping where a list goes is refused naming the field, as the service refuses it;
+    # "node1" used to become five one-letter nodes, planned and verified
+    with pytest.raises(ValidationError, match=r"nodes\s+Input should be a valid list"):
+        await harness.call(client, "plan_upgrade", "node1", [])
+    with pytest.raises(ValidationError, match=r"nodes\s+Input should be a valid list"):
+        await harness.call(client, "place", {"name": "air", "cpu_millicores": 1, "memory_mib": 1}, [])
+    with pytest.raises(ValidationError, match=r"services\s+Input should be a valid list"):
+        await harness.call(client, "plan_upgrade", ["air"], "web")
+    with pytest.raises(ValidationError, match=r"services\s+Input should be a valid list"):
+        await harness.call(client, "diagnose", "web")
     assert harness.requests == []
 
 

@@ -171,11 +171,20 @@ def _whole_or_fields(cls: type[P], given: P | Sequence[Any], first: str, **rest:
         if any(value is not None for value in rest.values()):
             raise TypeError(f"give a {cls.__name__} alone, or its fields ({first}, {', '.join(rest)})")
         return given
-    return cls.model_validate({first: list(given), **{name: value for name, value in rest.items() if value is not None}})
+    return cls.model_validate({first: _listed(given), **{name: value for name, value in rest.items() if value is not None}})
+
+
+def _listed(value: Any) -> Any:
+    """A sequence or iterator as a list; anything else as it is, so the model's validation names the
+    field ("nodes: Input should be a valid list"), as the service does. A string or a mapping is
+    iterable but never a list of items: list("node1") would be five one-letter nodes."""
+    if isinstance(value, (str, bytes, Mapping)) or not hasattr(value, "__iter__"):
+        return value
+    return list(value)
 
 
 def placement_problem(nodes: Nodes, pods: Pods | None) -> PlacementProblem:
-    return _whole_or_fields(PlacementProblem, nodes, "nodes", pods=None if pods is None else list(pods))
+    return _whole_or_fields(PlacementProblem, nodes, "nodes", pods=None if pods is None else _listed(pods))
 
 
 def rootcause_problem(services: Signals, dependencies: Dependencies | None) -> RootCauseProblem:
@@ -185,7 +194,7 @@ def rootcause_problem(services: Signals, dependencies: Dependencies | None) -> R
 
 
 def upgrade_problem(nodes: UpgradeNodes, services: UpgradeServices | None) -> UpgradeProblem:
-    return _whole_or_fields(UpgradeProblem, nodes, "nodes", services=None if services is None else list(services))
+    return _whole_or_fields(UpgradeProblem, nodes, "nodes", services=None if services is None else _listed(services))
 
 
 class BaseClient:
