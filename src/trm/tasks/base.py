@@ -7,6 +7,8 @@ raises `InvalidProblem` naming the field, which the service turns into a 422.
 
 from __future__ import annotations
 
+import difflib
+import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, TypeVar
@@ -159,7 +161,8 @@ class Task(ABC, Generic[ProblemT, SolutionT]):
                 # a cross-field check names the item at fault in ctx["at"] (agent_reasoning.types._invalid_at)
                 at = (err.get("ctx") or {}).get("at")
                 loc = ".".join([*(str(p) for p in err["loc"]), *([at] if at else [])]) or "problem"
-                raise InvalidProblem(f"problem.{loc}" if loc != "problem" else loc, err["msg"]) from None
+                message = err["msg"] + (_sent_instead(raw, err["loc"]) if err["type"] == "missing" else "")
+                raise InvalidProblem(f"problem.{loc}" if loc != "problem" else loc, message) from None
         self.check(problem)
         if canvas:
             self.check_canvas(problem)
@@ -263,3 +266,25 @@ class Task(ABC, Generic[ProblemT, SolutionT]):
             "exact_check": self.has_exact_check,
             "max_views": len(self.views(64)),  # the most `views` a request may ask for
         }
+
+
+def _sent_instead(raw: Any, loc: tuple[int | str, ...]) -> str:
+    """For a missing field: the key its object holds instead, when it is the same name spelt another
+    way (`maxUnavailable`, as a Kubernetes manifest spells it, for `max_unavailable`), else ""."""
+    obj = raw
+    for part in loc[:-1]:
+        try:
+            obj = obj[part]
+        except (KeyError, IndexError, TypeError):
+            return ""
+    if not isinstance(obj, dict) or not isinstance(loc[-1], str):
+        return ""
+    wanted = loc[-1]
+    keys = [k for k in obj if isinstance(k, str) and k != wanted]
+    same = [k for k in keys if _snake(k) == wanted] or difflib.get_close_matches(wanted, keys, n=1, cutoff=0.8)
+    return f"; the object has {same[0]!r}: did you mean {wanted!r}?" if same else ""
+
+
+def _snake(name: str) -> str:
+    """camelCase or kebab-case -> snake_case."""
+    return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).replace("-", "_").lower()

@@ -42,6 +42,24 @@ def test_schema_errors_name_the_field(name):
     assert e.value.field.startswith("problem.")
 
 
+@pytest.mark.parametrize(
+    ("name", "raw", "field", "hint"),
+    [
+        ("upgrade", {"nodes": ["a"], "services": [{"name": "s", "replicas_on": ["a"], "maxUnavailable": 1}]}, "problem.services.0.max_unavailable", "'maxUnavailable'"),
+        ("placement", {"nodes": [{"name": "a", "cpu-millicores": 1, "memory_mib": 1}], "pods": []}, "problem.nodes.0.cpu_millicores", "'cpu-millicores'"),
+        ("placement", {"node": [], "pods": []}, "problem.nodes", "'node'"),
+        ("placement", {"nodes": [{"name": "a", "cpu": 1, "memory_mib": 1}], "pods": []}, "problem.nodes.0.cpu_millicores", None),
+    ],
+)
+def test_a_missing_field_names_the_key_sent_in_its_place(name, raw, field, hint):
+    with pytest.raises(InvalidProblem) as e:
+        get_task(name).parse(raw)
+    assert e.value.field == field
+    assert ("did you mean" in str(e.value)) == (hint is not None)
+    if hint:
+        assert f"the object has {hint}: did you mean" in str(e.value), str(e.value)
+
+
 @pytest.mark.parametrize("name", HOMELAB)
 def test_labels_fit_the_vocabulary(name):
     task = get_task(name)
