@@ -274,6 +274,8 @@ def evalset(
     latency_n: int,
     attempts: int = 1,
     noise: float = 0.3,
+    views: int = 1,
+    dtype: str = "auto",
 ) -> dict:
     """The classical answer and the model's against the stored CP-SAT optimum, and the hint speed-up.
 
@@ -286,9 +288,13 @@ def evalset(
     (trm.testtime; a request's `"adaptive": false`). Latency: `latency_n` problems one at a time
     through `Solver.solve` with the same options (the TRM, the check, the better of it and the
     classical answer). The hint benchmark (two CP-SAT solves per instance) runs on the first
-    `hint_limit` of each bucket."""
+    `hint_limit` of each bucket. `views` > 1: test-time compute over that many views of each problem
+    (upgrade: the nodes re-listed in other orders, each with its own greedy draft), the checker keeping
+    the valid plan with the best objective, adaptive as served (more views only where the first is not
+    proven optimal); the classical answer over the same views (`baseline_views_*`) is the control that
+    says how much of the gain is the views' and how much the network's."""
     task = get_task(task_name)
-    solver = trm.load(model) if model else None
+    solver = trm.load(model, dtype=dtype) if model else None
     if solver is not None and solver.task.name != task_name:
         raise SystemExit(f"the model is for {solver.task.name!r}, the evaluation set for {task_name!r}")
     # a hints model reads a classical draft where its answer goes: the draft decoded as if predicted
@@ -296,6 +302,9 @@ def evalset(
     hinted = solver.task if solver is not None and solver.task.options().get("hints") else None
     # attempts=1 given explicitly: a model's stored policy (views, attempts) does not change the column's meaning
     compute: dict = {"attempts": 1} if attempts == 1 else {"attempts": attempts, "strategy": "noise", "noise": noise, "select": "checker", "adaptive": False}
+    if views > 1:
+        compute = {"attempts": views, "strategy": "views", "select": "checker", "adaptive": True}
+    shown = task.views(views) if views > 1 else []
     table = {}
     for bucket, records in evalset_rows(directory, limit).items():
         problems = [task.parse(r["problem"], canvas=False) for r in records]
@@ -331,6 +340,12 @@ def evalset(
             s["baseline_at_best"].append(base_ok and task.objective(problem, base) <= r["objective"])
             if proven:
                 s["baseline_optimal"].append(base_ok and task.objective(problem, base) == r["objective"])
+            base_views = None
+            if shown:  # the control: the classical answer of every view, the best valid one kept
+                answers = [task.baseline(task.view_problem(problem, v)) for v in shown]
+                base_views = min((task.objective(problem, a) for a in answers if task.verify(problem, a) == []), default=None)
+                if proven:
+                    s["baseline_views_optimal"].append(base_views == r["objective"])
             if mine is not None:
                 ok = task.verify(problem, mine) == []
                 s["model_verified"].append(ok)
@@ -339,6 +354,9 @@ def evalset(
                 if ok and base_ok:
                     s["model_worse"].append(task.objective(problem, mine) > task.objective(problem, base))
                     s["model_better"].append(task.objective(problem, mine) < task.objective(problem, base))
+                if ok and base_views is not None:
+                    s["model_worse_than_baseline_views"].append(task.objective(problem, mine) > base_views)
+                    s["model_better_than_baseline_views"].append(task.objective(problem, mine) < base_views)
                 served = min([task.objective(problem, a) for a, valid in ((mine, ok), (base, base_ok)) if valid], default=None)
                 if proven:
                     s["model_optimal"].append(ok and task.objective(problem, mine) == r["objective"])
@@ -380,6 +398,10 @@ def evalset(
             "model_worse": mean(s["model_worse"]),  # of instances where both are valid: TRM uses more than the classical answer
             "model_better": mean(s["model_better"]),  # ... fewer
             "served_optimal": mean(s["served_optimal"]),
+            "views": views,
+            "baseline_views_optimal": mean(s["baseline_views_optimal"]),  # the control: the classical answer's best over the same views
+            "model_worse_than_baseline_views": mean(s["model_worse_than_baseline_views"]),
+            "model_better_than_baseline_views": mean(s["model_better_than_baseline_views"]),
             "draft_optimal": mean(s["draft_optimal"]),  # hints models: the draft they read, decoded as if predicted
             "model_worse_than_draft": mean(s["model_worse_than_draft"]),
             "model_better_than_draft": mean(s["model_better_than_draft"]),
@@ -410,6 +432,14 @@ def evalset(
             f"{pct(r['model_worse_than_draft']):>6} {ms(r['latency_ms_p50']):>6} {r['hint_n']:>6} {secs(r['median_cold_s']):>7} {secs(r['median_hinted_s']):>7} "
             f"{speed:>7} {pct(r['cold_proven']):>7} {pct(r['hinted_proven']):>7}"
         )
+    if views > 1:
+        print(f"\nthe control, the classical answer over the same {views} views (best valid kept):")
+        for bucket, r in table.items():
+            print(
+                f"{bucket:<10} base x{views} optimal {pct(r['baseline_views_optimal'])}, TRM x{views} optimal {pct(r['model_optimal'])}, "
+                f"TRM worse / better than it {pct(r['model_worse_than_baseline_views'])} / {pct(r['model_better_than_baseline_views'])}, "
+                f"attempts {r['model_attempts'] or 0:.2f} a problem"
+            )
     return table
 
 
@@ -431,18 +461,28 @@ def main() -> None:
         "--attempts", type=int, default=1, help="--evalset with --model: trajectories per problem, the best valid one kept (test-time compute)"
     )
     parser.add_argument("--noise", type=float, default=0.3, help="std of the latent noise of attempts after the first")
+    parser.add_argument(
+        "--views", type=int, default=1, help="--evalset with --model: views of each problem (upgrade: node orders), adaptive, the best valid kept"
+    )
     parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument(
+        "--dtype", choices=("auto", "fp32", "bf16"), default="auto", help="inference precision (auto: bf16 where the CPU has it natively, as served)"
+    )
     args = parser.parse_args()
     if not 1 <= args.attempts <= 64:
         parser.error(f"--attempts must be 1-64, got {args.attempts}")
     if args.attempts > 1 and not (args.evalset and args.model):
         parser.error("--attempts needs --evalset and --model")
+    if args.views > 1 and (args.attempts > 1 or not (args.evalset and args.model)):
+        parser.error("--views needs --evalset and --model, and not --attempts")
+    if args.views < 1:
+        parser.error(f"--views must be >= 1, got {args.views}")
     if args.attempts > 1 and not 0 < args.noise <= 4:
         parser.error(f"--noise must be in (0, 4] for attempts after the first, got {args.noise}")
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.rootcause_evalsets:
-        solver = trm.load(args.model) if args.model else None
+        solver = trm.load(args.model, dtype=args.dtype) if args.model else None
         if solver is not None and solver.task.name != "rootcause":
             parser.error(f"--rootcause-evalsets needs a rootcause model, {args.model} is {solver.task.name}")
         report: dict = {"model": args.model, "evalsets": args.rootcause_evalsets, "results": {}}
@@ -464,9 +504,11 @@ def main() -> None:
             "limit": args.limit,
             "attempts": args.attempts,
             "noise": args.noise if args.attempts > 1 else None,
+            "views": args.views,
+            "dtype": args.dtype,
             "results": evalset(
                 task_name, args.evalset, args.limit, args.time_limit, args.model, args.batch, args.hint_limit, args.latency_n,
-                args.attempts, args.noise,
+                args.attempts, args.noise, args.views, args.dtype,
             ),
         }
         report["seconds"] = time.perf_counter() - started
@@ -477,7 +519,7 @@ def main() -> None:
         return
     if not (args.model and args.data):
         parser.error("give --evalset DIR, --rootcause-evalsets DIR, or --model and --data")
-    solver = trm.load(args.model)
+    solver = trm.load(args.model, dtype=args.dtype)
     run = {"placement": placement, "rootcause": rootcause_data, "upgrade": upgrade}[solver.task.name]
     report = {"model": args.model, "halt_threshold": solver.halt_threshold, "results": {}}
     for data_dir in args.data:

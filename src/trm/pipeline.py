@@ -148,9 +148,9 @@ def plan_attempts(
         available = len(task.views(views))
         if views > available:
             raise InvalidOption("views", f"the {task.name} task has at most {available}")
-        base = dataclasses.replace(stored, **_as_vote(views))
+        base = dataclasses.replace(stored, **_as_vote(views, task))
     elif stored.attempts == 1 and config.views > 1 and attempts is None:
-        base = dataclasses.replace(stored, **_as_vote(config.views))  # the model's stored vote, with the request's other options
+        base = dataclasses.replace(stored, **_as_vote(config.views, task))  # the model's stored vote, with the request's other options
     else:
         base = stored
     return dataclasses.replace(
@@ -164,8 +164,8 @@ def plan_attempts(
     ).check(task)
 
 
-def _as_vote(views: int) -> dict[str, Any]:
-    vote = vote_policy(views)
+def _as_vote(views: int, task: Task) -> dict[str, Any]:
+    vote = vote_policy(views, task)
     return {"attempts": vote.attempts, "strategy": vote.strategy, "select": vote.select, "adaptive": vote.adaptive}
 
 

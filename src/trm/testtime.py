@@ -2,15 +2,18 @@
 
 An attempt is one trajectory of the model through a problem. Attempt 0 is the plain one (the problem
 as given, no noise: exactly a single solve). Attempt k >= 1 differs from it by the policy's strategy:
-- "views": it sees the problem as symmetric view k (Task.views: relabelled, rotated, permuted);
+- "views": it sees the problem as symmetric view k (Task.views: relabelled, rotated, permuted; for
+  upgrade, the nodes re-listed in another order: Task.view_inputs encodes each view);
 - "noise": Gaussian noise of std `noise` is added to its latent z before every step (trm.act.LatentNoise,
   seeded by k, so an attempt is reproducible): the parallel noisy trajectories of the TRM follow-up
   work, which need no retraining;
 - "views+noise": both.
 
 Adaptive (the default): attempt 0 runs alone first and is kept when it passes the task's exact check
-(Sudoku, maze, placement, upgrade) or, for a task without one (root cause), when its halting
-confidence reaches `accept_confidence`; so an easy problem costs what it cost before. Otherwise the
+(Sudoku, maze, placement, upgrade; for an optimisation task, placement and upgrade, only when its
+objective also meets the task's lower bound, i.e. it is proven optimal) or, for a task without one
+(root cause), when its halting confidence reaches `accept_confidence`; so an easy problem costs what
+it cost before. Otherwise the
 other attempts run side by side (one engine slot each) and the answer is chosen (`select`):
 - "checker": the first attempt that passes the exact check wins and the rest are cancelled; for an
   optimisation task (an objective), the best objective among the attempts that pass; when none
@@ -142,12 +145,15 @@ class Policy:
         """The per-step check of an attempt seen through `view` (None where the policy or task has none)."""
         if not (self.stop_on_check and self.attempts > 1 and self.select == "checker" and task.has_exact_check and not task.has_objective):
             return None
-        return lambda tokens: not task.verify(problem, task.decode(view.undo(tokens), problem))
+        return lambda tokens: not task.verify(problem, task.decode(task.view_undo(problem, view, tokens), problem))
 
 
-def vote_policy(views: int) -> Policy:
-    """A request's `views: N` (and a model's stored `views`): N symmetric views at once, the vote decides."""
-    return Policy(attempts=views, strategy="views", select="vote", adaptive=False)
+def vote_policy(views: int, task: Task | None = None) -> Policy:
+    """A request's `views: N` (and a model's stored `views`): N symmetric views at once, the vote
+    decides; for an optimisation `task`, the checker (the best objective that passes), as agreeing
+    on a plan says less than its objective does."""
+    select: Select = "checker" if task is not None and task.has_objective else "vote"
+    return Policy(attempts=views, strategy="views", select=select, adaptive=False)
 
 
 @dataclass
@@ -160,27 +166,32 @@ class Judged:
     verified: bool | None  # None: the task has no exact check
     objective: float | None  # for verified answers of optimisation tasks
     cut: str | None = None  # the engine's cut reason ("deadline", "max_steps") or None
+    proven: bool | None = None  # optimisation tasks, verified: the objective meets the task's lower bound (optimal)
 
 
 def judge(task: Task, problem: Any, k: int, view: View, prediction: Prediction, cut: str | None = None) -> Judged:
     """Map attempt k's prediction back from its view, decode and check it."""
     back = dataclasses.replace(
         prediction,
-        tokens=view.undo(prediction.tokens),
-        trace=[dataclasses.replace(r, tokens=view.undo(r.tokens)) for r in prediction.trace],
-        probs=view.undo_probs(prediction.probs) if prediction.probs is not None else None,
+        tokens=task.view_undo(problem, view, prediction.tokens),
+        trace=[dataclasses.replace(r, tokens=task.view_undo(problem, view, r.tokens)) for r in prediction.trace],
+        probs=task.view_undo_probs(problem, view, prediction.probs) if prediction.probs is not None else None,
     )
     solution = task.decode(back.tokens, problem, back.probs)
     violations = task.verify(problem, solution)
     verified = None if violations is None else not violations
     objective = task.objective(problem, solution) if verified else None
-    return Judged(k, back, solution, verified, objective, cut)
+    bound = task.lower_bound(problem) if objective is not None else None
+    proven = None if objective is None or bound is None else objective <= bound
+    return Judged(k, back, solution, verified, objective, cut, proven)
 
 
 def accepts_first(policy: Policy, first: Judged) -> bool:
-    """Whether adaptive mode keeps attempt 0 without trying more."""
+    """Whether adaptive mode keeps attempt 0 without trying more: it passes the exact check and, for
+    an optimisation task, is proven optimal (its objective meets the lower bound; another attempt
+    could find a better one otherwise); without a check, its halting confidence is high enough."""
     if first.verified is not None:
-        return first.verified
+        return first.verified and first.proven is not False
     return first.prediction.confidence >= policy.accept_confidence
 
 
@@ -273,7 +284,7 @@ async def run_attempts(
             view = views[k % len(views)]
             try:
                 future = engine.submit(
-                    view.apply(tokens),
+                    task.view_inputs(problem, view, tokens),
                     deadline=deadline if k == 0 else extra_until,
                     noise=policy.noise_for(k),
                     check=policy.checker(task, problem, view),
@@ -354,7 +365,7 @@ def solve_attempts(
     def round_(jobs: list[tuple[int, int]]) -> None:
         if not jobs:
             return
-        inputs = torch.from_numpy(np.stack([views[k % len(views)].apply(encoded[i]) for i, k in jobs]))
+        inputs = torch.from_numpy(np.stack([task.view_inputs(problems[i], views[k % len(views)], encoded[i]) for i, k in jobs]))
         checks = [policy.checker(task, problems[i], views[k % len(views)]) for i, k in jobs]
         predictions = run(inputs, [policy.noise_for(k) for _, k in jobs], checks)
         for (i, k), prediction in zip(jobs, predictions):

@@ -2,6 +2,7 @@
 shipped Sudoku model's gain is in tests/test_shipped_models.py and bench/testtime.py)."""
 
 import asyncio
+import dataclasses
 
 import numpy as np
 import pytest
@@ -43,10 +44,12 @@ def test_latent_noise_is_reproducible_by_seed_and_zero_rows_stay():
 
 def test_a_noisy_trajectory_in_the_engine_equals_the_same_trajectory_in_a_plain_loop(model):
     x = np.array([1, 2, 3, 4, 4, 3, 2, 1])
-    with Engine(model, slots=4) as engine:
+    # float32 in both: with "auto" on a CPU with native bf16 (avx512_bf16) the engine serves bf16 weights
+    # and recurse autocasts float32 ones, which round differently
+    with Engine(model, slots=4, dtype="fp32") as engine:
         noisy = engine.submit(x, max_steps=5, mode="fixed", noise=LatentNoise(0.8, 3)).result(timeout=30)
         plain = engine.submit(x, max_steps=5, mode="fixed").result(timeout=30)
-    ref = recurse(model, torch.as_tensor(x)[None], max_steps=5, mode="fixed", noise=[LatentNoise(0.8, 3)])[0]
+    ref = recurse(model, torch.as_tensor(x)[None], max_steps=5, mode="fixed", noise=[LatentNoise(0.8, 3)], dtype="fp32")[0]
     assert np.array_equal(noisy.tokens, ref.tokens)
     assert abs(noisy.q_halt - ref.q_halt) < 1e-4
     assert abs(noisy.q_halt - plain.q_halt) > 1e-4  # the noise reached the recursion
@@ -121,6 +124,9 @@ def test_selection_by_checker_vote_and_halting_head():
     assert not accepts_first(Policy(), judged(0, a, 0.99, False))
     assert accepts_first(Policy(accept_confidence=0.5), judged(0, a, 0.6, None))
     assert not accepts_first(Policy(accept_confidence=0.5), judged(0, a, 0.4, None))
+    # an optimisation task: valid is not enough, the first must be proven optimal (its lower bound met)
+    assert not accepts_first(Policy(), dataclasses.replace(judged(0, a, 0.99, True, 3.0), proven=False))
+    assert accepts_first(Policy(), dataclasses.replace(judged(0, a, 0.01, True, 2.0), proven=True))
 
 
 def test_undo_probs_maps_columns_and_positions_back():
@@ -231,3 +237,44 @@ def test_a_cancelled_request_gives_every_attempt_slot_back(model, task):
             return engine.pending()
 
     assert asyncio.run(go()) == 0
+
+
+def test_upgrade_node_orders_keep_the_fewest_waves_and_engine_and_static_agree(tmp_path):
+    # views that re-list the problem (NodeOrder): each attempt reads its own greedy draft, answers are
+    # mapped back by node, and the checker keeps the valid plan with the fewest waves
+    from tests.bench.untrained import hints_model
+    from trm.tasks.upgrade import random_problem
+
+    upgrade, _ = load_checkpoint(hints_model("upgrade", 17, tmp_path))
+    task = get_task("upgrade", hints=True)
+    rng = np.random.default_rng(3)
+    problems = [random_problem(rng, int(rng.integers(9, 17)), int(rng.integers(6, 17)), 0.15) for _ in range(6)]
+    policy = plan_attempts(task, InferenceConfig(policy=Policy(attempts=8, strategy="views", adaptive=False)))
+    assert (policy.select, policy.attempts) == ("checker", 8)
+
+    def run(inputs, noise, checks):
+        return recurse(upgrade, inputs, max_steps=2, noise=noise, checks=checks, probs=True)
+
+    static = solve_attempts(run, task, problems, policy)
+    single = solve_attempts(run, task, problems, plan_attempts(task, InferenceConfig(policy=Policy(attempts=1))))
+
+    async def on_engine():
+        with Engine(upgrade, slots=8) as engine:
+            return await asyncio.gather(*(run_attempts(engine, task, p, policy, deadline=None, submit={"max_steps": 2, "probs": True}) for p in problems))
+
+    served = asyncio.run(on_engine())
+    for problem, a, b, one in zip(problems, static, served, single):
+        plans = [task.decode(o.tokens, problem, o.probs) for o in (a, b, one)]
+        assert all(task.verify(problem, plan) == [] for plan in plans)
+        assert a.attempts == b.attempts == 8 and a.chosen_by == b.chosen_by == "checker"
+        assert len(plans[0].waves) == len(plans[1].waves) <= len(plans[2].waves)
+        # the same as solving each re-listed cluster by hand and mapping its plan back by node
+        views = task.views(8)
+        inputs = np.stack([task.view_inputs(problem, v, task.encode(problem)) for v in views])
+        by_hand = recurse(upgrade, torch.from_numpy(inputs), max_steps=2, probs=True)
+        waves = [
+            len(task.decode(task.view_undo(problem, v, p.tokens), problem, task.view_undo_probs(problem, v, p.probs)).waves)
+            for v, p in zip(views, by_hand)
+        ]
+        assert len(plans[0].waves) == min(waves)
+    assert any(len({tuple(task.view_inputs(p, v, task.encode(p))) for v in task.views(8)}) > 1 for p in problems)

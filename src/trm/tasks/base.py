@@ -248,6 +248,25 @@ class Task(ABC, Generic[ProblemT, SolutionT]):
         call. By default the identity alone: a task without symmetries gets no voting."""
         return [View.identity(self.seq_len, self.vocab_size)]
 
+    # A view moves and relabels the problem's tokens; a task whose views re-list the problem itself
+    # (the upgrade task: its nodes in another order, which changes the greedy draft it encodes, so
+    # no token map can show it) overrides these four, and everything at inference goes through them.
+    def view_problem(self, problem: ProblemT, view: View) -> ProblemT:
+        """The problem as `view` shows it (the same problem where a view only moves tokens)."""
+        return problem
+
+    def view_inputs(self, problem: ProblemT, view: View, encoded: np.ndarray) -> np.ndarray:
+        """The model's input [seq_len] for `problem` seen through `view`; `encoded` is `encode(problem)`."""
+        return view.apply(encoded)
+
+    def view_undo(self, problem: ProblemT, view: View, tokens: np.ndarray) -> np.ndarray:
+        """Tokens [seq_len] answered in `view` -> the problem's own positions and values."""
+        return view.undo(tokens)
+
+    def view_undo_probs(self, problem: ProblemT, view: View, probs: np.ndarray) -> np.ndarray:
+        """Probabilities [seq_len, vocab_size] answered in `view` -> the problem's own positions and values."""
+        return view.undo_probs(probs)
+
     def example(self) -> dict[str, Any]:
         """A small problem for documentation and /v1/tasks."""
         return {}

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import networkx as nx
@@ -36,7 +36,7 @@ import numpy as np
 from ortools.sat.python import cp_model
 
 from agent_reasoning.types import TaskType, UpgradeProblem, UpgradeService, UpgradeSolution
-from trm.tasks.base import Example, InvalidProblem, OutsideCanvas, SolverAnswer, Task
+from trm.tasks.base import Example, InvalidProblem, OutsideCanvas, SolverAnswer, Task, View
 from trm.tasks.common import STATUS_NAMES, Budget, CpResult, LimitReached, bool_option, keep_most, permutations, wl_hash
 
 MAX_NODES, MAX_SERVICES, MAX_WAVES = 16, 16, 8
@@ -48,6 +48,7 @@ WAVE0 = REPLICA0 + REPLICA_CAP + 1  # 13 = wave 1
 VOCAB = WAVE0 + MAX_WAVES  # 21
 
 BUCKETS = {"small": ((4, 8), (3, 10)), "large": ((9, 16), (6, 16))}  # (nodes, services) ranges
+MAX_VIEWS, VIEW_SEED = 8, 20261201  # node orders for test-time compute (views), fixed once for every call
 
 Counts = list[tuple[int, ...]]  # per node: replicas of each service
 
@@ -325,6 +326,24 @@ def canonical_waves(wave: list[int]) -> list[int]:
     return [order.setdefault(w, len(order)) for w in wave]
 
 
+@dataclass(frozen=True)
+class NodeOrder(View):
+    """A view of an upgrade: the cluster with its nodes listed in another order. `slots` is a fixed
+    permutation of the 16 node slots; a cluster of n nodes lists them in the order 0..n-1 take in it.
+
+    Not a token map (its positions and values are the identity): the greedy's draft (task option
+    hints) is drawn up again for that order, where ties between equally loaded nodes and the waves'
+    numbering change, so the task encodes the re-listed cluster (`UpgradeTask.view_inputs`) and maps
+    the answer's node columns back (`view_undo`)."""
+
+    slots: np.ndarray = field(default_factory=lambda: np.arange(MAX_NODES))
+
+    def order(self, n: int) -> list[int]:
+        """The original index of the node in each of the view's first n columns (nodes past the 16
+        slots, in a cluster beyond the canvas, keep their places after them)."""
+        return [int(j) for j in self.slots if j < n] + list(range(len(self.slots), n))
+
+
 # --- the task --------------------------------------------------------------------------------------
 
 
@@ -354,6 +373,58 @@ class UpgradeTask(Task[UpgradeProblem, UpgradeSolution]):
     def options(self) -> dict[str, Any]:
         """{"hints": true} for a model that reads the greedy's plan; {} otherwise."""
         return {"hints": True} if self.hints else {}
+
+    # --- views: the nodes in other orders ---
+
+    def views(self, n: int) -> list[View]:
+        """Up to `n` (at most 8) node orders, the given order first; the same at every call. Each sees
+        the cluster as another order lists it (`NodeOrder`): test-time compute keeps the plan with the
+        fewest waves among the attempts that pass the check."""
+        rng = np.random.default_rng(VIEW_SEED)
+        identity = View.identity(self.seq_len, self.vocab_size)
+        orders = [np.arange(MAX_NODES)] + [rng.permutation(MAX_NODES) for _ in range(MAX_VIEWS - 1)]
+        return [NodeOrder(identity.positions, identity.values, slots) for slots in orders[: max(1, min(n, MAX_VIEWS))]]
+
+    def view_problem(self, problem: UpgradeProblem, view: View) -> UpgradeProblem:
+        """The cluster with its nodes in the view's order (the same services and replicas)."""
+        if not isinstance(view, NodeOrder):
+            return problem
+        order = view.order(len(problem.nodes))
+        if order == sorted(order):
+            return problem
+        return problem.model_copy(update={"nodes": [problem.nodes[j] for j in order]})
+
+    def view_inputs(self, problem: UpgradeProblem, view: View, encoded: np.ndarray) -> np.ndarray:
+        """The re-listed cluster's tokens (its own greedy draft); `encoded` where the order is the given one."""
+        shown = self.view_problem(problem, view)
+        return encoded if shown is problem else self.encode(shown)
+
+    def _columns(self, problem: UpgradeProblem, view: View) -> np.ndarray | None:
+        """Per view node column (1..n): the problem's column of that node; None for the given order."""
+        if not isinstance(view, NodeOrder):
+            return None
+        order = view.order(len(problem.nodes))
+        return None if order == sorted(order) else 1 + np.array(order, dtype=np.int64)
+
+    def view_undo(self, problem: UpgradeProblem, view: View, tokens: np.ndarray) -> np.ndarray:
+        """Tokens [289] answered for the re-listed cluster -> each node's column in the given order."""
+        columns = self._columns(problem, view)
+        if columns is None:
+            return tokens
+        grid = tokens.reshape(SIZE, SIZE)
+        out = grid.copy()
+        out[:, columns] = grid[:, 1 : 1 + len(columns)]
+        return out.reshape(-1)
+
+    def view_undo_probs(self, problem: UpgradeProblem, view: View, probs: np.ndarray) -> np.ndarray:
+        """Probabilities [289, 21] answered for the re-listed cluster -> the given order's columns."""
+        columns = self._columns(problem, view)
+        if columns is None:
+            return probs
+        grid = probs.reshape(SIZE, SIZE, -1)
+        out = grid.copy()
+        out[:, columns] = grid[:, 1 : 1 + len(columns)]
+        return out.reshape(probs.shape)
 
     # --- problems ---
 

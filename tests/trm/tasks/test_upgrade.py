@@ -388,3 +388,32 @@ def test_render_counts_waves_and_nodes_in_words():
     assert task.render(one, task.baseline(one)) == "wave 1: k3s-01\n1 wave for 1 node"
     two = task.parse({"nodes": ["a", "b"], "services": [{"name": "db", "replicas_on": ["a", "b"], "max_unavailable": 1}]})
     assert task.render(two, task.baseline(two)).endswith("\n2 waves for 2 nodes")
+
+
+def test_node_order_views_re_list_the_cluster_and_map_answers_back():
+    hinted = get_task("upgrade", hints=True)
+    views = hinted.views(64)
+    assert len(views) == 8 and hinted.describe()["max_views"] == 8
+    assert [v.slots.tolist() for v in hinted.views(3)] == [v.slots.tolist() for v in views[:3]]  # a prefix: the same at every call
+    rng = np.random.default_rng(11)
+    problem = random_problem(rng, 12, 9, 0.15)
+    encoded = hinted.encode(problem)
+    drafts = set()
+    for view in views:
+        shown = hinted.view_problem(problem, view)
+        assert sorted(shown.nodes) == sorted(problem.nodes) and shown.services == problem.services
+        inputs = hinted.view_inputs(problem, view, encoded)
+        assert np.array_equal(inputs, hinted.encode(shown))  # its own greedy draft, not the given order's moved
+        # the draft read as the view's answer decodes to the same plan in either frame
+        back = hinted.view_undo(problem, view, inputs)
+        in_view = hinted.decode(inputs, shown)
+        mapped = hinted.decode(back, problem)
+        assert hinted.verify(problem, mapped) == []
+        assert sorted(map(sorted, mapped.waves)) == sorted(map(sorted, in_view.waves))
+        probs = np.eye(hinted.vocab_size)[inputs]  # [289, 21] one-hot
+        assert np.array_equal(hinted.view_undo_probs(problem, view, probs).argmax(-1), back)
+        drafts.add(tuple(map(tuple, sorted(map(sorted, mapped.waves)))))
+    assert views[0].order(12) == list(range(12)) and hinted.view_problem(problem, views[0]) is problem
+    big = random_problem(rng, 20, 9, 0.15)  # beyond the canvas: every node still listed once
+    assert all(sorted(hinted.view_problem(big, v).nodes) == sorted(big.nodes) for v in views)
+    assert len(drafts) > 1, "other orders should break the greedy's ties differently on a 12-node cluster"
