@@ -38,25 +38,27 @@ def problems(n, seed=0):
 
 def test_results_match_a_plain_per_sample_loop(model):
     xs = problems(40)
-    with Engine(model, slots=8, halt_threshold=0.0) as engine:
+    # float32 throughout these comparisons: with "auto" on a CPU with native bf16 (avx512_bf16) the
+    # engine serves bf16 weights and recurse autocasts float32 ones, which round differently
+    with Engine(model, slots=8, halt_threshold=0.0, dtype="fp32") as engine:
         futures = [engine.submit(x, max_steps=6) for x in xs]
         got = [f.result(timeout=30) for f in futures]
     for x, r in zip(xs, got):
-        ref = recurse(model, torch.as_tensor(x)[None], max_steps=6, threshold=0.0)[0]
+        ref = recurse(model, torch.as_tensor(x)[None], max_steps=6, threshold=0.0, dtype="fp32")[0]
         assert np.array_equal(r.tokens, ref.tokens)
         assert (r.steps, r.halted) == (ref.steps, ref.halted)
         assert abs(r.confidence - ref.confidence) < 1e-5
     # fixed mode: every sample runs all steps, as the reference evaluates
-    with Engine(model, slots=8) as engine:
+    with Engine(model, slots=8, dtype="fp32") as engine:
         fixed = [engine.submit(x, max_steps=5, mode="fixed").result(timeout=30) for x in xs[:8]]
     for x, r in zip(xs[:8], fixed):
-        ref = recurse(model, torch.as_tensor(x)[None], max_steps=5, mode="fixed")[0]
+        ref = recurse(model, torch.as_tensor(x)[None], max_steps=5, mode="fixed", dtype="fp32")[0]
         assert r.steps == 5 and r.halted and np.array_equal(r.tokens, ref.tokens)
 
 
 def final_step_probs(model, x, steps):
     """Softmax of one sample's logits at supervision step `steps` [L, V], straight from the unrolled model."""
-    for step, out in unroll(model, torch.as_tensor(x)[None], max_steps=steps):
+    for step, out in unroll(model, torch.as_tensor(x)[None], max_steps=steps, dtype="fp32"):
         if step == steps:
             return out.logits[0].detach().float().softmax(-1).numpy()
     raise AssertionError("unroll stopped early")
@@ -65,7 +67,7 @@ def final_step_probs(model, x, steps):
 def test_probabilities_are_those_of_each_samples_own_final_step(model):
     # samples of one batch finish at different steps; only those that ask get probabilities
     xs = problems(6, seed=5)
-    with Engine(model, slots=4) as engine:
+    with Engine(model, slots=4, dtype="fp32") as engine:
         futures = [engine.submit(x, max_steps=1 + i % 4, mode="fixed", probs=i % 3 != 2) for i, x in enumerate(xs)]
         got = [f.result(timeout=30) for f in futures]
     for i, (x, r) in enumerate(zip(xs, got)):
@@ -76,7 +78,7 @@ def test_probabilities_are_those_of_each_samples_own_final_step(model):
             assert r.probs is not None and np.allclose(r.probs, final_step_probs(model, x, r.steps), atol=1e-5)
     # recurse: sample 0 ends at step 1 (its check passes), the others run to step 3
     batch = torch.as_tensor(xs[:3])
-    preds = recurse(model, batch, max_steps=3, mode="fixed", probs=True, checks=[lambda t: True, None, None])
+    preds = recurse(model, batch, max_steps=3, mode="fixed", probs=True, checks=[lambda t: True, None, None], dtype="fp32")
     assert [p.steps for p in preds] == [1, 3, 3]
     for x, p in zip(xs[:3], preds):
         assert p.probs is not None and np.allclose(p.probs, final_step_probs(model, x, p.steps), atol=1e-5)
@@ -173,7 +175,7 @@ def test_thread_safety_under_many_concurrent_submitters(model):
     xs = problems(160, seed=3)
     results: dict[int, object] = {}
     errors = []
-    with Engine(model, slots=8, queue_size=512) as engine:
+    with Engine(model, slots=8, queue_size=512, dtype="fp32") as engine:
 
         def worker(k):
             try:
@@ -188,7 +190,7 @@ def test_thread_safety_under_many_concurrent_submitters(model):
         for t in threads:
             t.join()
     assert not errors
-    ref = recurse(model, torch.as_tensor(xs), max_steps=6)
+    ref = recurse(model, torch.as_tensor(xs), max_steps=6, dtype="fp32")
     for i in range(160):
         assert np.array_equal(results[i].tokens, ref[i].tokens) and results[i].steps == ref[i].steps
 
