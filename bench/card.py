@@ -32,6 +32,7 @@ from trm.inference import recurse, vote  # noqa: E402
 from trm.precision import for_inference  # noqa: E402
 from trm.progress import track  # noqa: E402
 from trm.tasks import get_task  # noqa: E402
+from trm.tasks.base import Task  # noqa: E402
 
 
 def _sync() -> None:
@@ -69,6 +70,9 @@ def voted(compute: ComputeThread, served, task, data: TokenDataset, n_views: int
     """Act with a vote over `n_views` symmetric views (Task.views, trm.inference.vote), through an
     engine as the service runs it: exact accuracy per bucket, steps of all views together, the views
     agreeing, and the latency of one problem whose views are solved together."""
+    if type(task).view_inputs is not Task.view_inputs:
+        # views that re-list the problem (upgrade's node orders) need the problem, not a test split's tokens
+        raise SystemExit(f"--views: the {task.name} task's views re-list the problem; measure them with bench/homelab.py --views")
     views = task.views(n_views)
     buckets = np.concatenate([np.asarray(s) for s in data.shards["buckets"]])
     out: dict = {"views": len(views)}

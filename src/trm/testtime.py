@@ -167,6 +167,7 @@ class Judged:
     objective: float | None  # for verified answers of optimisation tasks
     cut: str | None = None  # the engine's cut reason ("deadline", "max_steps") or None
     proven: bool | None = None  # optimisation tasks, verified: the objective meets the task's lower bound (optimal)
+    key: bytes = b""  # what makes two attempts the same answer (Task.answer_key): votes and the vote count it
 
 
 def judge(task: Task, problem: Any, k: int, view: View, prediction: Prediction, cut: str | None = None) -> Judged:
@@ -183,7 +184,7 @@ def judge(task: Task, problem: Any, k: int, view: View, prediction: Prediction, 
     objective = task.objective(problem, solution) if verified else None
     bound = task.lower_bound(problem) if objective is not None else None
     proven = None if objective is None or bound is None else objective <= bound
-    return Judged(k, back, solution, verified, objective, cut, proven)
+    return Judged(k, back, solution, verified, objective, cut, proven, task.answer_key(problem, solution, back.tokens))
 
 
 def accepts_first(policy: Policy, first: Judged) -> bool:
@@ -208,20 +209,21 @@ def select(policy: Policy, judged: Sequence[Judged]) -> tuple[Judged, ChosenBy, 
         raise ValueError("no attempts to choose from")
 
     def agreeing(j: Judged) -> int:
-        return sum(np.array_equal(k.prediction.tokens, j.prediction.tokens) for k in judged)
+        return sum(k.key == j.key for k in judged)
 
     if len(judged) == 1:
         return judged[0], "halt", 1
     if policy.select == "checker":
         passed = [j for j in judged if j.verified]
         if passed:
-            # satisfaction tasks: the first to pass (completion order); optimisation: the best objective
-            best = min(passed, key=lambda j: (j.objective if j.objective is not None else 0.0, passed.index(j)))
+            # satisfaction tasks: the first to pass; optimisation: the best objective, ties to the lower
+            # attempt number (not completion order, so the engine and a static batch choose alike)
+            best = min(passed, key=lambda j: (j.objective if j.objective is not None else 0.0, j.index))
             return best, "checker", agreeing(best)
     if policy.select == "halt":
         best = max(judged, key=lambda j: (j.prediction.confidence, -j.index))
         return best, "halt", agreeing(best)
-    members = [judged[i] for i in majority([j.prediction.tokens for j in judged], [j.prediction.confidence for j in judged])]
+    members = [judged[i] for i in majority([np.frombuffer(j.key, dtype=np.uint8) for j in judged], [j.prediction.confidence for j in judged])]
     best = max(members, key=lambda j: (j.prediction.confidence, -j.index))
     return best, "vote", len(members)
 

@@ -101,7 +101,8 @@ def test_stored_policy_round_trips_through_config_json():
 
 
 def judged(index, tokens, confidence, verified, objective=None):
-    return Judged(index, Prediction(np.array(tokens), 3, True, confidence, 0.0), None, verified, objective)  # type: ignore[arg-type]
+    key = np.array(tokens).tobytes()
+    return Judged(index, Prediction(np.array(tokens), 3, True, confidence, 0.0), None, verified, objective, key=key)  # type: ignore[arg-type]
 
 
 def test_selection_by_checker_vote_and_halting_head():
@@ -277,4 +278,8 @@ def test_upgrade_node_orders_keep_the_fewest_waves_and_engine_and_static_agree(t
             for v, p in zip(views, by_hand)
         ]
         assert len(plans[0].waves) == min(waves)
+        # equal plans from two orders count as one answer, though each order numbers its waves anew
+        decoded = [task.decode(task.view_undo(problem, v, p.tokens), problem, task.view_undo_probs(problem, v, p.probs)) for v, p in zip(views, by_hand)]
+        chosen = plans[0]
+        assert a.votes == sum(sorted(map(sorted, d.waves)) == sorted(map(sorted, chosen.waves)) for d in decoded)
     assert any(len({tuple(task.view_inputs(p, v, task.encode(p))) for v in task.views(8)}) > 1 for p in problems)

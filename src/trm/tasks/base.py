@@ -248,6 +248,11 @@ class Task(ABC, Generic[ProblemT, SolutionT]):
         call. By default the identity alone: a task without symmetries gets no voting."""
         return [View.identity(self.seq_len, self.vocab_size)]
 
+    def answer_key(self, problem: ProblemT, solution: SolutionT, tokens: np.ndarray) -> bytes:
+        """What makes two answers the same for a vote (trm.testtime): by default the predicted tokens
+        [seq_len], mapped back to the problem's frame."""
+        return np.ascontiguousarray(tokens).tobytes()
+
     # A view moves and relabels the problem's tokens; a task whose views re-list the problem itself
     # (the upgrade task: its nodes in another order, which changes the greedy draft it encodes, so
     # no token map can show it) overrides these four, and everything at inference goes through them.

@@ -406,6 +406,11 @@ class UpgradeTask(Task[UpgradeProblem, UpgradeSolution]):
         order = view.order(len(problem.nodes))
         return None if order == sorted(order) else 1 + np.array(order, dtype=np.int64)
 
+    def answer_key(self, problem: UpgradeProblem, solution: UpgradeSolution, tokens: np.ndarray) -> bytes:
+        """The plan as a set of waves: views number the waves by their own first node, so equal plans
+        from two node orders have different tokens."""
+        return repr(sorted(sorted(wave) for wave in solution.waves)).encode()
+
     def view_undo(self, problem: UpgradeProblem, view: View, tokens: np.ndarray) -> np.ndarray:
         """Tokens [289] answered for the re-listed cluster -> each node's column in the given order."""
         columns = self._columns(problem, view)
