@@ -104,12 +104,15 @@ def main() -> None:
     parser.add_argument("--out", required=True)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--bucket", action="append", help="only these buckets (default: all)")
+    parser.add_argument(
+        "--seed", type=int, default=SEED, help="a development set's seed (default: the frozen sets' own; data builds use 1 and 2)"
+    )
     parser.add_argument("--refine", type=float, metavar="SECONDS", help="instead of building: solve again, with this limit, the instances not proven optimal")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     meta_file = out / "meta.json"
-    meta = json.loads(meta_file.read_text()) if meta_file.exists() else {"task": args.task, "seed": SEED, "buckets": {}}
+    meta = json.loads(meta_file.read_text()) if meta_file.exists() else {"task": args.task, "seed": args.seed, "buckets": {}}
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
@@ -120,7 +123,7 @@ def main() -> None:
         for b_index, (bucket, (count, settings, time_limit)) in enumerate(BUCKETS[args.task].items()):
             if args.bucket and bucket not in args.bucket:
                 continue
-            rng = np.random.default_rng([SEED, b_index])
+            rng = np.random.default_rng([args.seed, b_index])
             raws = [json.dumps(draw(args.task, rng, settings).model_dump(exclude_none=True)) for _ in range(count)]
             started = time.perf_counter()
             records = list(pool.map(solve_one, [(args.task, bucket, r, time_limit) for r in raws], chunksize=8))
@@ -131,7 +134,7 @@ def main() -> None:
             meta["buckets"][bucket] = {
                 "instances": count,
                 "settings": settings,
-                "seed": [SEED, b_index],
+                "seed": [args.seed, b_index],
                 "time_limit_s": time_limit,
                 "not_proven_optimal": not_proven,
                 "baseline_optimal": sum(r["baseline"] == r["objective"] and r["optimal"] for r in records),
