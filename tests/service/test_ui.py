@@ -11,8 +11,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -287,3 +290,17 @@ def test_the_live_panel_shows_each_models_slots(page, server):
         assert f"/{m['slots']} busy" in page.inner_text(f"#live-models li[data-model='{m['name']}']")
     expect(page.locator("#live-rps")).not_to_have_text("–", timeout=10_000)  # second poll: a rate
     float(page.inner_text("#live-rps"))
+
+
+def test_the_screenshot_script_of_docs_ui_runs(tmp_path):
+    # `make screenshots` (docs/ui.md): the real page with the shipped models; a wait_for_function the
+    # page's CSP forbids once broke it unnoticed
+    missing = _missing_browser()
+    if missing:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI installs the browser for these tests: {missing}")
+        pytest.skip(missing)
+    script = Path(__file__).resolve().parents[2] / "scripts" / "ui_screenshots.py"
+    done = subprocess.run([sys.executable, str(script), "--out", str(tmp_path), "--chromium", CHROMIUM], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert sorted(p.name for p in tmp_path.glob("*.png")) == ["ui-placement.png", "ui-rootcause.png", "ui-sudoku.png", "ui-upgrade.png"]
