@@ -174,7 +174,7 @@ async def _reason(state: ServiceState, request: ReasoningRequest, label: str) ->
                 setattr(answer, name, getattr(presented, name))
     model = route.model
     # what the caller sent that nothing reads; a problem the service built has only its own fields
-    warnings = unread_fields(request) + (unread_fields(problem, "problem") if built is None else [])
+    warnings = unread_fields(request) + (unread_fields(problem, "problem") + task.notes(problem) if built is None else [])
     if model is None and state.registry.for_task(task.name):  # a model is loaded, yet the solver answered: say why
         warnings.append(f"{route.why_no_model}; the task's {answer.solved_by} answered")
     if request.mode == "exact" and not task.has_exact_check:

@@ -405,6 +405,17 @@ def test_fields_nothing_reads_are_named_in_warnings(server):
     assert warnings[1].startswith("problem.pods.0.grup:") and "did you mean 'group'" in warnings[1]
 
 
+def test_a_service_calling_itself_is_named_in_the_warnings(server):
+    problem = {
+        "services": [{"name": "a", "error_rate": 0.3, "anomalous": True}, {"name": "b", "error_rate": 0.0}],
+        "dependencies": [["a", "b"], ["b", "b"]],
+    }
+    r = httpx.post(server + "/v1/reason", json={"task": "rootcause", "problem": problem}, timeout=60)
+    assert r.status_code == 200, r.text
+    warnings = r.json()["warnings"]
+    assert [w for w in warnings if w.startswith("problem.dependencies.1: 'b' calls itself")], warnings
+
+
 def test_a_rootcause_where_nothing_moved_says_so(server):
     """No flag and no signal off normal: the ranking is a guess, and its probabilities say so (uniform)."""
     problem = {

@@ -168,6 +168,11 @@ class Task(ABC, Generic[ProblemT, SolutionT]):
             self.check_canvas(problem)
         return problem
 
+    def notes(self, problem: ProblemT) -> list[str]:
+        """Parts of a valid problem the task reads as nothing, for the response's `warnings`, each
+        starting with its field (`problem.dependencies.2: ...`); none by default."""
+        return []
+
     def check(self, problem: ProblemT) -> None:  # noqa: B027 - an optional hook: most tasks need no extra checks
         """Task-level checks beyond the schema (size limits, contradictions). Raise InvalidProblem."""
 

@@ -233,6 +233,15 @@ class RootCauseTask(Task[RootCauseProblem, RootCauseSolution]):
 
     # --- problems ---
 
+    def notes(self, problem: RootCauseProblem) -> list[str]:
+        """A service listed as calling itself: the graph drops the link (a fault cannot spread from a
+        service to itself), which a caller should hear rather than find out."""
+        return [
+            f"problem.dependencies.{i}: {caller!r} calls itself; a self-call says nothing about where a fault spread, ignored"
+            for i, (caller, callee) in enumerate(problem.dependencies)
+            if caller == callee
+        ]
+
     def check_canvas(self, problem: RootCauseProblem) -> None:
         """Raises OutsideCanvas for more than MAX_SERVICES services or a graph too dense for LINKS links per service row."""
         n = len(problem.services)
