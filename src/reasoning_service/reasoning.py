@@ -138,18 +138,30 @@ async def _reason(state: ServiceState, request: ReasoningRequest, label: str) ->
     task, problem = route.task, route.problem
     result: Outcome | None = None
     budget_s = 0.0
+    notes: list[str] = []  # what the caller should hear about how the answer came about (warnings)
     try:
-        if route.model is None:
-            for name in ("views", "attempts"):
-                if (getattr(request, name) or 1) > 1:
-                    raise ServiceError(422, "invalid_request", f"{name}: {route.why_no_model}; the task's solver answers, without {name}", field=name)
-            budget_s = _budget(request, settings, deadline)
-            options = AnswerOptions(fallback=request.fallback, mode=request.mode or "fast", budget_s=budget_s)
+        if route.model is not None:
+            result = await _run_model(state, route.model, problem, request, deadline, deadline_ms)
+            if result is None:
+                notes.append(f"deadline_ms: the model had no time for a step within {deadline_ms} ms; the task's solver answered")
+            elif result.cut_reason == "deadline":
+                notes.append(
+                    f"deadline_ms: the model was cut at the deadline after {result.steps} supervision steps; its plan at that step, "
+                    "checked, is the answer (or the classical one where better)"
+                )
+            elif result.attempts > result.views:
+                notes.append(f"deadline_ms: {result.views} of the {result.attempts} attempts started finished before the deadline")
+        else:  # size is never a 422: the solver answers, and the options it cannot honour are named
+            notes += [
+                f"{name}: {route.why_no_model}; the task's {task.name} solver answered, without {name}"
+                for name in ("views", "attempts")
+                if (getattr(request, name) or 1) > 1
+            ]
+        budget_s = _budget(request, settings, deadline)  # what the model left of the deadline
+        options = AnswerOptions(fallback=request.fallback, mode=request.mode or "fast", budget_s=budget_s)
+        if result is None:
             answer = await _within_deadline(run_in_threadpool(solve_without_model, task, problem, options), deadline, deadline_ms)
         else:
-            result = await _run_model(state, route.model, problem, request, deadline, deadline_ms)
-            budget_s = _budget(request, settings, deadline)  # what the model left of the deadline
-            options = AnswerOptions(fallback=request.fallback, mode=request.mode or "fast", budget_s=budget_s)
             answer = await _within_deadline(run_in_threadpool(finish, task, problem, result, options), deadline, deadline_ms)
     except InvalidProblem as e:  # found unsolvable (the model's answer failed its check, or the solver found none)
         raise ServiceError(422, "invalid_problem", str(e), field=e.field) from None
@@ -172,10 +184,10 @@ async def _reason(state: ServiceState, request: ReasoningRequest, label: str) ->
         for name in ("objective", "lower_bound", "optimal"):
             if getattr(presented, name) is not None and answer.verified is not False:
                 setattr(answer, name, getattr(presented, name))
-    model = route.model
+    model = route.model if result is not None else None  # None: the solver answered alone (no model step in time)
     # what the caller sent that nothing reads; a problem the service built has only its own fields
-    warnings = unread_fields(request) + (unread_fields(problem, "problem") + task.notes(problem) if built is None else [])
-    if model is None and state.registry.for_task(task.name):  # a model is loaded, yet the solver answered: say why
+    warnings = unread_fields(request) + (unread_fields(problem, "problem") + task.notes(problem) if built is None else []) + notes
+    if route.model is None and state.registry.for_task(task.name):  # a model is loaded, yet the solver answered: say why
         warnings.append(f"{route.why_no_model}; the task's {answer.solved_by} answered")
     if request.mode == "exact" and not task.has_exact_check:
         warnings.append(f"mode: {task.name} has no exact solver (its answer is a ranking); 'exact' changed nothing")
@@ -226,8 +238,12 @@ async def _within_deadline(work: Awaitable[T], deadline: float, deadline_ms: int
         raise ServiceError(504, "deadline_exceeded", f"no answer within deadline_ms={deadline_ms}", field="deadline_ms") from None
 
 
-async def _run_model(state: ServiceState, model: LoadedModel, problem: BaseModel, request: ReasoningRequest, deadline: float, deadline_ms: int) -> Outcome:
-    """The model's attempts at the problem on its engine (trm.testtime: one, a vote over views, or adaptive test-time compute)."""
+async def _run_model(
+    state: ServiceState, model: LoadedModel, problem: BaseModel, request: ReasoningRequest, deadline: float, deadline_ms: int
+) -> Outcome | None:
+    """The model's attempts at the problem on its engine (trm.testtime: one, a vote over views, or
+    adaptive test-time compute). None where the deadline left the model no step at all on a task
+    whose solver can still answer in time (placement, upgrade); a 504 for the others."""
     settings, task = state.settings, model.task
     try:
         policy = plan_attempts(
@@ -268,8 +284,12 @@ async def _run_model(state: ServiceState, model: LoadedModel, problem: BaseModel
         state.metrics.rejections.labels(task.name, "draining").inc()
         raise ServiceError(503, "overloaded", "the service is shutting down", headers=retry) from None
     except (DeadlineExceededError, asyncio.TimeoutError):
+        if task.has_objective and task.exact_solver:
+            return None
         raise ServiceError(504, "deadline_exceeded", f"no answer within deadline_ms={deadline_ms}", field="deadline_ms") from None
-    if result.cut_reason == "deadline":
+    if result.cut_reason == "deadline" and not task.has_objective:
+        # a cut Sudoku or maze answer is a guess; a cut plan (placement, upgrade) is still made valid and
+        # checked by `finish`, and exact mode's solver still runs: the answer a deadline allows (docs/quick-start.md)
         raise ServiceError(504, "deadline_exceeded", f"no answer within deadline_ms={deadline_ms} ({result.steps} steps done)", field="deadline_ms")
     state.metrics.queue_wait.labels(task.name).observe(result.queue_seconds)
     state.metrics.compute.labels(task.name).observe(result.compute_seconds)

@@ -59,8 +59,10 @@ def test_a_maze_too_large_for_the_default_model_goes_to_the_30x30_one(server):
     assert body["solved_by"] == "solver" and body["model"] is None and body["verified"] is True and body["steps"] == 0
     assert body["warnings"] == [body["warnings"][0]] and "beyond every maze model's canvas" in body["warnings"][0], body["warnings"]
     assert body["solution"]["path"][0] == [1, 1] and body["solution"]["path"][-1] == [1, 29] and len(body["solution"]["path"]) == 29
+    # views (or attempts) the solver cannot honour: still answered, and the warning says so
     r = httpx.post(server + "/v1/reason", json={"task": "maze", "problem": {"grid": too_big}, "views": 8}, timeout=60)
-    assert r.status_code == 422 and r.json()["field"] == "views"
+    assert r.status_code == 200 and r.json()["solved_by"] == "solver", r.text
+    assert any(w.startswith("views:") and "without views" in w for w in r.json()["warnings"]), r.json()["warnings"]
 
 
 def test_every_known_task_answers_without_a_model(server):
@@ -459,3 +461,43 @@ def test_a_short_deadline_stops_the_exact_solver_in_time_with_its_best_plan(serv
     body = r.json()
     assert body["verified"] is True and body["solved_by"] == "solver" and body["lower_bound"] <= body["objective"]
     assert body["duration_ms"] < 2000, body["duration_ms"]
+
+
+UPGRADE_12 = {
+    "nodes": [f"k3s-{i:02d}" for i in range(1, 13)],
+    "services": [
+        {"name": f"svc{s}", "replicas_on": [f"k3s-{(s * 5 + k * 3) % 12 + 1:02d}" for k in range(3)], "max_unavailable": 1} for s in range(10)
+    ],
+}
+
+
+def _valid_waves(problem: dict, waves: list[list[str]]) -> bool:
+    if sorted(n for w in waves for n in w) != sorted(problem["nodes"]):
+        return False
+    return all(sum(node in wave for node in s["replicas_on"]) <= s["max_unavailable"] for s in problem["services"] for wave in waves)
+
+
+@needs("upgrade")
+@pytest.mark.parametrize("mode", ["fast", "exact"])
+def test_a_deadline_too_short_for_the_upgrade_model_still_gets_a_checked_plan(server, mode):
+    # a plan cut short is still made valid (and exact mode's solver still runs): an answer, not a 504,
+    # and the warnings say the model was cut or had no time
+    r = httpx.post(server + "/v1/reason", json={"task": "upgrade", "problem": UPGRADE_12, "deadline_ms": 1, "mode": mode}, timeout=60)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["verified"] is True and _valid_waves(UPGRADE_12, body["solution"]["waves"])
+    assert body["objective"] == len(body["solution"]["waves"]) >= body["lower_bound"]
+    assert any(w.startswith("deadline_ms:") for w in body["warnings"]), body["warnings"]
+    # with time, the model answers and no warning is given
+    r = httpx.post(server + "/v1/reason", json={"task": "upgrade", "problem": UPGRADE_12, "mode": mode}, timeout=60)
+    assert r.status_code == 200 and r.json()["warnings"] == [], r.text
+
+
+@needs("upgrade")
+def test_views_on_a_cluster_beyond_the_upgrade_models_canvas_are_a_warning_not_a_422(server):
+    problem = {"nodes": [f"n{i}" for i in range(30)], "services": [{"name": "db", "replicas_on": ["n0", "n1", "n2"], "max_unavailable": 1}]}
+    r = httpx.post(server + "/v1/reason", json={"task": "upgrade", "problem": problem, "views": 2, "attempts": None}, timeout=60)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["solved_by"] == "solver" and body["model"] is None and _valid_waves(problem, body["solution"]["waves"])
+    assert any(w.startswith("views:") for w in body["warnings"]), body["warnings"]
