@@ -301,9 +301,11 @@ def evalset(
     # is what copying it would score, the bar the network's own edits must clear
     hinted = solver.task if solver is not None and solver.task.options().get("hints") else None
     # attempts=1 given explicitly: a model's stored policy (views, attempts) does not change the column's meaning
-    compute: dict = {"attempts": 1} if attempts == 1 else {"attempts": attempts, "strategy": "noise", "noise": noise, "select": "checker", "adaptive": False}
+    compute: dict = {"attempts": 1}
     if views > 1:
         compute = {"attempts": views, "strategy": "views", "select": "checker", "adaptive": True}
+    elif attempts > 1:
+        compute = {"attempts": attempts, "strategy": "noise", "noise": noise, "select": "checker", "adaptive": False}
     shown = task.views(views) if views > 1 else []
     table = {}
     for bucket, records in evalset_rows(directory, limit).items():

@@ -245,6 +245,9 @@ async def _run_model(
     adaptive test-time compute). None where the deadline left the model no step at all on a task
     whose solver can still answer in time (placement, upgrade); a 504 for the others."""
     settings, task = state.settings, model.task
+    # placement and upgrade: a cut plan is still made valid and checked (`finish`), and the exact solver
+    # can answer with no model step at all; a cut Sudoku or maze answer is a guess, a 504
+    plans = task.has_objective and task.exact_solver
     try:
         policy = plan_attempts(
             task,
@@ -284,12 +287,10 @@ async def _run_model(
         state.metrics.rejections.labels(task.name, "draining").inc()
         raise ServiceError(503, "overloaded", "the service is shutting down", headers=retry) from None
     except (DeadlineExceededError, asyncio.TimeoutError):
-        if task.has_objective and task.exact_solver:
+        if plans:
             return None
         raise ServiceError(504, "deadline_exceeded", f"no answer within deadline_ms={deadline_ms}", field="deadline_ms") from None
-    if result.cut_reason == "deadline" and not task.has_objective:
-        # a cut Sudoku or maze answer is a guess; a cut plan (placement, upgrade) is still made valid and
-        # checked by `finish`, and exact mode's solver still runs: the answer a deadline allows (docs/quick-start.md)
+    if result.cut_reason == "deadline" and not plans:
         raise ServiceError(504, "deadline_exceeded", f"no answer within deadline_ms={deadline_ms} ({result.steps} steps done)", field="deadline_ms")
     state.metrics.queue_wait.labels(task.name).observe(result.queue_seconds)
     state.metrics.compute.labels(task.name).observe(result.compute_seconds)

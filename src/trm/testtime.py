@@ -170,8 +170,10 @@ class Judged:
     key: bytes = b""  # what makes two attempts the same answer (Task.answer_key): votes and the vote count it
 
 
-def judge(task: Task, problem: Any, k: int, view: View, prediction: Prediction, cut: str | None = None) -> Judged:
-    """Map attempt k's prediction back from its view, decode and check it."""
+def judge(task: Task, problem: Any, k: int, view: View, prediction: Prediction, cut: str | None = None, bound: float | None = None) -> Judged:
+    """Map attempt k's prediction back from its view, decode and check it. `bound`: the problem's
+    lower bound (Task.lower_bound, computed once per problem by the caller), which proves an
+    optimisation answer optimal."""
     back = dataclasses.replace(
         prediction,
         tokens=task.view_undo(problem, view, prediction.tokens),
@@ -182,7 +184,6 @@ def judge(task: Task, problem: Any, k: int, view: View, prediction: Prediction, 
     violations = task.verify(problem, solution)
     verified = None if violations is None else not violations
     objective = task.objective(problem, solution) if verified else None
-    bound = task.lower_bound(problem) if objective is not None else None
     proven = None if objective is None or bound is None else objective <= bound
     return Judged(k, back, solution, verified, objective, cut, proven, task.answer_key(problem, solution, back.tokens))
 
@@ -272,6 +273,7 @@ async def run_attempts(
     is not started (`on_overflow` hears of it); one that runs out of time is judged as far as it got.
     Cancelling the caller cancels every attempt."""
     tokens = task.encode(problem)
+    bound = task.lower_bound(problem) if task.has_objective else None  # once, not per attempt (placement's enumerates node sets)
     views = task.views(policy.view_count())
     running: dict[asyncio.Future, tuple[concurrent.futures.Future, int]] = {}
 
@@ -319,7 +321,7 @@ async def run_attempts(
                         raise
                     continue  # an extra attempt whose time ran out while it queued
                 steps += result.steps
-                j = judge(task, problem, k, views[k % len(views)], result, result.cut_reason)
+                j = judge(task, problem, k, views[k % len(views)], result, result.cut_reason, bound)
                 judged.append(j)
                 times = times or {"queue_seconds": result.queue_seconds, "compute_seconds": result.compute_seconds}
                 if k == 0 and result.cut_reason == "deadline":
@@ -360,6 +362,7 @@ def solve_attempts(
     `policy.budget_s` does not apply (a static batch has no clock per attempt)."""
     views = task.views(policy.view_count())
     encoded = [task.encode(p) for p in problems]
+    bounds = [task.lower_bound(p) if task.has_objective else None for p in problems]  # once per problem, not per attempt
     judged: list[list[Judged]] = [[] for _ in problems]
     started = [0] * len(problems)
     steps = [0] * len(problems)
@@ -373,7 +376,7 @@ def solve_attempts(
         for (i, k), prediction in zip(jobs, predictions):
             started[i] += 1
             steps[i] += prediction.steps
-            judged[i].append(judge(task, problems[i], k, views[k % len(views)], prediction))
+            judged[i].append(judge(task, problems[i], k, views[k % len(views)], prediction, bound=bounds[i]))
 
     first = range(1) if policy.adaptive else range(policy.attempts)
     round_([(i, k) for i in range(len(problems)) for k in first])

@@ -254,13 +254,13 @@ def test_upgrade_node_orders_keep_the_fewest_waves_and_engine_and_static_agree(t
     assert (policy.select, policy.attempts) == ("checker", 8)
 
     def run(inputs, noise, checks):
-        return recurse(upgrade, inputs, max_steps=2, noise=noise, checks=checks, probs=True)
+        return recurse(upgrade, inputs, max_steps=2, noise=noise, checks=checks, probs=True, dtype="fp32")
 
     static = solve_attempts(run, task, problems, policy)
     single = solve_attempts(run, task, problems, plan_attempts(task, InferenceConfig(policy=Policy(attempts=1))))
 
     async def on_engine():
-        with Engine(upgrade, slots=8) as engine:
+        with Engine(upgrade, slots=8, dtype="fp32") as engine:  # float32 in both, as the loop: bf16 weights round otherwise
             return await asyncio.gather(*(run_attempts(engine, task, p, policy, deadline=None, submit={"max_steps": 2, "probs": True}) for p in problems))
 
     served = asyncio.run(on_engine())
@@ -272,7 +272,7 @@ def test_upgrade_node_orders_keep_the_fewest_waves_and_engine_and_static_agree(t
         # the same as solving each re-listed cluster by hand and mapping its plan back by node
         views = task.views(8)
         inputs = np.stack([task.view_inputs(problem, v, task.encode(problem)) for v in views])
-        by_hand = recurse(upgrade, torch.from_numpy(inputs), max_steps=2, probs=True)
+        by_hand = recurse(upgrade, torch.from_numpy(inputs), max_steps=2, probs=True, dtype="fp32")
         waves = [
             len(task.decode(task.view_undo(problem, v, p.tokens), problem, task.view_undo_probs(problem, v, p.probs)).waves)
             for v, p in zip(views, by_hand)

@@ -26,6 +26,7 @@ than 8 waves are beyond the model's output, and clusters beyond the canvas beyon
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from dataclasses import dataclass, field
@@ -344,6 +345,15 @@ class NodeOrder(View):
         return [int(j) for j in self.slots if j < n] + list(range(len(self.slots), n))
 
 
+@functools.cache
+def _node_orders(seq_len: int, vocab_size: int) -> tuple[NodeOrder, ...]:
+    """The MAX_VIEWS node orders of `UpgradeTask.views`, the given order first; drawn once."""
+    rng = np.random.default_rng(VIEW_SEED)
+    identity = View.identity(seq_len, vocab_size)
+    orders = [np.arange(MAX_NODES)] + [rng.permutation(MAX_NODES) for _ in range(MAX_VIEWS - 1)]
+    return tuple(NodeOrder(identity.positions, identity.values, slots) for slots in orders)
+
+
 # --- the task --------------------------------------------------------------------------------------
 
 
@@ -380,31 +390,25 @@ class UpgradeTask(Task[UpgradeProblem, UpgradeSolution]):
         """Up to `n` (at most 8) node orders, the given order first; the same at every call. Each sees
         the cluster as another order lists it (`NodeOrder`): test-time compute keeps the plan with the
         fewest waves among the attempts that pass the check."""
-        rng = np.random.default_rng(VIEW_SEED)
-        identity = View.identity(self.seq_len, self.vocab_size)
-        orders = [np.arange(MAX_NODES)] + [rng.permutation(MAX_NODES) for _ in range(MAX_VIEWS - 1)]
-        return [NodeOrder(identity.positions, identity.values, slots) for slots in orders[: max(1, min(n, MAX_VIEWS))]]
+        return list(_node_orders(self.seq_len, self.vocab_size)[: max(1, min(n, MAX_VIEWS))])
+
+    @staticmethod
+    def _order(problem: UpgradeProblem, view: View) -> list[int] | None:
+        """The problem's node index in each of the view's columns; None where the view lists the nodes as given."""
+        if not isinstance(view, NodeOrder):
+            return None
+        order = view.order(len(problem.nodes))
+        return None if order == sorted(order) else order
 
     def view_problem(self, problem: UpgradeProblem, view: View) -> UpgradeProblem:
         """The cluster with its nodes in the view's order (the same services and replicas)."""
-        if not isinstance(view, NodeOrder):
-            return problem
-        order = view.order(len(problem.nodes))
-        if order == sorted(order):
-            return problem
-        return problem.model_copy(update={"nodes": [problem.nodes[j] for j in order]})
+        order = self._order(problem, view)
+        return problem if order is None else problem.model_copy(update={"nodes": [problem.nodes[j] for j in order]})
 
     def view_inputs(self, problem: UpgradeProblem, view: View, encoded: np.ndarray) -> np.ndarray:
         """The re-listed cluster's tokens (its own greedy draft); `encoded` where the order is the given one."""
         shown = self.view_problem(problem, view)
         return encoded if shown is problem else self.encode(shown)
-
-    def _columns(self, problem: UpgradeProblem, view: View) -> np.ndarray | None:
-        """Per view node column (1..n): the problem's column of that node; None for the given order."""
-        if not isinstance(view, NodeOrder):
-            return None
-        order = view.order(len(problem.nodes))
-        return None if order == sorted(order) else 1 + np.array(order, dtype=np.int64)
 
     def answer_key(self, problem: UpgradeProblem, solution: UpgradeSolution, tokens: np.ndarray) -> bytes:
         """The plan as a set of waves: views number the waves by their own first node, so equal plans
@@ -413,23 +417,21 @@ class UpgradeTask(Task[UpgradeProblem, UpgradeSolution]):
 
     def view_undo(self, problem: UpgradeProblem, view: View, tokens: np.ndarray) -> np.ndarray:
         """Tokens [289] answered for the re-listed cluster -> each node's column in the given order."""
-        columns = self._columns(problem, view)
-        if columns is None:
-            return tokens
-        grid = tokens.reshape(SIZE, SIZE)
-        out = grid.copy()
-        out[:, columns] = grid[:, 1 : 1 + len(columns)]
-        return out.reshape(-1)
+        return self._unlist(problem, view, tokens)
 
     def view_undo_probs(self, problem: UpgradeProblem, view: View, probs: np.ndarray) -> np.ndarray:
         """Probabilities [289, 21] answered for the re-listed cluster -> the given order's columns."""
-        columns = self._columns(problem, view)
-        if columns is None:
-            return probs
-        grid = probs.reshape(SIZE, SIZE, -1)
+        return self._unlist(problem, view, probs)
+
+    def _unlist(self, problem: UpgradeProblem, view: View, values: np.ndarray) -> np.ndarray:
+        """[289, ...] per position of the re-listed cluster -> the same with its node columns back in the given order."""
+        order = self._order(problem, view)
+        if order is None:
+            return values
+        grid = values.reshape(SIZE, SIZE, *values.shape[1:])
         out = grid.copy()
-        out[:, columns] = grid[:, 1 : 1 + len(columns)]
-        return out.reshape(probs.shape)
+        out[:, 1 + np.array(order, dtype=np.int64)] = grid[:, 1 : 1 + len(order)]
+        return out.reshape(values.shape)
 
     # --- problems ---
 
